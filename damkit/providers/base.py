@@ -1,0 +1,168 @@
+"""The one interface every provider implements.
+
+A provider is a folder ``damkit/providers/<name>/`` whose ``__init__`` exposes a
+:class:`Provider` subclass. Adding a provider is adding such a folder plus its sandbox twin
+(``damkit/sandbox/<name>.py``) and one line in :mod:`damkit.providers` (the registry).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..settings import ConnectionSettings
+
+StepStatus = Literal["ok", "failed", "warning", "skipped"]
+
+
+@dataclass(frozen=True)
+class SetupStep:
+    """One step of a provider's setup guide, as data the TUI and the notebook render."""
+
+    id: str
+    title: str
+    where: str  # where it happens: "Bynder: Settings > Advanced settings > Portal settings > API tokens"
+    what: str  # what to do there, in the guide's words
+    fields: tuple[str, ...] = ()  # settings fields this step yields
+    warnings: tuple[str, ...] = ()  # the guide's "Important:" notes for this step
+    action: str | None = None  # a damkit action this step runs: "save", "check", "auth", "events-request"
+
+
+class RemoteAsset(BaseModel):
+    """One asset as a provider lists it (what the sync engine compares with the index)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    type: str = ""  # file extension or kind: "png", "pdf", "image"
+    size: int | None = None
+    checksum: str | None = None  # "md5:<hex>" / "sha256:<hex>" when the provider gives one
+    tags: tuple[str, ...] = ()
+    modified: str | None = None  # ISO-8601 UTC
+    version: str | None = None  # provider's version marker, if any
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        """What decides "changed": version, else checksum, else modified time + size."""
+        return "|".join(str(x) for x in (self.version, self.checksum, self.modified, self.size))
+
+
+class NearMiss(BaseModel):
+    spelling: str
+    count: int
+
+
+class CheckStep(BaseModel):
+    name: str
+    status: StepStatus
+    seconds: float = 0.0
+    detail: str = ""
+    hint: str | None = None  # names the guide step and the field to fix
+
+
+class CheckReport(BaseModel):
+    """The answer to "Test Connection"."""
+
+    provider: str
+    connection: str
+    ok: bool = False
+    eligible: int | None = None
+    tag: str = ""
+    steps: list[CheckStep] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    near_misses: list[NearMiss] = Field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def first_failure(self) -> CheckStep | None:
+        return next((s for s in self.steps if s.status == "failed"), None)
+
+
+class StepTimer:
+    """Helper for ``check()``: ``with report_step(report, "Credentials") as step: ...``."""
+
+    def __init__(self, report: CheckReport, name: str) -> None:
+        self.report = report
+        self.step = CheckStep(name=name, status="ok")
+        self.start = 0.0
+
+    def __enter__(self) -> CheckStep:
+        self.start = time.perf_counter()
+        return self.step
+
+    def __exit__(self, *exc: object) -> None:
+        self.step.seconds = round(time.perf_counter() - self.start, 4)
+        self.report.steps.append(self.step)
+
+
+class SecretAccess(Protocol):
+    """What a provider may do with its connection's secrets (tokens it obtains, e.g. Canto's)."""
+
+    def get(self, field: str) -> str | None: ...
+    def set(self, field: str, value: str) -> None: ...
+    def delete(self, field: str) -> None: ...
+
+
+@dataclass
+class ConnectionContext:
+    """Everything a provider instance gets: its name, settings (with secrets), and places."""
+
+    name: str
+    settings: ConnectionSettings
+    secrets: SecretAccess
+    state_dir: Path  # per-connection folder for lock files and small state
+    rate: float | None = None  # overrides the provider's default client-side rate limit
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Provider:
+    """Base class. Subclasses set the class attributes and implement the async methods."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    settings_model: ClassVar[type[ConnectionSettings]]
+    steps: ClassVar[tuple[SetupStep, ...]]
+    default_rate: ClassVar[float | None] = None  # requests per second, client side
+    page_size: ClassVar[int] = 500
+
+    def __init__(self, ctx: ConnectionContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+
+    async def __aenter__(self) -> Provider:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close HTTP clients."""
+
+    async def check(self) -> CheckReport:
+        """Test Connection: every step with status, time and hint; eligible count; near misses."""
+        raise NotImplementedError
+
+    def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:
+        """Yield pages of the assets that carry the tag exactly."""
+        raise NotImplementedError
+
+    async def get_asset(self, asset_id: str) -> RemoteAsset | None:
+        """Re-read one asset (None when deleted or gone); used by change notifications."""
+        raise NotImplementedError
+
+    def download(self, asset: RemoteAsset) -> AsyncIterator[bytes]:
+        """Stream the original file's bytes. Raises HttpError on failure."""
+        raise NotImplementedError
+
+    def has_tag(self, asset: RemoteAsset) -> bool:
+        return self.settings.import_tag in asset.tags
+
+
+ProgressCallback = Callable[[dict[str, Any]], None]

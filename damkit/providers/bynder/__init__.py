@@ -1,0 +1,1 @@
+"""bynder: settings, setup steps and connector."""

@@ -1,0 +1,1 @@
+"""canto: settings, setup steps and connector."""

@@ -1,0 +1,70 @@
+"""The Canto setup guide as data."""
+
+from ..base import SetupStep
+
+STEPS: tuple[SetupStep, ...] = (
+    SetupStep(
+        id="canto.api-key",
+        title="Create your API key",
+        where="Canto: Settings > Configuration Options > API > API keys > Create API Key",
+        what="Fill all the mandatory fields (name it e.g. 'Gelato'), set the Redirect URL to the "
+        "one damkit shows for this connection, and click Finish. The new key shows its App ID and "
+        "App Secret (Edit the key to copy the full secret).",
+        fields=("app_id", "app_secret"),
+        warnings=("The Website and Logo URL are generated automatically.",),
+    ),
+    SetupStep(
+        id="canto.keyword",
+        title="Set up the keyword",
+        where="Canto: Settings > Configuration Options > Keywords",
+        what="Pick an existing keyword or create one; add it to every file that should reach the "
+        "library.",
+        fields=("keyword",),
+        warnings=(
+            "You can only set up 1 keyword for the integration.",
+            "There must be at least one file with the keyword in the Canto library before testing "
+            "the integration.",
+        ),
+    ),
+    SetupStep(
+        id="canto.integration",
+        title="Fill in the integration",
+        where="damkit: add a connection (the library's Settings > DAM settings, pick Canto)",
+        what="Canto Domain (the first part of your Canto web-link, e.g. acme.canto.com), App ID, "
+        "App Secret and Keyword for Import.",
+        fields=("domain", "app_id", "app_secret", "keyword"),
+        warnings=("DAM settings is an admin feature: it must be activated for your account.",),
+    ),
+    SetupStep(
+        id="canto.login",
+        title="Authenticate Canto",
+        where="Canto's log-in page, in your browser",
+        what="Sign in with your Canto credentials, select the part of Canto that holds the files "
+        "to sync (i.e. Main Library) and click Allow. damkit then receives the login. Over SSH, "
+        "paste the address the browser was sent to.",
+        action="auth",
+    ),
+    SetupStep(
+        id="canto.save",
+        title="Save",
+        where="damkit",
+        what="Save. The DAM Connection section appears.",
+        action="save",
+    ),
+    SetupStep(
+        id="canto.check",
+        title="Test Connection",
+        where="damkit: DAM Connection > Test Connection",
+        what="Test Connection counts the files eligible for syncing: the files in Canto with the "
+        "Keyword for Import.",
+        action="check",
+        warnings=('There must be at least one file with the keyword for "Test Connection" to work.',),
+    ),
+    SetupStep(
+        id="canto.sync",
+        title="Synchronize",
+        where="damkit: Sync",
+        what="All the files imported from Canto appear in the library folder DAM Import.",
+        action="sync",
+    ),
+)

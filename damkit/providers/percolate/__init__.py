@@ -1,0 +1,1 @@
+"""percolate: settings, setup steps and connector."""

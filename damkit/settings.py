@@ -1,0 +1,302 @@
+"""The settings schema every frontend renders.
+
+Each provider declares one pydantic model derived from :class:`ConnectionSettings`. Its fields carry
+the guide's label, help text and whether they are secret (see :func:`setting`). The CLI, the TUI and
+the notebook read :meth:`ConnectionSettings.fields` and validate through
+:meth:`ConnectionSettings.check_field` / :func:`parse_settings`, so all three agree.
+
+Secret fields are :class:`pydantic.SecretStr`: their repr, str and JSON dump are masked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from .errors import SettingsError
+
+MASK = "********"
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
+
+FieldKind = Literal["text", "secret", "bool", "choice", "url"]
+
+
+def setting(
+    label: str,
+    help: str,
+    *,
+    default: Any = ...,
+    secret: bool = False,
+    kind: FieldKind | None = None,
+    choices: tuple[str, ...] | None = None,
+    placeholder: str | None = None,
+    advanced: bool = False,
+    step: str | None = None,
+) -> Any:
+    """A settings field with the guide's label and help text.
+
+    ``advanced`` fields (API base URLs for the sandbox, alternative auth) are hidden behind an
+    "advanced" fold in forms. ``step`` names the guide step that yields the value.
+    """
+    extra: dict[str, Any] = {
+        "secret": secret,
+        "kind": kind or ("secret" if secret else "text"),
+        "advanced": advanced,
+    }
+    if choices:
+        extra["choices"] = list(choices)
+    if placeholder:
+        extra["placeholder"] = placeholder
+    if step:
+        extra["step"] = step
+    return Field(default=default, title=label, description=help, json_schema_extra=extra)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What a frontend needs to render one field."""
+
+    name: str
+    label: str
+    help: str
+    kind: FieldKind
+    secret: bool
+    required: bool
+    default: Any
+    choices: tuple[str, ...] | None
+    placeholder: str | None
+    advanced: bool
+    step: str | None
+
+
+class ConnectionSettings(BaseModel):
+    """Base of every provider's settings model."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, str_strip_whitespace=False)
+
+    provider: ClassVar[str] = ""
+    #: The field that holds the tag/keyword/term for import.
+    tag_field: ClassVar[str] = "tag"
+
+    @classmethod
+    def fields(cls) -> list[FieldSpec]:
+        specs = []
+        for name, info in cls.model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            choices = extra.get("choices")
+            specs.append(
+                FieldSpec(
+                    name=name,
+                    label=info.title or name,
+                    help=info.description or "",
+                    kind=extra.get("kind", "text"),  # type: ignore[arg-type]
+                    secret=bool(extra.get("secret")),
+                    required=info.is_required(),
+                    default=None if info.is_required() else info.get_default(call_default_factory=True),
+                    choices=tuple(choices) if choices else None,
+                    placeholder=extra.get("placeholder"),  # type: ignore[arg-type]
+                    advanced=bool(extra.get("advanced")),
+                    step=extra.get("step"),  # type: ignore[arg-type]
+                )
+            )
+        return specs
+
+    @classmethod
+    def field_spec(cls, name: str) -> FieldSpec:
+        for spec in cls.fields():
+            if spec.name == name:
+                return spec
+        raise SettingsError(f"{cls.provider}: there is no field '{name}'", field=name,
+                            hint="fields: " + ", ".join(s.name for s in cls.fields()))
+
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        return [s.name for s in cls.fields() if s.secret]
+
+    @classmethod
+    def resolve_field_name(cls, key: str) -> str:
+        """Accept a field's name or its label (any case): ``client_secret`` or ``"Client Secret"``."""
+        norm = key.strip().lower().replace("-", "_")
+        for spec in cls.fields():
+            if norm in (spec.name, spec.label.lower(), spec.label.lower().replace(" ", "_")):
+                return spec.name
+        raise SettingsError(
+            f"{cls.provider}: unknown field '{key}'",
+            field=key,
+            hint="fields: " + ", ".join(s.name for s in cls.fields()),
+        )
+
+    @classmethod
+    def check_field(cls, name: str, value: Any) -> str | None:
+        """Validate one field on its own (as-you-type): an error message, or None when fine.
+
+        Runs the same validators as a save; cross-field rules (which auth fields go together) are
+        checked on save only.
+        """
+        if name not in cls.model_fields:
+            return f"there is no field '{name}'"
+        try:
+            cls.model_validate({name: value})
+        except ValidationError as exc:
+            errs = [e for e in exc.errors() if e.get("loc") and e["loc"][0] == name]
+            if errs:
+                return _first_message(ValidationError.from_exception_data(exc.title, errs), cls)
+        return None
+
+    def public_dict(self) -> dict[str, Any]:
+        """Field values with secrets masked (set) or None (unset): safe to print or dump as JSON."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = MASK if value.get_secret_value() else None
+            else:
+                out[name] = value
+        return out
+
+    def plain_dict(self) -> dict[str, Any]:
+        """Non-secret values only (what the index stores)."""
+        secret = set(type(self).secret_fields())
+        return {k: v for k, v in self.model_dump().items() if k not in secret}
+
+    def secret_values(self) -> dict[str, str]:
+        """Secret values that are set, for the secret store. Never log this."""
+        out = {}
+        for name in type(self).secret_fields():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                out[name] = value.get_secret_value()
+        return out
+
+    @property
+    def import_tag(self) -> str:
+        """The tag, keyword or term whose files are imported."""
+        return str(getattr(self, type(self).tag_field))
+
+
+def _first_message(exc: ValidationError, model: type[BaseModel]) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p != "__root__"]
+        name = loc[0] if loc else ""
+        info = model.model_fields.get(name) if name else None
+        label = info.title if info and info.title else name
+        msg = str(err.get("msg", "invalid value"))
+        msg = msg.removeprefix("Value error, ")
+        if err.get("type") == "missing":
+            msg = "is required"
+        elif err.get("type") == "extra_forbidden":
+            msg = "is not a field of this provider"
+        if msg.startswith(f"{label}:"):
+            parts.append(msg)
+        else:
+            parts.append(f"{label}: {msg}" if label else msg)
+    return "; ".join(parts)
+
+
+def parse_settings(model: type[ConnectionSettings], values: dict[str, Any]) -> ConnectionSettings:
+    """Build settings from user input, turning pydantic's errors into one :class:`SettingsError`."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first.get("loc", ())
+        field = str(loc[0]) if loc else None
+        raise SettingsError(_first_message(exc, model), field=field) from None
+
+
+# --- validators shared by the providers ------------------------------------------------------
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def clean_base_url(value: str, *, allowed_suffixes: tuple[str, ...] | None = None,
+                   example: str = "acme.example.com") -> str:
+    """A domain typed as a bare host (https assumed) or pasted as a URL → ``https://host``.
+
+    Plain http is refused except for loopback hosts (the sandbox). For loopback hosts the path is
+    kept as a prefix, because the sandbox serves every provider on one port under a path. For any
+    other host a pasted URL is reduced to its origin.
+    """
+    raw = str(value)
+    if raw != raw.strip():
+        raise ValueError("remove the spaces before or after the domain")
+    if not raw:
+        raise ValueError(f"is required (e.g. {example})")
+    text = raw if "://" in raw else f"https://{raw}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"'{raw}' is not a domain or URL (e.g. {example})") from None
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"use an https:// address, not {parts.scheme}://")
+    if not host or " " in host or not re.fullmatch(r"[a-z0-9.\-\[\]:]+", host):
+        raise ValueError(f"'{raw}' is not a domain or URL (e.g. {example})")
+    if parts.username or parts.password:
+        raise ValueError("do not put a user name or password in the address")
+    loopback = is_loopback_host(host)
+    if parts.scheme == "http" and not loopback:
+        raise ValueError(f"plain http is refused; use https://{host} "
+                         "(http is allowed only for loopback addresses, such as the sandbox)")
+    if not loopback:
+        if "." not in host:
+            raise ValueError(f"'{raw}' is not a full domain (e.g. {example})")
+        if allowed_suffixes and not any(host.endswith("." + s) for s in allowed_suffixes):
+            raise ValueError(
+                f"'{host}' is not on a known region ({', '.join(allowed_suffixes)}); e.g. {example}"
+            )
+    netloc = host if ":" not in host else f"[{host}]"
+    if port:
+        netloc += f":{port}"
+    path = parts.path.rstrip("/") if loopback else ""
+    return f"{parts.scheme}://{netloc}{path}"
+
+
+def clean_exact_tag(value: str) -> str:
+    """Tags and keywords keep their exact case and inner spaces; outer whitespace is refused."""
+    text = str(value)
+    if not text.strip():
+        raise ValueError("is required")
+    if text != text.strip():
+        raise ValueError(
+            f"'{text}' starts or ends with a space; write it exactly as in the DAM "
+            f"(did you mean '{text.strip()}'?)"
+        )
+    if "\n" in text or "\t" in text:
+        raise ValueError("must be one line")
+    return text
+
+
+def clean_required_text(value: str) -> str:
+    text = str(value)
+    if not text.strip():
+        raise ValueError("is required")
+    if text != text.strip():
+        raise ValueError("remove the spaces before or after the value (pasted?)")
+    return text
+
+
+def clean_connection_name(name: str) -> str:
+    if not SLUG_RE.fullmatch(name or ""):
+        raise SettingsError(
+            f"connection name '{name}' is not a slug: use lower-case letters, digits, '-' or '_', "
+            "starting with a letter or digit, at most 63 characters",
+            field="name",
+        )
+    return name
