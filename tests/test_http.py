@@ -1,0 +1,230 @@
+"""The HTTP layer over real loopback HTTP: retries, Retry-After, rate limit, redirects, redaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from damkit.errors import HttpError
+from damkit.http import HttpClient, RateLimiter, parse_retry_after
+from damkit.redact import register_secret
+from damkit.sandbox import free_port
+
+
+class Server:
+    """A tiny scripted server on a free loopback port (real uvicorn, in a thread)."""
+
+    def __init__(self) -> None:
+        self.hits: dict[str, int] = {}
+        self.auth_seen: list[str | None] = []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.other: Server | None = None
+
+        async def flaky(request: Request) -> Response:
+            n = self.hit("flaky")
+            return PlainTextResponse("no", status_code=503) if n < 3 else JSONResponse({"n": n})
+
+        async def limited(request: Request) -> Response:
+            n = self.hit("limited")
+            if n == 1:
+                return PlainTextResponse("slow down", status_code=429, headers={"Retry-After": "1"})
+            return JSONResponse({"n": n})
+
+        async def missing(request: Request) -> Response:
+            self.hit("missing")
+            return JSONResponse({"error": "nope"}, status_code=404)
+
+        async def always_500(request: Request) -> Response:
+            self.hit("500")
+            return PlainTextResponse("boom", status_code=500)
+
+        async def whoami(request: Request) -> Response:
+            self.hit("whoami")
+            self.auth_seen.append(request.headers.get("authorization"))
+            return JSONResponse({"auth": request.headers.get("authorization")})
+
+        async def away(request: Request) -> Response:
+            assert self.other is not None
+            return RedirectResponse(f"{self.other.url}/whoami", status_code=302)
+
+        async def home(request: Request) -> Response:
+            return RedirectResponse("/whoami", status_code=302)
+
+        async def ok(request: Request) -> Response:
+            self.hit("ok")
+            return JSONResponse({})
+
+        app = Starlette(routes=[Route("/flaky", flaky), Route("/limited", limited),
+                                Route("/missing", missing), Route("/500", always_500),
+                                Route("/whoami", whoami), Route("/away", away),
+                                Route("/home", home), Route("/ok", ok)])
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="error", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def hit(self, name: str) -> int:
+        self.hits[name] = self.hits.get(name, 0) + 1
+        return self.hits[name]
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[Server, Server]]:
+    with Server() as a, Server() as b:
+        a.other = b
+        yield a, b
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_retries_5xx_then_succeeds(servers):
+    a, _ = servers
+
+    async def go():
+        async with HttpClient(a.url, backoff=0.01) as http:
+            r = await http.request("GET", "/flaky", ok=(200,))
+            return r.json(), http.stats
+
+    body, stats = run(go())
+    assert body == {"n": 3} and stats["retries"] == 2
+
+
+def test_429_honours_retry_after(servers):
+    a, _ = servers
+
+    async def go():
+        async with HttpClient(a.url, backoff=0.01) as http:
+            t = time.monotonic()
+            r = await http.request("GET", "/limited", ok=(200,))
+            return r.json(), time.monotonic() - t
+
+    body, elapsed = run(go())
+    assert body == {"n": 2} and elapsed >= 0.9
+
+
+def test_no_retry_on_other_4xx(servers):
+    a, _ = servers
+
+    async def go():
+        async with HttpClient(a.url, backoff=0.01) as http:
+            return await http.request("GET", "/missing")
+
+    assert run(go()).status_code == 404 and a.hits["missing"] == 1
+
+
+def test_clear_error_after_last_try(servers):
+    a, _ = servers
+
+    async def go():
+        async with HttpClient(a.url, backoff=0.01, retries=2) as http:
+            await http.request("GET", "/500", ok=(200,))
+
+    with pytest.raises(HttpError) as info:
+        run(go())
+    assert info.value.status == 500 and "kept answering 500" in info.value.message
+    assert a.hits["500"] == 3
+
+
+def test_connect_error_named():
+    port = free_port()
+
+    async def go():
+        async with HttpClient(f"http://127.0.0.1:{port}", backoff=0.01, retries=1) as http:
+            await http.request("GET", "/x")
+
+    with pytest.raises(HttpError) as info:
+        run(go())
+    assert info.value.kind == "connect"
+
+
+def test_credentials_never_follow_a_redirect_to_another_host(servers):
+    a, b = servers
+
+    async def go():
+        async with HttpClient(a.url, headers=None) as http:
+            http.auth = httpx.BasicAuth("user", "pa55word-xyz")
+            same = (await http.request("GET", "/home")).json()
+            cross = (await http.request("GET", "/away")).json()
+            return same, cross
+
+    same, cross = run(go())
+    assert same["auth"] and same["auth"].startswith("Basic ")
+    assert cross["auth"] is None and b.auth_seen == [None]
+
+
+def test_plain_http_only_to_loopback():
+    async def go():
+        async with HttpClient("http://example.com") as http:
+            await http.request("GET", "/x")
+
+    with pytest.raises(HttpError, match="only https"):
+        run(go())
+
+
+def test_secret_in_url_is_redacted_from_errors_and_logs(caplog):
+    port = free_port()
+    secret = "q-secret-token-998877"
+    register_secret(secret)
+
+    async def go():
+        async with HttpClient(f"http://127.0.0.1:{port}", backoff=0.01, retries=1) as http:
+            await http.request("GET", f"/x?access_token={secret}&app_secret={secret}")
+
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(HttpError) as info:
+        run(go())
+    assert secret not in str(info.value) and secret not in (info.value.url or "")
+    assert secret not in caplog.text
+
+
+def test_rate_limiter_paces_requests():
+    async def go():
+        limiter = RateLimiter(20, burst=1)
+        t = time.monotonic()
+        for _ in range(11):
+            await limiter.acquire()
+        return time.monotonic() - t
+
+    assert run(go()) >= 0.45  # 10 intervals at 20/s
+
+
+def test_rate_limit_applied_over_http(servers):
+    a, _ = servers
+
+    async def go():
+        async with HttpClient(a.url, rate=10) as http:
+            http.limiter.capacity = 1
+            http.limiter.tokens = 1
+            t = time.monotonic()
+            await asyncio.gather(*(http.request("GET", "/ok") for _ in range(6)))
+            return time.monotonic() - t
+
+    assert run(go()) >= 0.45 and a.hits["ok"] == 6
+
+
+@pytest.mark.parametrize("value,expected", [("3", 3.0), (None, 1.5), ("junk", 1.5)])
+def test_parse_retry_after(value, expected):
+    assert parse_retry_after(value, 1.5) == expected
