@@ -1,0 +1,250 @@
+"""Percolate "Test Connection": five steps, each timed, each failure with a hint.
+
+1. Reach Percolate: ``GET /api/v5/me`` without credentials must answer a JSON 401 (so the Client
+   Secret is never sent to a host that is not Percolate); DNS, TLS, connect and "not Percolate"
+   are told apart.
+2. Credentials: the client-credentials token (which field is wrong), then ``/api/v5/me``.
+3. Scope: a one-item asset page of the license (403 = unknown license or no access).
+4. Tag: the term named exactly as the tag, and near misses (case, spaces) with their file counts.
+5. Eligible files: ``meta.total`` of a one-item page filtered by the term ids.
+
+A 429 or 5xx that lasts through the (few) retries ends the check with "overloaded/unavailable".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ...errors import DamkitError, HttpError
+from ...http import HttpClient
+from ...redact import redact
+from ..base import CheckReport, CheckStep, NearMiss, StepTimer
+from .auth import BearerAuth, api_error, client_user
+from .steps import STEPS
+
+if TYPE_CHECKING:
+    from .connector import PercolateProvider
+
+StepFn = Callable[["PercolateProvider", HttpClient, CheckReport, CheckStep], Awaitable[None]]
+TAGGED_WARNING = next(w for s in STEPS if s.id == "percolate.check" for w in s.warnings)
+
+
+class StepFailed(Exception):
+    """Ends the current step as failed (or skipped/warning) with a detail and a hint."""
+
+    def __init__(self, detail: str, hint: str | None = None, *, status: str = "failed") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.hint = hint
+        self.status = status
+
+
+def guide_hint(step_id: str, field_label: str | None = None, extra: str = "") -> str:
+    """'guide step "<title>" (<where>): <extra> — field <label>'."""
+    step = next(s for s in STEPS if s.id == step_id)
+    text = f'guide step "{step.title}" ({step.where})'
+    if extra:
+        text += f": {extra}"
+    if field_label:
+        text += f"; field to fix: {field_label}"
+    return text
+
+
+URL_HINT = ('field to fix: API base URL (advanced; leave https://percolate.com unless you use the '
+            'damkit sandbox)')
+
+
+def overloaded(status: int, where: str) -> StepFailed:
+    word = "rate-limiting damkit (429 Too Many Requests)" if status == 429 else f"answering {status}"
+    return StepFailed(
+        f"Percolate is overloaded or unavailable: {where} kept {word} through every retry",
+        hint=guide_hint("percolate.check", None,
+                        "nothing to change in the settings; run Test Connection again later, "
+                        "and contact Percolate if it lasts"))
+
+
+def transport(exc: HttpError, base: str) -> StepFailed:
+    if exc.kind == "dns":
+        detail = f"the domain of {base} does not resolve (DNS)"
+    elif exc.kind == "tls":
+        detail = f"TLS failed with {base}: {exc.message}"
+    elif exc.kind == "timeout":
+        detail = f"{base} did not answer in time"
+    elif exc.kind == "connect":
+        detail = f"cannot connect to {base}: {exc.message}"
+    elif exc.status is not None and (exc.status == 429 or exc.status >= 500):
+        return overloaded(exc.status, base)
+    else:
+        detail = exc.message
+    return StepFailed(redact(detail), hint=URL_HINT)
+
+
+async def run_check(provider: PercolateProvider) -> CheckReport:
+    settings = provider.settings
+    report = CheckReport(provider="percolate", connection=provider.ctx.name, tag=settings.tag)
+    start = time.perf_counter()
+    # A few quick retries only: Test Connection must answer in seconds, even when Percolate is down.
+    async with HttpClient(settings.api_url, retries=2, backoff=0.1, max_backoff=1.0,
+                          timeout=15.0, connect_timeout=5.0) as http:
+        steps: list[tuple[str, StepFn]] = [
+            ("Reach Percolate", _reach), ("Credentials", _credentials), ("Scope", _scope),
+            ("Tag", _tag), ("Eligible files", _eligible),
+        ]
+        failed = False
+        for name, run in steps:
+            if failed:
+                report.steps.append(CheckStep(name=name, status="skipped",
+                                              detail="not run: an earlier step failed"))
+                continue
+            with StepTimer(report, name) as step:
+                try:
+                    await run(provider, http, report, step)
+                except StepFailed as exc:
+                    step.status = exc.status  # type: ignore[assignment]
+                    step.detail, step.hint = exc.detail, exc.hint
+                except HttpError as exc:
+                    failure = transport(exc, settings.api_url)
+                    step.status, step.detail, step.hint = "failed", failure.detail, failure.hint
+                except DamkitError as exc:
+                    step.status, step.detail, step.hint = "failed", redact(exc.message), exc.hint
+            # The Tag step may fail (no exact term) and Eligible still reports 0 with the warning.
+            failed = step.status == "failed" and name != "Tag"
+    report.ok = (all(s.status in ("ok", "warning") for s in report.steps)
+                 and (report.eligible or 0) >= 1)
+    report.seconds = round(time.perf_counter() - start, 4)
+    return report
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+async def _reach(provider: PercolateProvider, http: HttpClient, report: CheckReport,
+                 step: CheckStep) -> None:
+    response = await http.request("GET", "/api/v5/me", auth=False)
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise overloaded(status, "/api/v5/me")
+    body = _json(response)
+    looks = isinstance(body, dict) and ("errors" in body or "error" in body or "data" in body)
+    if status in (401, 403, 200) and looks:
+        step.detail = f"{http.base_url} answers as a Percolate API ({status} without credentials)"
+        return
+    kind = response.headers.get("content-type", "?").split(";")[0]
+    raise StepFailed(f"{http.base_url} answered {status} ({kind}) on /api/v5/me: this is not a "
+                     "Percolate API", hint=URL_HINT)
+
+
+async def _credentials(provider: PercolateProvider, http: HttpClient, report: CheckReport,
+                       step: CheckStep) -> None:
+    response = await provider.tokens.request_token(http)
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise overloaded(status, "/auth/v5/token/")
+    code, message = api_error(response)
+    lowered = f"{code} {message}".lower()
+    user = client_user(provider.settings.client_id)
+    if status == 400 and "grant" in lowered:
+        raise StepFailed(
+            f"the API client {user} does not allow Client Credentials ({code}): Percolate clients "
+            "support one grant type each",
+            hint=guide_hint("percolate.client", "Client ID",
+                            "use (or create) an API client with the Client Credentials "
+                            "(two-legged) grant"))
+    if status in (400, 401, 403):
+        if "secret" in lowered:
+            raise StepFailed(f"Percolate refused the Client Secret for {user} ({code or status})",
+                             hint=guide_hint("percolate.secret", "Client Secret",
+                                             "copy the API Key again with Show secret"))
+        if "client" in lowered:
+            raise StepFailed(f"Percolate does not know the Client ID {user} ({code or status}); "
+                             "it may be mistyped or the API client was deleted",
+                             hint=guide_hint("percolate.client", "Client ID"))
+        raise StepFailed(f"Percolate refused the Client ID / Client Secret ({code or status})",
+                         hint=guide_hint("percolate.client", "Client ID") + "; also "
+                         + guide_hint("percolate.secret", "Client Secret"))
+    if status != 200:
+        raise StepFailed(f"the token endpoint /auth/v5/token/ answered {status}: this does not "
+                         "look like Percolate", hint=URL_HINT)
+    token = await provider.tokens.get(http)
+    me = await http.request("GET", "/api/v5/me", auth=BearerAuth(token))
+    if me.status_code == 429 or me.status_code >= 500:
+        raise overloaded(me.status_code, "/api/v5/me")
+    if me.status_code in (401, 403):
+        raise StepFailed(f"Percolate issued a token but refuses it ({me.status_code}): the login "
+                         "is expired or revoked",
+                         hint=guide_hint("percolate.secret", "Client Secret",
+                                         "check the API client is still active; regenerate the "
+                                         "secret if needed"))
+    data = (_json(me) or {}).get("data") or {}
+    who = f"{data.get('name') or '?'} ({data.get('id') or '?'})" if isinstance(data, dict) else "?"
+    step.detail = f"API client {user} signed in; acting as {who}"
+
+
+async def _scope(provider: PercolateProvider, http: HttpClient, report: CheckReport,
+                 step: CheckStep) -> None:
+    scope = provider.settings.scope_id
+    response = await provider.api("/api/v5/asset/", {"scope_ids": scope, "limit": 1}, http)
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise overloaded(status, "/api/v5/asset/")
+    code, message = api_error(response)
+    if status in (403, 404):
+        raise StepFailed(f"Percolate refuses {scope} ({status} {code}): the license ID is wrong, "
+                         "or this API client has no access to that license",
+                         hint=guide_hint("percolate.scope", "Scope ID"))
+    if status == 401:
+        raise StepFailed("Percolate refuses the access token even after fetching a new one: the "
+                         "login is expired or revoked",
+                         hint=guide_hint("percolate.secret", "Client Secret"))
+    if status != 200:
+        raise StepFailed(f"listing assets of {scope} answered {status} {code}: {message}",
+                         hint=guide_hint("percolate.scope", "Scope ID"))
+    total = ((_json(response) or {}).get("meta") or {}).get("total")
+    step.detail = f"{scope} is readable ({total} assets)"
+
+
+async def _tag(provider: PercolateProvider, http: HttpClient, report: CheckReport,
+               step: CheckStep) -> None:
+    tag = provider.settings.tag
+    exact, near = provider.split_terms(await provider.find_terms(http))
+    provider._exact_ids = exact
+    for spelling, ids in sorted(near.items()):
+        count = await provider.count(ids, http)
+        if count:
+            report.near_misses.append(NearMiss(spelling=spelling, count=count))
+    listed = ", ".join(f"'{m.spelling}' ({m.count} files)" for m in report.near_misses)
+    if not exact:
+        detail = f"no tag named exactly '{tag}' in {provider.settings.scope_id}"
+        if listed:
+            detail += f"; files carry near misses: {listed}"
+        raise StepFailed(detail, hint=guide_hint(
+            "percolate.tag", "Tag for Import",
+            "write the tag exactly as in Percolate, case and spaces included"))
+    step.detail = f"tag '{tag}' is {', '.join(exact)}"
+    if listed:
+        step.status = "warning"
+        step.detail += f"; near misses not imported: {listed}"
+        step.hint = guide_hint("percolate.tag", None,
+                               "files tagged with another spelling are not imported; retag them "
+                               f"'{tag}' in Percolate")
+        report.warnings.append(f"near misses of '{tag}' are not imported: {listed}")
+
+
+async def _eligible(provider: PercolateProvider, http: HttpClient, report: CheckReport,
+                    step: CheckStep) -> None:
+    exact = provider._exact_ids or []
+    report.eligible = await provider.count(exact, http) if exact else 0
+    if report.eligible < 1:
+        report.warnings.append(TAGGED_WARNING)
+        raise StepFailed(f"0 files carry the tag '{provider.settings.tag}'. {TAGGED_WARNING}",
+                         hint=guide_hint("percolate.tag", "Tag for Import",
+                                         "tag at least 1 file in Percolate, then test again"))
+    step.detail = f"{report.eligible} files carry the tag '{provider.settings.tag}'"

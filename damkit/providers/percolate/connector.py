@@ -1,0 +1,306 @@
+"""Percolate connector: client-credentials token, terms, v5 assets with ``term_ids=``, download.
+
+Flow (percolate.md §1-3, and the project choice in providers/README.md):
+
+1. token from ``POST /auth/v5/token/`` (see :mod:`.auth`), cached, re-fetched once on a 401;
+2. the tag resolved to term ids with ``GET /api/v5/term/?scope_ids=&search=&namespace=tag``:
+   the search is a substring search, so the exact name (case and spaces) is picked on our side;
+   duplicate terms with the same name are all used;
+3. assets listed with ``GET /api/v5/asset/?scope_ids=&term_ids=&offset=&limit=`` until
+   ``meta.total`` is reached;
+4. bytes from ``GET /api/v5/asset/{id}/download`` (a redirect to the CDN is followed; the bearer
+   token never goes to another host).
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+
+from ...errors import AuthError, HttpError, NotFoundError
+from ...http import HttpClient, status_error
+from ..base import CheckReport, ConnectionContext, Provider, RemoteAsset
+from .auth import BearerAuth, TokenManager, api_error
+from .settings import PercolateSettings
+from .steps import STEPS
+
+log = logging.getLogger("damkit.providers.percolate")
+
+TERM_PAGE = 1000  # the SDK's terms client sends 1000
+EXT_BY_MIME = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf",
+               "text/plain": "txt", "text/csv": "csv", "image/gif": "gif", "video/mp4": "mp4"}
+
+
+def normalized(name: str) -> str:
+    """What a near miss shares with the tag: the same letters, any case, any spaces."""
+    return "".join(name.split()).casefold()
+
+
+def utc_iso(value: Any) -> str | None:
+    """``2016-12-09T15:57:14+00:00`` → the same instant as ISO-8601 UTC."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).isoformat()
+
+
+def file_type(wire: dict[str, Any]) -> str:
+    """The file extension from ``content_type`` (else the filename, else Percolate's ``type``)."""
+    mime = str(wire.get("content_type") or "").split(";")[0].strip().lower()
+    if mime in EXT_BY_MIME:
+        return EXT_BY_MIME[mime]
+    guessed = mimetypes.guess_extension(mime) if mime else None
+    if guessed:
+        return guessed.lstrip(".")
+    name = str(wire.get("filename") or "")
+    if "." in name.strip(".") and len(name.rsplit(".", 1)[1]) <= 5:
+        return name.rsplit(".", 1)[1].lower()
+    return str(wire.get("type") or "")
+
+
+class PercolateProvider(Provider):
+    name: ClassVar[str] = "percolate"
+    title: ClassVar[str] = "Percolate"
+    settings_model: ClassVar[type[PercolateSettings]] = PercolateSettings
+    steps = STEPS
+    default_rate: ClassVar[float | None] = 10.0  # [G] no published limit; stay polite
+    page_size: ClassVar[int] = 500
+
+    settings: PercolateSettings
+
+    def __init__(self, ctx: ConnectionContext) -> None:
+        super().__init__(ctx)
+        if not isinstance(ctx.settings, PercolateSettings):
+            raise TypeError("PercolateProvider needs PercolateSettings")
+        self.settings = ctx.settings
+        self.tokens = TokenManager(self.settings)
+        self.http = HttpClient(self.settings.api_url, rate=ctx.rate or self.default_rate)
+        self._term_names: dict[str, str] = {}
+        self._exact_ids: list[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"PercolateProvider({self.ctx.name!r}, scope={self.settings.scope_id!r})"
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # --- API plumbing ---------------------------------------------------------------------------
+
+    async def api(self, path: str, params: dict[str, Any] | None = None,
+                  http: HttpClient | None = None) -> httpx.Response:
+        """GET with the bearer token; on a 401 the token is fetched again once."""
+        client = http or self.http
+        token = await self.tokens.get(client)
+        response = await client.request("GET", path, params=params, auth=BearerAuth(token))
+        if response.status_code == 401:
+            log.info("percolate: 401 on %s; fetching a new token and trying once more", path)
+            self.tokens.invalidate(token)
+            token = await self.tokens.get(client)
+            response = await client.request("GET", path, params=params, auth=BearerAuth(token))
+        return response
+
+    async def api_json(self, path: str, params: dict[str, Any] | None = None,
+                       http: HttpClient | None = None) -> dict[str, Any]:
+        """GET → JSON body, raising a damkit error that names what to fix on failure."""
+        client = http or self.http
+        return self.body(await self.api(path, params, client), path, client)
+
+    def body(self, response: httpx.Response, path: str, client: HttpClient) -> dict[str, Any]:
+        """The JSON object of a 200, else the damkit error for that status."""
+        if response.status_code == 200:
+            try:
+                body = response.json()
+            except ValueError:
+                raise HttpError(f"{path} did not answer JSON: is the API base URL a Percolate API?",
+                                status=200, kind="protocol") from None
+            if isinstance(body, dict):
+                return body
+            raise HttpError(f"{path} answered an unexpected JSON shape", status=200, kind="protocol")
+        code, message = api_error(response)
+        if response.status_code == 401:
+            raise AuthError(f"Percolate refused a fresh access token ({code or 401}): the API "
+                            "client may have been revoked",
+                            hint='guide step "Client Secret": check the API client still exists')
+        if response.status_code == 403:
+            raise AuthError(f"Percolate refuses {self.settings.scope_id} to this API client "
+                            f"({code or 403}): {message}",
+                            hint='guide step "Scope ID (license ID)": check the field Scope ID')
+        if response.status_code == 404:
+            raise NotFoundError(f"Percolate answered 404 for {path} ({code}): {message}")
+        raise status_error(response, client.url(path))
+
+    # --- terms ----------------------------------------------------------------------------------
+
+    async def find_terms(self, http: HttpClient | None = None) -> list[dict[str, Any]]:
+        """Terms (namespace ``tag``) whose name contains the tag's longest word, any case."""
+        tag = self.settings.tag
+        words = tag.split()
+        search = max(words, key=len) if words else tag
+        out: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            body = await self.api_json("/api/v5/term/", {
+                "scope_ids": self.settings.scope_id, "search": search, "namespace": "tag",
+                "limit": TERM_PAGE, "offset": offset}, http)
+            data = [t for t in body.get("data") or [] if isinstance(t, dict)]
+            out.extend(data)
+            offset += len(data)
+            total = int((body.get("meta") or {}).get("total") or 0)
+            if not data or offset >= total:
+                break
+        for term in out:
+            if term.get("id") and isinstance(term.get("name"), str):
+                self._term_names[str(term["id"])] = term["name"]
+        return [t for t in out if t.get("namespace", "tag") == "tag"]
+
+    def split_terms(self, terms: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[str]]]:
+        """(exact term ids, {near-miss spelling: [term ids]})."""
+        tag = self.settings.tag
+        exact: list[str] = []
+        near: dict[str, list[str]] = {}
+        for term in terms:
+            name = str(term.get("name", ""))
+            term_id = str(term.get("id", ""))
+            if name == tag:
+                exact.append(term_id)
+            elif normalized(name) == normalized(tag):
+                near.setdefault(name, []).append(term_id)
+        return exact, near
+
+    async def exact_term_ids(self) -> list[str]:
+        if self._exact_ids is None:
+            self._exact_ids, _ = self.split_terms(await self.find_terms())
+        return self._exact_ids
+
+    async def count(self, term_ids: list[str] | None, http: HttpClient | None = None) -> int:
+        """``meta.total`` of a one-item page: how many live assets carry any of ``term_ids``."""
+        params: dict[str, Any] = {"scope_ids": self.settings.scope_id, "limit": 1, "offset": 0}
+        if term_ids:
+            params["term_ids"] = ",".join(term_ids)
+        body = await self.api_json("/api/v5/asset/", params, http)
+        return int((body.get("meta") or {}).get("total") or 0)
+
+    async def _names(self, ids: set[str]) -> None:
+        """Learn the names of term ids not seen yet (``/api/v5/term/?ids=``), 50 at a time."""
+        unknown = sorted(i for i in ids if i not in self._term_names)
+        for start in range(0, len(unknown), 50):
+            chunk = unknown[start:start + 50]
+            body = await self.api_json("/api/v5/term/", {
+                "scope_ids": self.settings.scope_id, "ids": ",".join(chunk), "limit": len(chunk)})
+            for term in body.get("data") or []:
+                if isinstance(term, dict) and term.get("id"):
+                    self._term_names[str(term["id"])] = str(term.get("name", ""))
+            for term_id in chunk:
+                self._term_names.setdefault(term_id, "")  # unknown: do not ask again
+
+    # --- assets ---------------------------------------------------------------------------------
+
+    def to_remote(self, wire: dict[str, Any], tagged: bool | None = None) -> RemoteAsset:
+        """Percolate's v5 asset → RemoteAsset. ``tagged`` is used when the asset has no term_ids."""
+        term_ids = wire.get("term_ids")
+        tags: list[str] = []
+        if isinstance(term_ids, list):
+            tags = [self._term_names.get(str(t), "") for t in term_ids]
+            tags = [t for t in tags if t]
+        elif tagged:
+            tags = [self.settings.tag]
+        size = wire.get("size")
+        return RemoteAsset(
+            id=str(wire["id"]),
+            name=str(wire.get("filename") or ""),
+            type=file_type(wire),
+            size=int(size) if isinstance(size, (int, float)) else None,
+            tags=tuple(dict.fromkeys(tags)),
+            modified=utc_iso(wire.get("updated_at")),
+            extra={k: wire.get(k) for k in ("content_type", "type", "scope_id", "status",
+                                            "created_at", "folder_id") if k in wire},
+        )
+
+    async def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:  # type: ignore[override]
+        self._exact_ids = None  # a term created or renamed since the last listing counts now
+        term_ids = await self.exact_term_ids()
+        if not term_ids:
+            log.info("percolate: no term named exactly %r in %s", self.settings.tag,
+                     self.settings.scope_id)
+            return
+        offset = 0
+        while True:
+            body = await self.api_json("/api/v5/asset/", {
+                "scope_ids": self.settings.scope_id, "term_ids": ",".join(term_ids),
+                "offset": offset, "limit": self.page_size,
+                "order_by": "created_at", "order_direction": "asc"})
+            data = [a for a in body.get("data") or [] if isinstance(a, dict) and a.get("id")]
+            ids = {str(t) for a in data for t in a.get("term_ids") or []}
+            if ids:
+                await self._names(ids)
+            page = [self.to_remote(a, tagged=True) for a in data if not a.get("deleted")]
+            if page:
+                yield page
+            offset += len(data)
+            total = int((body.get("meta") or {}).get("total") or 0)
+            if not data or offset >= total:
+                return
+
+    async def get_asset(self, asset_id: str) -> RemoteAsset | None:
+        """The asset now, or None when deleted, archived or not visible any more."""
+        path = f"/api/v5/asset/{quote(asset_id, safe=':')}"
+        response = await self.api(path)
+        if response.status_code == 404:
+            return None
+        wire = self.body(response, path, self.http).get("data")
+        if not isinstance(wire, dict) or wire.get("deleted") or wire.get("status") == "archived":
+            return None
+        tagged: bool | None = None
+        if isinstance(wire.get("term_ids"), list):
+            await self._names({str(t) for t in wire["term_ids"]})
+        else:  # no term_ids on the object: ask the filter instead
+            term_ids = await self.exact_term_ids()
+            tagged = bool(term_ids) and await self._count_ids(asset_id, term_ids) > 0
+        return self.to_remote(wire, tagged=tagged)
+
+    async def _count_ids(self, asset_id: str, term_ids: list[str]) -> int:
+        body = await self.api_json("/api/v5/asset/", {
+            "scope_ids": self.settings.scope_id, "ids": asset_id, "term_ids": ",".join(term_ids),
+            "limit": 1})
+        return int((body.get("meta") or {}).get("total") or 0)
+
+    async def download(self, asset: RemoteAsset) -> AsyncIterator[bytes]:  # type: ignore[override]
+        """Stream the original; a 401 before the first byte re-fetches the token once."""
+        path = f"/api/v5/asset/{quote(asset.id, safe=':')}/download"
+        for attempt in (1, 2):
+            token = await self.tokens.get(self.http)
+            started = False
+            try:
+                async with self.http.stream("GET", path, auth=BearerAuth(token)) as response:
+                    async for chunk in response.aiter_bytes():
+                        started = True
+                        yield chunk
+                return
+            except HttpError as exc:
+                if exc.status == 401 and attempt == 1 and not started:
+                    self.tokens.invalidate(token)
+                    continue
+                if exc.status == 404:
+                    raise NotFoundError(f"Percolate has no asset {asset.id} any more") from None
+                raise
+
+    # --- Test Connection ------------------------------------------------------------------------
+
+    async def check(self) -> CheckReport:
+        from .check import run_check
+
+        return await run_check(self)
+
+
+PROVIDER = PercolateProvider

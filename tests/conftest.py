@@ -1,0 +1,41 @@
+"""Shared pytest fixtures: a running damkit sandbox on a free loopback port.
+
+- ``sandbox`` (session scope): one started :class:`damkit.sandbox.Sandbox` with the default
+  config (``assets=300``, all registered providers, no faults). Shared by every test in the
+  session: do not leave faults or catalog changes behind (use ``fresh_sandbox`` for that, or
+  ``sandbox.control("POST", "reset")`` when done).
+- ``fresh_sandbox`` (function scope): a factory; ``fresh_sandbox(**config)`` starts a new
+  Sandbox with those :class:`damkit.sandbox.SandboxConfig` fields (``assets=``, ``seed=``,
+  ``latency_ms=``, ``fault_rate=``, ``providers=``, ...) and stops it at teardown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from damkit.sandbox import Sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """A started sandbox with the default config (assets=300), shared by the session."""
+    with Sandbox(assets=300) as sb:
+        yield sb
+
+
+@pytest.fixture
+def fresh_sandbox() -> Iterator[Callable[..., Sandbox]]:
+    """Factory: ``fresh_sandbox(**config)`` -> a started Sandbox, stopped at teardown."""
+    started: list[Sandbox] = []
+
+    def make(**config: Any) -> Sandbox:
+        sb = Sandbox(**config).start()
+        started.append(sb)
+        return sb
+
+    yield make
+    for sb in reversed(started):
+        sb.stop()
