@@ -1,0 +1,352 @@
+"""Canto connector: Test Connection, keyword listing, asset lookup and download.
+
+Files carrying the keyword are listed with ``GET /api/v1/search?keywords=K&exactMatch=true``
+paged by ``start``/``limit`` (project choice, providers/README.md), newest first: a file changed
+while paging moves to the front, so it may be seen twice (deduplicated here) but none is skipped.
+The keyword is also compared exactly on each result, case included.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from ...errors import DamkitError, HttpError
+from ...http import HttpClient
+from ...redact import register_secret
+from ..base import (CheckReport, CheckStep, ConnectionContext, NearMiss, Provider, RemoteAsset,
+                    StepTimer)
+from .settings import CantoSettings
+from .steps import STEPS
+from .tokens import (APP_HINT, CantoAuthError, CantoBearer, CantoOAuth, CantoTokens, auth_hint,
+                     step_title)
+
+log = logging.getLogger("damkit.canto")
+
+SCHEMES = ("image", "video", "audio", "document", "presentation", "other")
+MAX_LIMIT = 1000
+CHECK_RETRIES = 2  # Test Connection must answer in seconds, even when Canto answers 503
+NEAR_MISS_PAGES = 2  # pages of a loose search read to find near-miss spellings
+
+
+def parse_canto_time(value: Any) -> str | None:
+    """``yyyyMMddHHmmssSSS`` → ISO-8601 UTC (None when absent or malformed)."""
+    text = str(value or "")
+    if len(text) < 14 or not text[:17].isdigit():
+        return None
+    try:
+        dt = datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    millis = int(text[14:17] or 0) if len(text) >= 17 else 0
+    return dt.replace(microsecond=millis * 1000).isoformat().replace("+00:00", "Z")
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def to_remote(item: dict[str, Any]) -> RemoteAsset:
+    """One search/detail result → RemoteAsset (``size`` as number or numeric string)."""
+    name = str(item.get("name") or "")
+    scheme = str(item.get("scheme") or "")
+    ext = name.rsplit(".", 1)[1].lower() if "." in name.strip(".") else ""
+    md5 = item.get("md5")
+    version = None
+    for entry in item.get("versionHistory") or []:
+        if isinstance(entry, dict) and entry.get("currentVersion"):
+            version = str(entry.get("versionId") or entry.get("version") or "") or None
+    urls = item.get("url") if isinstance(item.get("url"), dict) else {}
+    return RemoteAsset(
+        id=str(item["id"]), name=name, type=ext or scheme,
+        size=_int(item.get("size")),
+        checksum=f"md5:{str(md5).lower()}" if md5 else None,
+        tags=tuple(str(k) for k in item.get("keyword") or ()),
+        modified=parse_canto_time(item.get("time") or item.get("lastUploaded")),
+        version=version,
+        extra={"scheme": scheme, "download": urls.get("download") or ""},
+    )
+
+
+class CantoProvider(Provider):
+    name: ClassVar[str] = "canto"
+    title: ClassVar[str] = "Canto"
+    settings_model: ClassVar[type[CantoSettings]] = CantoSettings
+    steps = STEPS
+    default_rate: ClassVar[float | None] = 3.0  # ~200 requests/min per tenant (canto.md §7)
+    page_size: ClassVar[int] = MAX_LIMIT
+
+    def __init__(self, ctx: ConnectionContext) -> None:
+        super().__init__(ctx)
+        if not isinstance(ctx.settings, CantoSettings):
+            raise TypeError("CantoProvider needs CantoSettings")
+        self.settings: CantoSettings = ctx.settings
+        register_secret(self.settings.app_secret.get_secret_value())
+        rate = ctx.rate if ctx.rate is not None else self.default_rate
+        self._oauth_client = HttpClient(rate=rate, retries=3)  # no bearer: token requests only
+        self.oauth = CantoOAuth(ctx, self._oauth_client)
+        self.tokens = CantoTokens(ctx, self.oauth)
+        self.client = HttpClient(self.settings.domain, auth=CantoBearer(self.tokens), rate=rate)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        await self._oauth_client.aclose()
+
+    # --- reading --------------------------------------------------------------------------------
+
+    async def _json(self, path: str, params: dict[str, Any] | None = None,
+                    retries: int | None = None) -> Any:
+        response = await self.client.request("GET", path, params=params, retries=retries)
+        if response.status_code == 401:
+            raise CantoAuthError("Canto refused the login (401 after a refresh)", reason="login",
+                                 hint=auth_hint(self.ctx.name))
+        if response.status_code != 200:
+            raise HttpError(f"Canto answered {response.status_code} to {path}",
+                            status=response.status_code, kind="http")
+        try:
+            return response.json()
+        except ValueError:
+            raise HttpError(f"Canto answered {path} with something that is not JSON (a web page?)",
+                            status=200, kind="protocol") from None
+
+    async def search(self, keyword: str, *, exact: bool, start: int = 0, limit: int = MAX_LIMIT,
+                     retries: int | None = None) -> dict[str, Any]:
+        params = {"keywords": keyword, "start": start, "limit": min(limit, MAX_LIMIT),
+                  "sortBy": "time", "sortDirection": "descending"}
+        if exact:
+            params["exactMatch"] = "true"
+        data = await self._json("/api/v1/search", params, retries)
+        if not isinstance(data, dict):
+            raise HttpError("Canto's search answer is not an object", kind="protocol")
+        return data
+
+    async def count(self, keyword: str, *, exact: bool = True, retries: int | None = None) -> int:
+        """How many files carry ``keyword``: one result asked for, ``found`` read."""
+        data = await self.search(keyword, exact=exact, limit=1, retries=retries)
+        return _int(data.get("found")) or 0
+
+    async def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:  # type: ignore[override]
+        tag = self.settings.keyword
+        start, seen = 0, set()
+        while True:
+            data = await self.search(tag, exact=True, start=start, limit=self.page_size)
+            results = [r for r in data.get("results") or [] if isinstance(r, dict) and r.get("id")]
+            found = _int(data.get("found")) or 0
+            page = []
+            for item in results:
+                asset = to_remote(item)
+                if tag in asset.tags and asset.id not in seen:
+                    seen.add(asset.id)
+                    page.append(asset)
+            if page:
+                yield page
+            start += len(results)
+            if not results or start >= found:
+                return
+
+    async def get_asset(self, asset_id: str, scheme: str | None = None) -> RemoteAsset | None:
+        """Canto needs the scheme in the path; without it, try each (as Canto's own plugins do)."""
+        for candidate in ([scheme] if scheme else SCHEMES):
+            response = await self.client.request("GET", f"/api/v1/{candidate}/{asset_id}")
+            if response.status_code == 200:
+                return to_remote(response.json())
+            if response.status_code == 401:
+                raise CantoAuthError("Canto refused the login", reason="login",
+                                     hint=auth_hint(self.ctx.name))
+            if response.status_code not in (400, 404):
+                raise HttpError(f"Canto answered {response.status_code} for an asset",
+                                status=response.status_code, kind="http")
+        return None
+
+    async def download(self, asset: RemoteAsset) -> AsyncIterator[bytes]:  # type: ignore[override]
+        """``url.download`` (``/api_binary/v1/{scheme}/{id}``) answers with a redirect to the file;
+        the bearer token goes to the tenant only, never to the redirect target."""
+        url = str(asset.extra.get("download") or "")
+        scheme = str(asset.extra.get("scheme") or "image")
+        if not url or urlsplit(url).netloc != urlsplit(self.settings.domain).netloc:
+            url = f"/api_binary/v1/{scheme}/{asset.id}"
+        async with self.client.stream("GET", url) as response:
+            async for chunk in response.aiter_bytes():
+                yield chunk
+
+    # --- Test Connection ------------------------------------------------------------------------
+
+    async def check(self) -> CheckReport:
+        started = time.perf_counter()
+        report = CheckReport(provider=self.name, connection=self.ctx.name,
+                             tag=self.settings.keyword)
+        stages = (("Reach Canto", self._check_reach), ("App credentials", self._check_app),
+                  ("Login", self._check_login), ("Keyword", self._check_keyword),
+                  ("Near misses", self._check_near_misses))
+        failed = False
+        for name, stage in stages:
+            if failed:
+                report.steps.append(CheckStep(name=name, status="skipped"))
+                continue
+            with StepTimer(report, name) as step:
+                try:
+                    await stage(report, step)
+                except CantoAuthError as exc:
+                    self._fail(step, exc.message, exc.hint)
+                except HttpError as exc:
+                    self._fail(step, exc.message, self._http_hint(exc))
+                except DamkitError as exc:
+                    self._fail(step, exc.message, exc.hint)
+            failed = step.status == "failed"
+        report.ok = (not failed and report.eligible is not None and report.eligible >= 1
+                     and all(s.status in ("ok", "warning") for s in report.steps))
+        report.seconds = round(time.perf_counter() - started, 4)
+        return report
+
+    @staticmethod
+    def _fail(step: CheckStep, detail: str, hint: str | None) -> None:
+        step.status, step.detail, step.hint = "failed", detail, hint
+
+    def _http_hint(self, exc: HttpError) -> str:
+        integration = step_title("canto.integration")
+        if exc.kind in ("dns", "tls", "connect", "protocol"):
+            return f"check the Canto Domain (guide step '{integration}'), e.g. acme.canto.com"
+        if exc.status == 429:
+            return "Canto is rate limiting this tenant: wait a minute and test again"
+        if exc.status and exc.status >= 500:
+            return "Canto is failing on its side: test again later (status.canto.com)"
+        return f"check the Canto Domain (guide step '{integration}')"
+
+    async def _check_reach(self, report: CheckReport, step: CheckStep) -> None:
+        """Canto's API answers a token it does not know with 401 (canto.md §1.3); a web server,
+        a login page or another API answers otherwise."""
+        host = urlsplit(self.settings.domain).netloc
+        response = await self.client.request(
+            "GET", "/api/v1/user", auth=False, retries=CHECK_RETRIES,
+            headers={"Authorization": "Bearer damkit-probe-not-a-token"})
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise HttpError(f"{host} kept answering {status}", status=status, kind="http")
+        content_type = response.headers.get("content-type", "")
+        if "html" in content_type or status not in (401, 403):
+            self._fail(step, f"{host} answered {status} ({content_type or 'no content type'}) "
+                       "where Canto's API answers 401: this is not a Canto tenant API",
+                       self._http_hint(HttpError("", kind="protocol")))
+            return
+        step.detail = f"{host} answers as Canto's API"
+
+    async def _check_app(self, report: CheckReport, step: CheckStep) -> None:
+        """A code exchange with a code that cannot exist: Canto checks the app first, so
+        ``invalid_grant`` means the App ID and App Secret were accepted. Nothing is changed."""
+        try:
+            await self.oauth.token({"grant_type": "authorization_code",
+                                    "code": "damkit-check-no-such-code",
+                                    "redirect_uri": "http://127.0.0.1/damkit-check"},
+                                   retries=CHECK_RETRIES)
+        except CantoAuthError as exc:
+            if exc.reason == "login":
+                step.detail = "App ID and App Secret accepted"
+                return
+            if exc.reason == "app":
+                self._fail(step, exc.message, exc.hint or APP_HINT)
+                return
+            raise
+        step.detail = "App ID and App Secret accepted"
+
+    async def _check_login(self, report: CheckReport, step: CheckStep) -> None:
+        if self.tokens.load() is None:
+            self._fail(step, "not logged in to Canto yet", auth_hint(self.ctx.name))
+            return
+        try:
+            data = await self._json("/api/v1/user", retries=CHECK_RETRIES)
+        except CantoAuthError as exc:
+            if exc.reason in ("login", "missing"):
+                self._fail(step, "the Canto login expired or was revoked: " + exc.message,
+                           auth_hint(self.ctx.name))
+                return
+            raise
+        who = data.get("email") or data.get("userId") if isinstance(data, dict) else None
+        if not who:
+            self._fail(step, "Canto's user endpoint answered without a user",
+                       self._http_hint(HttpError("", kind="protocol")))
+            return
+        step.detail = f"logged in as {who}"
+
+    async def _check_keyword(self, report: CheckReport, step: CheckStep) -> None:
+        keyword = self.settings.keyword
+        eligible = await self.count(keyword, exact=True, retries=CHECK_RETRIES)
+        report.eligible = eligible
+        if eligible >= 1:
+            step.detail = f"{eligible} file(s) carry the keyword '{keyword}'"
+            return
+        warning = next(w for w in self._keyword_step_warnings() if "at least one" in w)
+        self._fail(step, f"no file carries the keyword '{keyword}' (written exactly, case "
+                   f"included). {warning}",
+                   f"add the keyword to the files in Canto, or fix Keyword for Import (guide step "
+                   f"'{step_title('canto.keyword')}')")
+        report.warnings.append(warning)
+        # Near misses still help here: the keyword may be spelled another way.
+        try:
+            near = await self._near_misses(eligible)
+        except DamkitError:
+            return
+        if near:
+            report.near_misses = near
+            step.detail += " Files carry near misses: " + ", ".join(
+                f"'{n.spelling}' ({n.count})" for n in near)
+
+    def _keyword_step_warnings(self) -> tuple[str, ...]:
+        return next(s.warnings for s in STEPS if s.id == "canto.keyword")
+
+    async def _check_near_misses(self, report: CheckReport, step: CheckStep) -> None:
+        near = await self._near_misses(report.eligible or 0)
+        report.near_misses = near
+        if not near:
+            step.detail = "no file carries the keyword in another case or with stray spaces"
+            return
+        step.status = "warning"
+        listed = ", ".join(f"'{n.spelling}' on {n.count} file(s)" for n in near)
+        step.detail = f"not imported (other spelling): {listed}"
+        step.hint = (f"to import them, change their keyword in Canto to exactly "
+                     f"'{self.settings.keyword}' (guide step '{step_title('canto.keyword')}')")
+        report.warnings.append(f"near misses of '{self.settings.keyword}': {listed}")
+
+    async def _near_misses(self, exact_count: int) -> list[NearMiss]:
+        """Spellings that differ only in case or outer spaces, with exact counts.
+
+        A loose search's ``found`` equal to the exact count means there is none (one request).
+        Otherwise spellings are collected from at most NEAR_MISS_PAGES pages of the loose search,
+        and each is counted exactly.
+        """
+        keyword = self.settings.keyword
+        loose = await self.search(keyword, exact=False, limit=1, retries=CHECK_RETRIES)
+        loose_found = _int(loose.get("found")) or 0
+        if loose_found <= exact_count:
+            return []
+        target = keyword.strip().casefold()
+        spellings: set[str] = set()
+        start = 0
+        for _ in range(NEAR_MISS_PAGES):
+            data = await self.search(keyword, exact=False, start=start, limit=MAX_LIMIT,
+                                     retries=CHECK_RETRIES)
+            results = data.get("results") or []
+            for item in results:
+                for k in (item.get("keyword") or []) if isinstance(item, dict) else []:
+                    if isinstance(k, str) and k != keyword and k.strip().casefold() == target:
+                        spellings.add(k)
+            start += len(results)
+            if not results or start >= loose_found:
+                break
+        out = []
+        for spelling in sorted(spellings):
+            n = await self.count(spelling, exact=True, retries=CHECK_RETRIES)
+            if n:
+                out.append(NearMiss(spelling=spelling, count=n))
+        return out
+
+
+PROVIDER = CantoProvider
+
+__all__ = ["PROVIDER", "CantoProvider", "parse_canto_time", "to_remote"]
