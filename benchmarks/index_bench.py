@@ -1,0 +1,197 @@
+"""Benchmark of the library index (damkit.index) on a realistic N-asset library.
+
+Usage: ``python benchmarks/index_bench.py [--assets 100000] [--repeats 7]``
+
+Builds an index of N asset records in a temporary directory (in a child process, page by page as
+a sync would), then measures in a fresh child process, whose peak RSS is the one reported, and
+prints ONE JSON object:
+
+- ``open_s``: ``LibraryIndex.open`` (median; ``open_first_s`` is the first open, which also
+  makes the rotated backup of the freshly built index);
+- ``lookup_ms``: ``get_asset`` by key (median of repeats, each the mean over 1,000 lookups);
+- ``batch_upsert_1000_ms``: one committed ``upsert_assets`` of 1,000 records, the worst median of
+  three page shapes (``batch_upsert_1000_detail``): new assets, an existing contiguous page, and
+  1,000 existing assets spread at random (delta segments); ``batch_upsert_1000_max_ms`` is the
+  slowest single commit (a delta compaction, when one happened);
+- ``audit_query_ms``: ``assets(tag=..., provider=..., status=...)`` including copying results;
+- ``peak_rss_mb``: ``ru_maxrss`` of the measuring process.
+
+Targets at 100,000 assets: open <= 0.5 s, lookup <= 1 ms, batch upsert <= 150 ms, audit query
+<= 200 ms, peak <= 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from damkit.index import LibraryIndex  # noqa: E402
+
+PROVIDERS = ("bynder", "canto", "percolate")
+TAGS = (
+    "hero", "spring", "summer", "autumn", "winter", "campaign", "social", "print", "web",
+    "product", "lifestyle", "logo", "banner", "approved", "draft", "emea", "apac", "na",
+    "video", "still", "catalog", "packshot", "event", "press", "internal", "partner",
+)
+STATUSES = ("synced",) * 17 + ("new", "failed", "stale")
+TYPES = {"image": ".jpg", "video": ".mp4", "document": ".pdf", "audio": ".mp3"}
+
+
+def make_asset(i: int, rng: random.Random, *, rev: int = 0) -> dict[str, Any]:
+    """A realistic asset record (~430 bytes of JSON)."""
+    provider = PROVIDERS[i % 3]
+    connection = f"acme-{provider}"
+    kind = rng.choice(list(TYPES))
+    name = f"{rng.choice(TAGS).title()} {kind} {i:06d}{TYPES[kind]}"
+    ident = hashlib.sha256(str(i).encode()).hexdigest()
+    digest = hashlib.sha256(f"{i}:{rev}".encode()).hexdigest()
+    day = 1 + i % 28
+    return {
+        "provider": provider,
+        "connection": connection,
+        "provider_id": f"{ident[:8]}-{ident[8:12]}-{ident[12:16]}-{i:012d}",
+        "name": name,
+        "type": kind,
+        "size": rng.randint(20_000, 250_000_000),
+        "checksum": f"sha256:{digest}",
+        "tags": rng.sample(TAGS, rng.randint(1, 4)),
+        "modified": f"2026-10-{day:02d}T10:{i % 60:02d}:00Z",
+        "version": 1 + rev,
+        "local_path": f"DAM Import/{connection}/{name}",
+        "status": rng.choice(STATUSES),
+        "last_synced": f"2026-11-{day:02d}T08:00:00Z",
+        "last_error": None,
+    }
+
+
+def build(directory: Path, n: int) -> None:
+    """Create an index of ``n`` assets, committed page by page (1,000 per commit)."""
+    rng = random.Random(42)
+    index = LibraryIndex.open(directory)
+    for provider in PROVIDERS:
+        index.put_connection({"name": f"acme-{provider}", "provider": provider, "tag": "dam"})
+    for start in range(0, n, 1000):
+        index.upsert_assets([make_asset(i, rng) for i in range(start, min(n, start + 1000))])
+    index.close()
+
+
+def _median_ms(samples: list[float]) -> float:
+    return round(statistics.median(samples) * 1000, 3)
+
+
+def measure(directory: Path, n: int, repeats: int) -> dict[str, Any]:
+    """Measure open, lookup, batch upserts and an audit query on the built index."""
+    rng = random.Random(7)
+    opens: list[float] = []
+    for _ in range(repeats):
+        gc.collect()
+        t = time.perf_counter()
+        index = LibraryIndex.open(directory)
+        opens.append(time.perf_counter() - t)
+        if len(opens) < repeats:
+            index.close()
+            del index
+    gc.collect()
+
+    ids = [make_asset(i, random.Random(0))["provider_id"] for i in range(0, n, max(1, n // 1000))]
+    conns = [f"acme-{PROVIDERS[i % 3]}" for i in range(0, n, max(1, n // 1000))]
+    lookups: list[float] = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for conn, pid in zip(conns, ids):
+            if index.get_asset(conn, pid) is None:
+                raise SystemExit(f"lookup failed: {conn}/{pid}")
+        lookups.append((time.perf_counter() - t) / len(ids))
+
+    shapes: dict[str, list[float]] = {"new": [], "existing_page": [], "existing_random": []}
+    next_new = n
+    for r in range(repeats):
+        page = [make_asset(i, rng, rev=r + 1) for i in range(next_new, next_new + 1000)]
+        next_new += 1000
+        t = time.perf_counter()
+        index.upsert_assets(page)
+        shapes["new"].append(time.perf_counter() - t)
+
+        start = rng.randrange(0, max(1, n - 1000))
+        page = [make_asset(i, rng, rev=r + 1) for i in range(start, min(n, start + 1000))]
+        t = time.perf_counter()
+        index.upsert_assets(page)
+        shapes["existing_page"].append(time.perf_counter() - t)
+
+    # random pages: run enough of them to include delta compaction(s) in the maximum
+    random_pages = max(repeats, 3 + n // 8000)
+    for r in range(random_pages):
+        page = [make_asset(i, rng, rev=r + 100) for i in rng.sample(range(n), min(n, 1000))]
+        t = time.perf_counter()
+        index.upsert_assets(page)
+        shapes["existing_random"].append(time.perf_counter() - t)
+
+    queries: list[float] = []
+    hits = 0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        hits = len(index.assets(tag="hero", provider="bynder", status="synced"))
+        queries.append(time.perf_counter() - t)
+
+    index.close()
+    detail = {k: _median_ms(v) for k, v in shapes.items()}
+    return {
+        "assets": n,
+        "open_s": round(statistics.median(opens), 4),
+        "lookup_ms": round(statistics.median(lookups) * 1000, 4),
+        "batch_upsert_1000_ms": max(detail.values()),
+        "audit_query_ms": _median_ms(queries),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "open_first_s": round(opens[0], 4),
+        "batch_upsert_1000_detail": detail,
+        "batch_upsert_1000_max_ms": round(max(max(v) for v in shapes.values()) * 1000, 3),
+        "audit_query_hits": hits,
+        "repeats": repeats,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build in one child process, measure in another, print one JSON object."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--phase", choices=("build", "measure"), help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.phase == "build":
+        build(args.dir, args.assets)
+        return 0
+    if args.phase == "measure":
+        print(json.dumps(measure(args.dir, args.assets, args.repeats)))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="damkit-index-bench-") as tmp:
+        directory = Path(tmp) / "index"
+        common = [sys.executable, __file__, "--assets", str(args.assets), "--dir", str(directory)]
+        subprocess.run([*common, "--phase", "build"], check=True)
+        out = subprocess.run(
+            [*common, "--phase", "measure", "--repeats", str(args.repeats)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    print(out.strip())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

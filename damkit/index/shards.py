@@ -1,0 +1,169 @@
+"""On-disk layout of the library index: file names, the manifest, and (de)coding of files.
+
+Every data file is a TinyDB document set (``{"<table>": {"<doc id>": {...}}}``) written once
+under a unique name (``<kind>.g<generation>.<token>.json``) and never modified afterwards; the
+manifest names the files that make up the current state. See ``docs/index.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import IndexCorruptError
+from .storage import corrupt_error, dumps, parse_json, read_json
+
+FORMAT = "damkit-index/1"
+MANIFEST = "manifest.json"
+LOCK_FILE = "index.lock"
+BACKUP_DIR = "backups"
+
+TABLES: tuple[str, ...] = ("connections", "folders", "runs", "events", "meta")
+ASSET_TABLE = "assets"
+DELTA_TABLE = "changes"
+
+DATA_FILE_RE = re.compile(
+    r"^(?:assets-\d{5,}|delta|connections|folders|runs|events|meta)\.g\d{8,}\.[0-9a-f]{8}\.json$"
+)
+TMP_FILE_RE = re.compile(r"^\..*\.tmp$")
+
+
+def asset_key(connection: str, provider_id: str) -> str:
+    """The index key of an asset: ``"<connection>/<provider_id>"``."""
+    return f"{connection}/{provider_id}"
+
+
+def shard_file_name(shard_id: int, generation: int, token: str) -> str:
+    """File name of asset shard ``shard_id`` written at ``generation``."""
+    return f"assets-{shard_id:05d}.g{generation:08d}.{token}.json"
+
+
+def delta_file_name(generation: int, token: str) -> str:
+    """File name of the delta segment written at ``generation``."""
+    return f"delta.g{generation:08d}.{token}.json"
+
+
+def table_file_name(table: str, generation: int, token: str) -> str:
+    """File name of small table ``table`` written at ``generation``."""
+    return f"{table}.g{generation:08d}.{token}.json"
+
+
+def empty_manifest(token: str) -> dict[str, Any]:
+    """The manifest of a new, empty index."""
+    return {
+        "format": FORMAT,
+        "generation": 0,
+        "commit": token,
+        "next_shard": 1,
+        "tables": {},
+        "shards": [],
+        "deltas": [],
+    }
+
+
+def _bad(path: Path, what: str) -> IndexCorruptError:
+    return corrupt_error(path, f"is corrupt: {what}")
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(DATA_FILE_RE.match(value))
+
+
+def load_manifest(path: Path, raw: bytes) -> dict[str, Any]:
+    """Parse and validate manifest bytes read from ``path``."""
+    man = parse_json(path, raw)
+    if not isinstance(man, dict) or man.get("format") != FORMAT:
+        raise _bad(path, f"not a {FORMAT} manifest")
+    if not isinstance(man.get("generation"), int) or not isinstance(man.get("next_shard"), int):
+        raise _bad(path, "generation/next_shard missing")
+    tables = man.get("tables")
+    if not isinstance(tables, dict) or not all(
+        t in TABLES and _is_name(f) for t, f in tables.items()
+    ):
+        raise _bad(path, "bad table list")
+    shards = man.get("shards")
+    if not isinstance(shards, list) or not all(
+        isinstance(s, dict)
+        and isinstance(s.get("id"), int)
+        and isinstance(s.get("gen"), int)
+        and _is_name(s.get("file"))
+        for s in shards
+    ):
+        raise _bad(path, "bad shard list")
+    deltas = man.get("deltas")
+    if not isinstance(deltas, list) or not all(
+        isinstance(d, dict)
+        and isinstance(d.get("gen"), int)
+        and _is_name(d.get("file"))
+        and isinstance(d.get("shards"), list)
+        and isinstance(d.get("count"), int)
+        for d in deltas
+    ):
+        raise _bad(path, "bad delta list")
+    return man
+
+
+def _documents(path: Path, table: str) -> Iterable[Any]:
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get(table), dict):
+        raise _bad(path, f"no TinyDB table {table!r}")
+    return data[table].values()
+
+
+def encode_table(table: str, docs: Iterable[dict[str, Any]]) -> bytes:
+    """Serialise documents as a TinyDB document set with doc ids 1..n."""
+    return dumps({table: dict(enumerate(docs, 1))})
+
+
+def encode_shard(docs: Iterable[dict[str, Any]]) -> bytes:
+    """Serialise the assets of one shard."""
+    return encode_table(ASSET_TABLE, docs)
+
+
+def decode_shard(path: Path) -> dict[str, dict[str, Any]]:
+    """Read a shard file: asset key -> document."""
+    docs = _documents(path, ASSET_TABLE)
+    try:
+        out = {f"{d['connection']}/{d['provider_id']}": d for d in docs}
+    except (TypeError, KeyError) as exc:
+        raise _bad(path, "asset without connection/provider_id") from exc
+    for doc in out.values():
+        if type(doc["connection"]) is not str or type(doc["provider_id"]) is not str:
+            raise _bad(path, "asset connection/provider_id is not a string")
+    return out
+
+
+def encode_delta(entries: Iterable[dict[str, Any]]) -> bytes:
+    """Serialise delta entries (``{"op": "put", "shard", "doc"}`` or ``{"op": "del", "shard", "key"}``)."""
+    return encode_table(DELTA_TABLE, entries)
+
+
+def decode_delta(path: Path) -> list[dict[str, Any]]:
+    """Read a delta segment, in commit order."""
+    entries: list[dict[str, Any]] = []
+    for entry in _documents(path, DELTA_TABLE):
+        if not isinstance(entry, dict) or not isinstance(entry.get("shard"), int):
+            raise _bad(path, "bad delta entry")
+        op = entry.get("op")
+        if op == "put":
+            doc = entry.get("doc")
+            if not (
+                isinstance(doc, dict)
+                and isinstance(doc.get("connection"), str)
+                and isinstance(doc.get("provider_id"), str)
+            ):
+                raise _bad(path, "bad delta document")
+        elif op != "del" or not isinstance(entry.get("key"), str):
+            raise _bad(path, "bad delta entry")
+        entries.append(entry)
+    return entries
+
+
+def decode_table(path: Path, table: str) -> list[dict[str, Any]]:
+    """Read a small table's documents, in doc-id order."""
+    docs = list(_documents(path, table))
+    if not all(isinstance(d, dict) for d in docs):
+        raise _bad(path, f"{table} document is not an object")
+    return docs

@@ -1,0 +1,390 @@
+"""The library index's repository API: round trips, batches, queries, stats, transactions."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tinydb import TinyDB
+
+import damkit.index.repository as repo
+from damkit.errors import NotFoundError
+from damkit.index import AtomicJSONStorage, LibraryIndex, Transaction
+
+
+def asset(pid: str, conn: str = "acme", **fields: Any) -> dict[str, Any]:
+    doc = {
+        "connection": conn,
+        "provider_id": pid,
+        "provider": "bynder",
+        "name": f"Photo {pid}.jpg",
+        "type": "image",
+        "size": 100,
+        "checksum": None,
+        "tags": ["dam"],
+        "status": "new",
+    }
+    doc.update(fields)
+    return doc
+
+
+@pytest.fixture
+def ix(tmp_path: Path) -> LibraryIndex:
+    index = LibraryIndex.open(tmp_path / "index")
+    yield index
+    index.close()
+
+
+@pytest.fixture
+def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny shards and thresholds so that deltas, merges and compactions happen quickly."""
+    monkeypatch.setattr(repo, "SHARD_MAX_DOCS", 20)
+    monkeypatch.setattr(repo, "COMPACT_MIN_DOCS", 25)
+    monkeypatch.setattr(repo, "MAX_DELTAS", 3)
+
+
+def test_open_creates_empty_index(tmp_path: Path) -> None:
+    index = LibraryIndex.open(tmp_path / "new" / "index")
+    assert (tmp_path / "new" / "index" / "manifest.json").is_file()
+    assert index.assets() == [] and index.list_connections() == []
+    assert index.stats() == {"assets": 0, "bytes": 0, "by_status": {}, "by_connection": {}}
+    assert index.refresh() is False
+    index.close()
+    with pytest.raises(ValueError):
+        index.assets()
+
+
+def test_connections_round_trip(ix: LibraryIndex) -> None:
+    ix.put_connection({"name": "acme", "provider": "bynder", "domain": "acme.bynder.com"})
+    ix.put_connection({"name": "beta", "provider": "canto"})
+    assert ix.get_connection("acme") == {"name": "acme", "provider": "bynder", "domain": "acme.bynder.com"}
+    ix.put_connection({"name": "acme", "provider": "bynder", "domain": "new.bynder.com"})
+    assert ix.get_connection("acme")["domain"] == "new.bynder.com"
+    assert [c["name"] for c in ix.list_connections()] == ["acme", "beta"]
+    assert ix.remove_connection("beta") is True
+    assert ix.remove_connection("beta") is False
+    assert ix.get_connection("beta") is None
+    with pytest.raises(ValueError):
+        ix.put_connection({"provider": "canto"})
+    with pytest.raises(TypeError):
+        ix.put_connection({"name": "x", "secret": object()})
+    assert ix.get_connection("x") is None
+
+
+def test_asset_round_trip_and_merge(ix: LibraryIndex) -> None:
+    ix.upsert_assets([asset("1"), asset("2", tags=["a", "b"])])
+    assert ix.get_asset("acme", "1") == asset("1")
+    assert ix.get_asset("acme", "3") is None
+    assert ix.get_asset("other", "1") is None
+    ix.upsert_assets([{"connection": "acme", "provider_id": "1", "status": "synced"}])
+    got = ix.get_asset("acme", "1")
+    assert got["status"] == "synced" and got["name"] == "Photo 1.jpg"
+    assert ix.asset_keys("acme") == {"1", "2"}
+    assert ix.asset_keys("acm") == set()
+
+
+def test_upsert_rejects_bad_docs_without_partial_writes(ix: LibraryIndex) -> None:
+    with pytest.raises(ValueError):
+        ix.upsert_assets([asset("1"), {"connection": "acme"}])
+    with pytest.raises(ValueError):
+        ix.upsert_assets([asset("1", conn="a/b")])
+    with pytest.raises(TypeError):
+        ix.upsert_assets([asset("1", extra={1, 2})])
+    assert ix.assets() == []
+
+
+def test_update_assets(ix: LibraryIndex) -> None:
+    ix.upsert_assets([asset(str(i)) for i in range(10)])
+    ix.update_assets("acme", {"3": {"status": "synced", "local_path": "DAM Import/acme/3.jpg"}, "4": {"status": "failed"}})
+    assert ix.get_asset("acme", "3")["local_path"] == "DAM Import/acme/3.jpg"
+    assert ix.get_asset("acme", "4")["status"] == "failed"
+    with pytest.raises(NotFoundError):
+        ix.update_assets("acme", {"5": {"status": "synced"}, "missing": {"status": "x"}})
+    assert ix.get_asset("acme", "5")["status"] == "new"  # nothing applied
+    with pytest.raises(ValueError):
+        ix.update_assets("acme", {"5": {"provider_id": "6"}})
+
+
+def test_remove_assets(ix: LibraryIndex) -> None:
+    ix.upsert_assets([asset(str(i)) for i in range(10)] + [asset("1", conn="beta")])
+    ix.remove_assets("acme", ["1", "2", "nope"])
+    assert ix.asset_keys("acme") == {str(i) for i in range(10)} - {"1", "2"}
+    assert ix.get_asset("beta", "1") is not None
+    ix.upsert_assets([asset("1")])
+    assert ix.get_asset("acme", "1") == asset("1")
+
+
+def test_queries(ix: LibraryIndex) -> None:
+    ix.upsert_assets(
+        [
+            asset("1", provider="bynder", status="synced", tags=["hero", "spring"], name="Hero Shot.JPG"),
+            asset("2", provider="bynder", status="failed", tags=["hero"]),
+            asset("3", provider="canto", conn="c2", status="synced", tags=["hero"]),
+            asset("4", provider="bynder", status="synced", tags=["other"]),
+            asset("5", provider="bynder", status="synced", tags=None),
+        ]
+    )
+    pick = lambda docs: sorted(d["provider_id"] for d in docs)  # noqa: E731
+    assert pick(ix.assets(tag="hero", provider="bynder", status="synced")) == ["1"]
+    assert pick(ix.assets(tag="hero")) == ["1", "2", "3"]
+    assert pick(ix.assets(connection="c2")) == ["3"]
+    assert pick(ix.assets(connection="acme", status="synced")) == ["1", "4", "5"]
+    assert pick(ix.assets(name_contains="hero shot")) == ["1"]
+    assert pick(ix.assets(provider="percolate")) == []
+    assert len(ix.assets()) == 5
+
+
+def test_stats(ix: LibraryIndex) -> None:
+    ix.upsert_assets(
+        [asset("1", size=10, status="synced"), asset("2", size=5, status="new"), asset("3", conn="b", size=7, status="synced")]
+    )
+    stats = ix.stats()
+    assert stats["assets"] == 3 and stats["bytes"] == 22
+    assert stats["by_status"] == {"synced": 2, "new": 1}
+    assert stats["by_connection"]["acme"] == {"assets": 2, "bytes": 15, "by_status": {"synced": 1, "new": 1}}
+    assert ix.stats("b") == {
+        "assets": 1,
+        "bytes": 7,
+        "by_status": {"synced": 1},
+        "by_connection": {"b": {"assets": 1, "bytes": 7, "by_status": {"synced": 1}}},
+    }
+
+
+def test_returned_dicts_are_copies(ix: LibraryIndex) -> None:
+    doc = asset("1", tags=["a"])
+    ix.upsert_assets([doc])
+    doc["tags"].append("mutated-after-upsert")
+    got = ix.get_asset("acme", "1")
+    got["tags"].append("x")
+    got["status"] = "hacked"
+    ix.assets()[0]["tags"].append("y")
+    ix.put_connection({"name": "acme", "opts": {"a": 1}})
+    ix.get_connection("acme")["opts"]["a"] = 2
+    ix.list_connections()[0]["opts"]["a"] = 3
+    assert ix.get_asset("acme", "1") == asset("1", tags=["a"])
+    assert ix.get_connection("acme") == {"name": "acme", "opts": {"a": 1}}
+    rid = ix.add_run({"connection": "acme"})
+    ix.runs()[0]["status"] = "x"
+    ix.add_event({"kind": "e", "data": [1]})
+    ix.events()[0]["data"].append(2)
+    assert "status" not in ix.runs()[0] and ix.events()[0]["data"] == [1]
+    assert ix.runs()[0]["id"] == rid
+
+
+def test_runs_events_folders(ix: LibraryIndex) -> None:
+    r1 = ix.add_run({"connection": "acme", "status": "running"})
+    r2 = ix.add_run({"connection": "beta", "status": "running", "id": "fixed-id"})
+    assert r2 == "fixed-id"
+    ix.update_run(r1, {"status": "done", "synced": 3})
+    runs = ix.runs()
+    assert [r["id"] for r in runs] == [r2, r1]
+    assert ix.runs("acme")[0]["status"] == "done" and ix.runs("acme")[0]["started"]
+    assert len(ix.runs(limit=1)) == 1
+    with pytest.raises(NotFoundError):
+        ix.update_run("nope", {"status": "x"})
+    for i in range(5):
+        ix.add_event({"kind": "sns", "n": i})
+    assert [e["n"] for e in ix.events(limit=3)] == [4, 3, 2]
+    assert ix.events(limit=0) == []
+    folder = ix.ensure_folder("DAM Import/acme/")
+    assert folder["path"] == "DAM Import/acme" and folder["parent"] == "DAM Import"
+    assert ix.ensure_folder("DAM Import/acme") == folder
+    assert [f["path"] for f in ix.folders()] == ["DAM Import", "DAM Import/acme"]
+    with pytest.raises(ValueError):
+        ix.ensure_folder("DAM Import/../etc")
+
+
+def test_events_are_capped(ix: LibraryIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(repo, "MAX_EVENTS", 10)
+    with ix.transaction() as tx:
+        for i in range(25):
+            tx.add_event({"n": i})
+    assert [e["n"] for e in ix.events(limit=100)] == list(range(24, 14, -1))
+
+
+def test_transaction_is_one_commit(ix: LibraryIndex) -> None:
+    gen = ix._manifest["generation"]
+    with ix.transaction() as tx:
+        assert isinstance(tx, Transaction)
+        tx.put_connection({"name": "acme"})
+        tx.upsert_assets([asset(str(i)) for i in range(5)])
+        tx.update_assets("acme", {"1": {"status": "synced"}})
+        tx.remove_assets("acme", ["4"])
+        run = tx.add_run({"connection": "acme"})
+        tx.update_run(run, {"status": "done"})
+        tx.add_event({"kind": "sync"})
+        tx.ensure_folder("DAM Import/acme")
+        ix.upsert_assets([asset("nested")])  # joins the outer transaction
+        assert ix.get_asset("acme", "1")["status"] == "synced"  # visible inside
+    assert ix._manifest["generation"] == gen + 1
+    assert ix.asset_keys("acme") == {"0", "1", "2", "3", "nested"}
+    with pytest.raises(RuntimeError):
+        tx.add_event({"late": True})
+
+
+def test_transaction_rolls_back_on_error(ix: LibraryIndex, small_shards: None) -> None:
+    ix.put_connection({"name": "acme", "v": 1})
+    ix.upsert_assets([asset(str(i)) for i in range(50)])
+    before = ix.assets()
+    other = LibraryIndex.open(ix.directory)
+    with pytest.raises(KeyError):
+        with ix.transaction() as tx:
+            tx.upsert_assets([asset(str(i), status="x") for i in range(45, 70)])
+            tx.update_assets("acme", {"3": {"status": "y"}})
+            tx.remove_assets("acme", ["0", "1", "30"])
+            tx.put_connection({"name": "acme", "v": 2})
+            tx.add_event({"kind": "lost"})
+            raise KeyError("boom")
+    assert ix.assets() == before
+    assert ix.get_connection("acme") == {"name": "acme", "v": 1}
+    assert ix.events() == []
+    assert other.assets() == before
+    # the instance still works after the rollback
+    ix.upsert_assets([asset("60")])
+    assert other.get_asset("acme", "60") == asset("60")
+    assert len(LibraryIndex.open(ix.directory).assets()) == 51
+    other.close()
+
+
+def test_second_instance_sees_commits(ix: LibraryIndex) -> None:
+    other = LibraryIndex.open(ix.directory)
+    assert other.get_asset("acme", "1") is None
+    ix.upsert_assets([asset("1")])
+    assert other.get_asset("acme", "1") == asset("1")
+    ix.put_connection({"name": "acme"})
+    assert other.refresh() is True
+    assert other.refresh() is False
+    assert other.get_connection("acme") == {"name": "acme"}
+    other.remove_assets("acme", ["1"])
+    assert ix.get_asset("acme", "1") is None
+    other.close()
+
+
+def test_deltas_merges_and_compaction_keep_state(tmp_path: Path, small_shards: None) -> None:
+    """Random updates go to delta segments; readers and fresh opens agree with the writer."""
+    rng = random.Random(3)
+    writer = LibraryIndex.open(tmp_path / "ix")
+    reader = LibraryIndex.open(tmp_path / "ix")
+    lagging = LibraryIndex.open(tmp_path / "ix")  # catches up on several commits at once
+    expected: dict[str, dict[str, Any]] = {}
+    seen_delta = seen_merge = seen_compaction = False
+    for step in range(120):
+        op = rng.random()
+        if op < 0.3 or len(expected) < 30:
+            docs = [asset(f"n{step}-{j}", size=step) for j in range(rng.randint(1, 8))]
+            writer.upsert_assets(docs)
+        elif op < 0.8:
+            pids = rng.sample(sorted(expected), 3)
+            writer.update_assets("acme", {p: {"status": f"s{step}"} for p in pids})
+        elif op < 0.9:
+            writer.remove_assets("acme", rng.sample(sorted(expected), 4))
+        else:
+            pids = rng.sample(sorted(expected), 2)
+            with writer.transaction() as tx:
+                tx.remove_assets("acme", pids)
+                tx.upsert_assets([asset(pids[0], status="back")])  # re-added: may move shard
+        expected = {d["provider_id"]: d for d in writer.assets()}
+        deltas = writer._manifest["deltas"]
+        seen_delta |= bool(deltas)
+        seen_merge |= len(deltas) == 1 and deltas[0]["count"] > 3
+        seen_compaction |= not deltas and step > 40
+        got = {d["provider_id"]: d for d in reader.assets()}
+        assert got == expected, step
+        if step % 7 == 0:
+            assert {d["provider_id"]: d for d in lagging.assets()} == expected, step
+            assert len(lagging.asset_keys("acme")) == len(expected)
+        if step % 20 == 0:
+            fresh = LibraryIndex.open(tmp_path / "ix")
+            assert {d["provider_id"]: d for d in fresh.assets()} == expected
+            fresh.close()
+    assert seen_delta and seen_merge and seen_compaction
+    files = {n for n in os.listdir(tmp_path / "ix") if n.endswith(".json") and n != "manifest.json"}
+    live = set(writer._manifest["tables"].values())
+    live |= {s["file"] for s in writer._manifest["shards"]} | {d["file"] for d in writer._manifest["deltas"]}
+    assert files == live  # superseded files are deleted
+    assert all(s["count"] <= 20 for s in writer._manifest["shards"])
+
+
+def test_files_are_tinydb_document_sets(ix: LibraryIndex) -> None:
+    ix.put_connection({"name": "acme", "provider": "bynder"})
+    ix.upsert_assets([asset(str(i)) for i in range(3)])
+    shard = ix.directory / ix._manifest["shards"][0]["file"]
+    db = TinyDB(shard, storage=AtomicJSONStorage, access_mode="r")
+    assert sorted(d["provider_id"] for d in db.table("assets").all()) == ["0", "1", "2"]
+    conns = TinyDB(ix.directory / ix._manifest["tables"]["connections"], storage=AtomicJSONStorage)
+    assert conns.table("connections").all() == [{"name": "acme", "provider": "bynder"}]
+    assert oct((ix.directory / "manifest.json").stat().st_mode & 0o777) in ("0o644", "0o640", "0o600")
+
+
+def test_atomic_storage_with_tinydb(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    db = TinyDB(path, storage=AtomicJSONStorage)
+    db.insert({"a": 1})
+    db.table("x").insert({"b": 2})
+    assert TinyDB(path, storage=AtomicJSONStorage).table("x").all() == [{"b": 2}]
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+
+
+def test_threads_share_one_instance_safely(ix: LibraryIndex) -> None:
+    import threading
+
+    ix.upsert_assets([asset("counter", n=0)])
+    other = LibraryIndex.open(ix.directory)  # a second instance in the same process
+    errors: list[BaseException] = []
+
+    def work(index: LibraryIndex, name: str) -> None:
+        try:
+            for i in range(25):
+                with index.transaction() as tx:
+                    n = index.get_asset("acme", "counter")["n"]
+                    tx.update_assets("acme", {"counter": {"n": n + 1}})
+                    tx.upsert_assets([asset(f"{name}-{i}")])
+                index.assets(status="new")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(ix if k % 2 else other, f"t{k}")) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert ix.get_asset("acme", "counter")["n"] == 100
+    assert len(ix.asset_keys("acme")) == 101
+    other.close()
+
+
+def test_lock_timeout_raises_index_locked(tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    from damkit.errors import IndexLockedError
+
+    index = LibraryIndex.open(tmp_path / "ix", lock_timeout=0.2)
+    with FileLock(tmp_path / "ix" / "index.lock"):
+        with pytest.raises(IndexLockedError) as info:
+            index.upsert_assets([asset("1")])
+        assert "index.lock" in str(info.value)
+        assert index.get_asset("acme", "1") is None  # reads never wait for the lock
+    index.upsert_assets([asset("1")])
+    assert index.get_asset("acme", "1") is not None
+    index.close()
+
+
+def test_loading_restores_gc_state(tmp_path: Path, small_shards: None) -> None:
+    import gc
+
+    index = LibraryIndex.open(tmp_path / "ix")
+    index.upsert_assets([asset(str(i)) for i in range(200)])  # > 4 shards: the "large load" path
+    index.close()
+    assert gc.isenabled()
+    LibraryIndex.open(tmp_path / "ix").close()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        assert len(LibraryIndex.open(tmp_path / "ix").assets()) == 200
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
