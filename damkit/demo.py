@@ -1,0 +1,176 @@
+"""The demo: the whole job against the sandbox, for a new user, in well under a minute.
+
+Start a sandbox, make a fresh workspace, add one connection per emulated provider from the
+sandbox's manifest, Test Connection on each, sync each, and return one row per connection.
+:func:`add_sandbox_connections` is the reusable part (``damkit connections add-sandbox``, tests,
+benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from pydantic import BaseModel
+
+from .errors import DamkitError, SettingsError
+from .progress import ProgressCallback
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+DEMO_ASSETS = 60
+
+
+def fetch_manifest(url: str, *, timeout: float = 10.0) -> dict[str, Any]:
+    """The sandbox manifest from its base URL (or the manifest URL itself)."""
+    target = url.rstrip("/")
+    if not target.endswith("/_sandbox/manifest"):
+        target += "/_sandbox/manifest"
+    response = httpx.get(target, timeout=timeout)
+    response.raise_for_status()
+    data = response.json()
+    if not isinstance(data, dict) or not isinstance(data.get("providers"), dict):
+        raise SettingsError(f"{target} is not a damkit sandbox manifest")
+    return data
+
+
+def add_sandbox_connections(ws: Workspace, manifest_or_url: dict[str, Any] | str,
+                            prefix: str = "sandbox-") -> list[str]:
+    """Add (or update, when the name exists) one connection per provider in the manifest.
+
+    Returns the connection names, e.g. ``["sandbox-bynder", "sandbox-canto", ...]``.
+    """
+    manifest = (fetch_manifest(manifest_or_url) if isinstance(manifest_or_url, str)
+                else manifest_or_url)
+    names: list[str] = []
+    for provider, fields in sorted(manifest["providers"].items()):
+        values = {k: v for k, v in fields.items() if k != "eligible"}
+        name = f"{prefix}{provider}"
+        if ws.index.get_connection(name) is None:
+            ws.add_connection(provider, name, values)
+        else:
+            ws.edit_connection(name, values)
+        names.append(name)
+    return names
+
+
+def demo_workspace(root: Path) -> Workspace:
+    """A workspace for sandbox connections only: their secrets are the sandbox's throwaway keys,
+    kept in the workspace's own plaintext secret file (never use this for real connections)."""
+    from .workspace import open_workspace
+
+    return open_workspace(root, env={"DAMKIT_SECRET_STORE": "plaintext"})
+
+
+async def login_sandbox_connections(ws: Workspace, names: list[str]) -> list[str]:
+    """Log the sandbox connections that need a user login (Canto's OAuth) in, playing the user
+    on the sandbox's consent page. Returns the names logged in. Sandbox connections only."""
+    from .sandbox.canto import consent
+
+    done: list[str] = []
+    for name in names:
+        if ws.connection(name)["provider"] != "canto":
+            continue
+        from .providers.canto.auth import CantoLogin
+
+        provider = ws.provider(name)
+        try:
+            async with CantoLogin(provider.ctx) as login:
+                request = login.start()
+                location = await asyncio.to_thread(consent, request.authorize_url)
+                await login.complete(location)
+        finally:
+            await provider.aclose()
+        done.append(name)
+    return done
+
+
+class DemoRow(BaseModel):
+    """One connection's part of the demo."""
+
+    connection: str
+    provider: str
+    check_ok: bool
+    check_detail: str = ""
+    eligible: int | None = None
+    synced: int = 0
+    failed: int = 0
+    bytes: int = 0
+    seconds: float = 0.0  # check + sync
+    status: str = ""  # the sync's status, or "skipped" when the check failed
+    error: str | None = None
+
+
+async def demo_connection(ws: Workspace, name: str, *,
+                          progress: ProgressCallback | None = None,
+                          rate: float | None = None) -> DemoRow:
+    from .sync import sync_connection
+
+    provider = ws.connection(name)["provider"]
+    started = time.perf_counter()
+    try:
+        report = await ws.check(name)
+    except DamkitError as exc:
+        return DemoRow(connection=name, provider=provider, check_ok=False, check_detail=str(exc),
+                       status="skipped", seconds=round(time.perf_counter() - started, 3))
+    failure = report.first_failure
+    row = DemoRow(connection=name, provider=provider, check_ok=report.ok,
+                  check_detail=failure.detail if failure else "ok", eligible=report.eligible)
+    if not report.ok:
+        row.status = "skipped"
+    else:
+        try:
+            sync = await sync_connection(ws, name, progress=progress, rate=rate)
+            row.synced, row.failed, row.bytes = sync.synced, sync.failed, sync.bytes
+            row.status, row.error = sync.status, sync.error
+        except DamkitError as exc:
+            row.status, row.error = "failed", str(exc)
+    row.seconds = round(time.perf_counter() - started, 3)
+    return row
+
+
+async def run_demo(home: Path | None = None, *, assets: int = DEMO_ASSETS,
+                   progress: ProgressCallback | None = None,
+                   providers: tuple[str, ...] | None = None,
+                   rate: float | None = None) -> list[DemoRow]:
+    """Sandbox → fresh workspace (``home/"demo"``, else a temporary folder that is removed) →
+    connections → check → sync. Returns one row per connection.
+
+    The syncs keep each provider's polite client-side rate (Canto's 3 requests/s makes its
+    connection the slowest, ~30 s for the default catalog); ``rate`` overrides it.
+    """
+    from .sandbox import Sandbox
+
+    temp: str | None = None
+    if home is None:
+        temp = tempfile.mkdtemp(prefix="damkit-demo-")
+        root = Path(temp)
+    else:
+        root = Path(home) / "demo"
+        shutil.rmtree(root, ignore_errors=True)  # a fresh demo every time
+    config: dict[str, Any] = {"assets": assets}
+    if providers:
+        config["providers"] = providers
+    sandbox = Sandbox(**config)
+    await asyncio.to_thread(sandbox.start)
+    try:
+        with demo_workspace(root) as ws:
+            names = add_sandbox_connections(ws, sandbox.manifest())
+            await login_sandbox_connections(ws, names)
+            rows = await asyncio.gather(*(demo_connection(ws, n, progress=progress, rate=rate)
+                                          for n in names))
+            return list(rows)
+    finally:
+        await asyncio.to_thread(sandbox.stop)
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+__all__ = ["DEMO_ASSETS", "DemoRow", "add_sandbox_connections", "demo_workspace", "fetch_manifest",
+           "login_sandbox_connections", "run_demo"]

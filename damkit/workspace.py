@@ -1,0 +1,393 @@
+"""The Workspace: the one entry point every frontend uses.
+
+A workspace is a folder: the library index (``index/``), the files (``DAM Import/``), logs,
+per-connection state and ``workspace.json`` (settings of the workspace itself, e.g. the public URL
+of the event consumer and the library URL template). Connection settings without secrets live in
+the index; secrets live in the :class:`~damkit.secrets.SecretStore`, and the index keeps only
+references to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Coroutine
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .errors import NotFoundError, SettingsError
+from .providers import PROVIDERS, provider_class, settings_model
+from .settings import ConnectionSettings, clean_base_url, clean_connection_name, parse_settings
+
+if TYPE_CHECKING:
+    from .index import LibraryIndex
+    from .providers.base import CheckReport, Provider
+    from .secrets import SecretStore
+
+T = TypeVar("T")
+
+LIBRARY_FOLDER = "DAM Import"
+ENV_HOME = "DAMKIT_HOME"
+
+
+def default_home() -> Path:
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("damkit", appauthor=False))
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class WorkspaceConfig(BaseModel):
+    """Settings of the workspace itself (``damkit config``)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    public_url: str | None = Field(
+        default=None,
+        title="Public base URL",
+        description="HTTPS address at which this workspace's event consumer is reachable "
+        "(e.g. https://dam.example.com). The Bynder Event consumer URL is derived from it.",
+    )
+    library_url_template: str | None = Field(
+        default=None,
+        title="Library URL template",
+        description="Address of an asset in the library, written into Bynder by the backlink; "
+        "{id}, {connection} and {path} are filled in, e.g. https://library.example.com/assets/{id}",
+    )
+    sns_trusted_cert_hosts: list[str] = Field(
+        default_factory=list,
+        title="Extra trusted SNS certificate hosts",
+        description="Only for the sandbox: hosts besides sns.<region>.amazonaws.com whose "
+        "signing certificates the event consumer trusts.",
+    )
+    sns_topics: list[str] = Field(
+        default_factory=list,
+        title="Allowed SNS topics",
+        description="ARNs of the SNS topics (Bynder's) the event consumer accepts messages from, "
+        "e.g. arn:aws:sns:eu-west-1:123456789012:bynder-acme. Every other topic is refused.",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str | None) -> str | None:
+        return None if not value else clean_base_url(value, example="dam.example.com")
+
+    @field_validator("sns_topics")
+    @classmethod
+    def _topics(cls, value: list[str]) -> list[str]:
+        from .events.verify import TOPIC_ARN_RE
+
+        arns = [arn.strip() for arn in value if arn.strip()]  # `config set a, b` or ""
+        for arn in arns:
+            if not TOPIC_ARN_RE.fullmatch(arn):
+                raise ValueError(f"'{arn}' is not an SNS topic ARN "
+                                 "(arn:aws:sns:<region>:<account>:<topic>)")
+        return list(dict.fromkeys(arns))
+
+    @field_validator("library_url_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if "{id}" not in value and "{path}" not in value:
+            raise ValueError("must contain {id} or {path}")
+        clean_base_url(value.split("{", 1)[0].rstrip("/") or value, example="library.example.com")
+        return value
+
+
+class ConnectionSecrets:
+    """One connection's view of the secret store (what a provider gets as ``ctx.secrets``)."""
+
+    def __init__(self, store: SecretStore, connection: str) -> None:
+        self._store = store
+        self._connection = connection
+
+    def get(self, field: str) -> str | None:
+        return self._store.get(self._connection, field)
+
+    def set(self, field: str, value: str) -> None:
+        self._store.set(self._connection, field, value)
+
+    def delete(self, field: str) -> None:
+        self._store.delete(self._connection, field)
+
+
+class Workspace:
+    """A damkit workspace. Open it with :func:`open_workspace`."""
+
+    def __init__(self, root: Path, *, secret_store: SecretStore | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        from .index import LibraryIndex
+
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.library_dir.mkdir(exist_ok=True)
+        self.logs_dir.mkdir(exist_ok=True)
+        self.index: LibraryIndex = LibraryIndex.open(self.root / "index")
+        self._secrets = secret_store
+        self._env = env
+        self._lock = threading.Lock()
+
+    # --- places -------------------------------------------------------------------------------
+
+    @property
+    def library_dir(self) -> Path:
+        return self.root / LIBRARY_FOLDER
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    def state_dir(self, connection: str) -> Path:
+        path = self.root / "state" / connection
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def close(self) -> None:
+        self.index.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+    # --- workspace config ---------------------------------------------------------------------
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "workspace.json"
+
+    def config(self) -> WorkspaceConfig:
+        from .index.storage import read_json
+
+        if not self.config_path.exists():
+            return WorkspaceConfig()
+        data = read_json(self.config_path) or {}
+        try:
+            return WorkspaceConfig.model_validate(data)
+        except ValueError as exc:
+            raise SettingsError(f"{self.config_path}: {exc}",
+                                hint="fix or delete the file, then run `damkit config`") from None
+
+    def set_config(self, **values: Any) -> WorkspaceConfig:
+        from .index.storage import write_json_atomic
+
+        current = self.config().model_dump()
+        current.update(values)
+        try:
+            config = WorkspaceConfig.model_validate(current)
+        except ValueError as exc:
+            from .settings import _first_message
+
+            raise SettingsError(_first_message(exc, WorkspaceConfig)) from None  # type: ignore[arg-type]
+        write_json_atomic(self.config_path, config.model_dump())
+        return config
+
+    # --- secrets --------------------------------------------------------------------------------
+
+    @property
+    def secrets(self) -> SecretStore:
+        """Resolved once, on first use (so commands that need no secret never probe a keyring)."""
+        with self._lock:
+            if self._secrets is None:
+                from .secrets import resolve_secret_store
+
+                self._secrets = resolve_secret_store(self.root, env=self._env)
+            return self._secrets
+
+    # --- connections ----------------------------------------------------------------------------
+
+    def connections(self) -> list[dict[str, Any]]:
+        return sorted(self.index.list_connections(), key=lambda c: c["name"])
+
+    def connection(self, name: str) -> dict[str, Any]:
+        doc = self.index.get_connection(name)
+        if doc is None:
+            known = ", ".join(c["name"] for c in self.connections()) or "none yet"
+            raise NotFoundError(f"no connection named '{name}'",
+                                hint=f"connections: {known}; add one with `damkit connections add`")
+        return doc
+
+    def add_connection(self, provider: str, name: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Validate and save a new connection. Secrets go to the secret store, never the index."""
+        clean_connection_name(name)
+        model = settings_model(provider)
+        if self.index.get_connection(name) is not None:
+            raise SettingsError(f"a connection named '{name}' already exists", field="name",
+                                hint="choose another name, or `damkit connections edit`")
+        settings = parse_settings(model, self._resolve_keys(model, values))
+        return self._save(name, settings, created=now_iso())
+
+    def edit_connection(self, name: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Change some fields; unchanged secrets stay in the store."""
+        doc = self.connection(name)
+        model = settings_model(doc["provider"])
+        current = self.load_settings(name, require_secrets=False)
+        merged: dict[str, Any] = {}
+        for field in model.model_fields:
+            value = getattr(current, field)
+            merged[field] = value
+        merged.update(self._resolve_keys(model, values))
+        settings = parse_settings(model, _unwrap(merged))
+        return self._save(name, settings, created=doc.get("created"), previous=doc)
+
+    def _resolve_keys(self, model: type[ConnectionSettings], values: dict[str, Any]) -> dict[str, Any]:
+        return {model.resolve_field_name(k): v for k, v in values.items()}
+
+    def _save(self, name: str, settings: ConnectionSettings, *, created: str | None,
+              previous: dict[str, Any] | None = None) -> dict[str, Any]:
+        provider = settings.provider
+        secrets = settings.secret_values()
+        refs: dict[str, str] = dict((previous or {}).get("secrets", {}))
+        for field, value in secrets.items():
+            self.secrets.set(name, field, value)
+            refs[field] = self.secrets.ref(name, field)
+        for field in settings.secret_fields():
+            if field not in secrets and field in refs and getattr(settings, field) is None:
+                refs.pop(field)
+                self.secrets.delete(name, field)
+        doc = {
+            "name": name,
+            "provider": provider,
+            "settings": settings.plain_dict(),
+            "secrets": refs,
+            "created": created or now_iso(),
+            "updated": now_iso(),
+        }
+        for keep in ("last_check", "last_sync"):
+            if previous and keep in previous:
+                doc[keep] = previous[keep]
+        self.index.put_connection(doc)
+        return doc
+
+    def remove_connection(self, name: str, *, delete_files: bool = False) -> None:
+        """Forget a connection and its secrets. Its files and index entries stay unless asked."""
+        doc = self.connection(name)
+        fields = list(doc.get("secrets", {}))
+        if fields or doc["provider"] == "canto":
+            self.secrets.delete_connection(name, fields + ["access_token", "refresh_token",
+                                                           "expires_at"])
+        if delete_files:
+            import shutil
+
+            keys = self.index.asset_keys(name)
+            self.index.remove_assets(name, sorted(keys))
+            shutil.rmtree(self.library_dir / name, ignore_errors=True)
+        self.index.remove_connection(name)
+
+    def load_settings(self, name: str, *, require_secrets: bool = True) -> ConnectionSettings:
+        """Settings with their secrets from the store (env overrides first)."""
+        doc = self.connection(name)
+        model = settings_model(doc["provider"])
+        values: dict[str, Any] = dict(doc.get("settings", {}))
+        for field in model.secret_fields():
+            value = self.secrets.get(name, field) if (field in doc.get("secrets", {})
+                                                     or require_secrets) else None
+            if value is None and field in doc.get("secrets", {}) and require_secrets:
+                raise SettingsError(
+                    f"{name}: the secret '{model.field_spec(field).label}' is not in the "
+                    f"{self.secrets.kind} secret store",
+                    field=field,
+                    hint=f"set it again with `damkit connections edit {name} --secret {field}` "
+                    f"or the environment variable {env_name(name, field)}",
+                )
+            if value is not None:
+                values[field] = value
+        if not require_secrets:
+            return model.model_construct(**values)
+        return parse_settings(model, values)
+
+    def provider(self, name: str, *, rate: float | None = None) -> Provider:
+        """A ready provider instance for a connection (use as ``async with``)."""
+        from .providers.base import ConnectionContext
+
+        doc = self.connection(name)
+        settings = self.load_settings(name)
+        ctx = ConnectionContext(name=name, settings=settings,
+                                secrets=ConnectionSecrets(self.secrets, name),
+                                state_dir=self.state_dir(name), rate=rate)
+        return provider_class(doc["provider"])(ctx)
+
+    def event_consumer_url(self, name: str) -> str | None:
+        """Bynder's Event consumer URL: derived from the public URL and the portal, never typed.
+
+        Same portal → same URL, whichever workspace or connection asks (one request per URL).
+        """
+        doc = self.connection(name)
+        if doc["provider"] != "bynder":
+            return None
+        public = self.config().public_url
+        if not public:
+            return None
+        from .events.request import consumer_url
+
+        return consumer_url(public, doc["settings"]["domain"])
+
+    # --- check ----------------------------------------------------------------------------------
+
+    async def check(self, name: str) -> CheckReport:
+        """Test Connection; the outcome is recorded on the connection."""
+        started = time.perf_counter()
+        async with self.provider(name) as provider:
+            report = await provider.check()
+        report.seconds = round(time.perf_counter() - started, 4)
+        doc = self.connection(name)
+        doc["last_check"] = {"at": now_iso(), "ok": report.ok, "eligible": report.eligible,
+                             "failure": (report.first_failure.detail if report.first_failure
+                                         else None)}
+        self.index.put_connection(doc)
+        return report
+
+    # --- library --------------------------------------------------------------------------------
+
+    def library_stats(self, connection: str | None = None) -> dict[str, Any]:
+        return self.index.stats(connection)
+
+    def assets(self, **filters: Any) -> list[dict[str, Any]]:
+        return self.index.assets(**filters)
+
+
+def _unwrap(values: dict[str, Any]) -> dict[str, Any]:
+    from pydantic import SecretStr
+
+    return {k: (v.get_secret_value() if isinstance(v, SecretStr) else v) for k, v in values.items()}
+
+
+def env_name(connection: str, field: str) -> str:
+    return f"DAMKIT_{connection.upper().replace('-', '_')}_{field.upper()}"
+
+
+def open_workspace(path: str | os.PathLike[str] | None = None, *,
+                   secret_store: SecretStore | None = None,
+                   env: dict[str, str] | None = None) -> Workspace:
+    """Open (or create) a workspace: ``path``, else ``$DAMKIT_HOME``, else the user data dir."""
+    root = Path(path).expanduser() if path is not None else default_home()
+    return Workspace(root.resolve(), secret_store=secret_store, env=env)
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine from blocking code (the CLI). Not for Jupyter: use ``await`` there."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    raise RuntimeError("run_sync() called inside a running event loop: await the coroutine")
+
+
+__all__ = ["LIBRARY_FOLDER", "Workspace", "WorkspaceConfig", "open_workspace", "run_sync",
+           "PROVIDERS"]

@@ -1,0 +1,117 @@
+"""The command line, run as a real subprocess: exit codes, --json, and no secret in any output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SECRET = "cli-secret-Hx72-never-print"
+
+
+def damkit(home: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None,
+           timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "DAMKIT_HOME": str(home), "DAMKIT_SECRET_STORE": "encrypted",
+                "DAMKIT_SECRETS_PASSPHRASE": "cli-test-passphrase", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "damkit", *args], input=stdin,
+                          capture_output=True, text=True, env=full_env, timeout=timeout)
+
+
+def add_percolate(home: Path, name: str = "acme") -> subprocess.CompletedProcess[str]:
+    return damkit(home, "connections", "add", "percolate", name, "--set", "Scope ID=12345",
+                  "--set", "client_id=cid-1", "--set", "Tag for Import=Gelato",
+                  "--secret", "client_secret", stdin=SECRET + "\n")
+
+
+def test_help_is_fast_and_light():
+    code = ("import sys, time; t=time.perf_counter(); sys.argv=['damkit','--help'];\n"
+            "from damkit.cli import app\n"
+            "try: app()\nexcept SystemExit: pass\n"
+            "bad=[m for m in ('textual','ipywidgets','pandas','damkit.sandbox','damkit.sync') "
+            "if m in sys.modules]\nprint('BAD', bad)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert "BAD []" in r.stdout, r.stdout[-300:]
+
+
+def test_add_show_list_json_and_no_secret_anywhere(tmp_path):
+    home = tmp_path / "home"
+    r = add_percolate(home)
+    assert r.returncode == 0, r.stderr
+    shown = damkit(home, "connections", "show", "acme", "--json")
+    view = json.loads(shown.stdout)
+    assert view["settings"]["scope_id"] == "license:12345"
+    assert view["settings"]["client_secret"] == "********"
+    listed = json.loads(damkit(home, "connections", "list", "--json").stdout)
+    assert [c["name"] for c in listed] == ["acme"]
+    human = damkit(home, "connections", "show", "acme")
+    doctor = damkit(home, "doctor", "--json")
+    assert json.loads(doctor.stdout)["secret_store"] == "encrypted"
+    outputs = [r, shown, human, doctor, damkit(home, "connections", "list")]
+    for p in outputs:
+        assert SECRET not in p.stdout and SECRET not in p.stderr
+    on_disk = b"".join(f.read_bytes() for f in home.rglob("*") if f.is_file())
+    assert SECRET.encode() not in on_disk
+
+
+def test_exit_codes(tmp_path):
+    home = tmp_path / "home"
+    assert damkit(home, "connections", "show", "nope").returncode == 2
+    bad = damkit(home, "connections", "add", "percolate", "acme", "--set", "scope_id=abc",
+                 "--set", "client_id=c", "--set", "tag=T", "--secret", "client_secret",
+                 stdin=SECRET + "\n")
+    assert bad.returncode == 2 and "Scope ID" in bad.stderr and SECRET not in bad.stderr
+    assert json.loads(damkit(home, "connections", "list", "--json").stdout) == []
+    assert damkit(home, "connections", "add", "dropbox", "x").returncode == 2
+    assert damkit(home, "no-such-command").returncode == 2
+    missing = damkit(home, "connections", "add", "percolate", "acme", "--secret", "client_secret")
+    assert missing.returncode == 2 and "standard input" in missing.stderr
+
+
+def test_bad_usage_json_error(tmp_path):
+    r = damkit(tmp_path / "h", "connections", "show", "nope", "--json")
+    assert r.returncode == 2 and json.loads(r.stdout)["ok"] is False
+
+
+def test_edit_and_remove(tmp_path):
+    home = tmp_path / "home"
+    add_percolate(home)
+    r = damkit(home, "connections", "edit", "acme", "--set", "tag=Summer", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["tag"] == "Summer"
+    assert damkit(home, "connections", "edit", "acme", "--set", "tag= Summer").returncode == 2
+    assert damkit(home, "connections", "remove", "acme").returncode == 0
+    assert json.loads(damkit(home, "connections", "list", "--json").stdout) == []
+
+
+def test_library_stats_empty(tmp_path):
+    r = damkit(tmp_path / "home", "library", "stats", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["assets"] == 0
+
+
+def test_check_against_the_sandbox(tmp_path, sandbox):
+    home = tmp_path / "home"
+    r = damkit(home, "connections", "add-sandbox", sandbox.url, "--json")
+    assert r.returncode == 0, r.stderr
+    ok = damkit(home, "check", "sandbox-percolate", "--json")
+    report = json.loads(ok.stdout)
+    assert ok.returncode == 0 and report["ok"] is True
+    assert report["eligible"] == sandbox.manifest()["providers"]["percolate"]["eligible"]
+    damkit(home, "connections", "edit", "sandbox-percolate", "--set", "tag=NoSuchTag")
+    bad = damkit(home, "check", "sandbox-percolate")
+    assert bad.returncode == 1 and "failed" in bad.stdout.lower()
+    secret = sandbox.manifest()["providers"]["percolate"]["client_secret"]
+    for p in (r, ok, bad):
+        assert secret not in p.stdout + p.stderr
+
+
+def test_check_wall_time_is_short(tmp_path, sandbox):
+    home = tmp_path / "home"
+    damkit(home, "connections", "add-sandbox", sandbox.url)
+    t = time.perf_counter()
+    r = damkit(home, "check", "sandbox-percolate")
+    assert r.returncode == 0
+    assert time.perf_counter() - t < 10  # sanity only; the figure lives in benchmarks/check_bench.py
