@@ -1,0 +1,280 @@
+"""Bynder "Test Connection": each step timed, each failure with a hint naming the guide step.
+
+Steps, cheapest first, reading counts rather than listings:
+
+1. Reach Bynder: ``GET /api/v4/currentUser/`` answers like a Bynder portal (DNS, TLS, connect,
+   and "some server, but not Bynder" told apart);
+2. Credentials: the same answer, 401 messages tell which key Bynder refused;
+3. Permissions (backlink on only): the security profile's roles, each needed permission found or
+   missing;
+4. Tagged files: ``limit=0&total=1&tags=<tag>``, the exact count;
+5. Near misses: ``GET /api/v4/tags/?keyword=`` with ``mediaCount``, spellings that differ from
+   the tag only in case or spaces;
+6. Download: the first tagged file's download URL (the sync's own path).
+
+``ok`` only when nothing failed and at least one file carries the tag.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from ...errors import HttpError
+from ...redact import redact
+from ..base import CheckReport, CheckStep, NearMiss, StepTimer
+from .backlink import permission_table
+from .connector import (MEDIA, diagnose_401, field_label, guide_hint, is_token_response,
+                        json_body, wire_message)
+
+if TYPE_CHECKING:
+    from .connector import BynderProvider
+
+#: Test Connection answers in seconds: two quick retries, not the sync's patient five.
+CHECK_RETRIES = 2
+
+DOMAIN_HINT = guide_hint("bynder.settings", field_label("domain"),
+                         "Use your portal's web address, e.g. acme.bynder.com")
+
+
+class StepFailed(Exception):
+    def __init__(self, detail: str, hint: str | None = None, *, status: str = "failed") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.hint = hint
+        self.status = status
+
+
+def overloaded(response: httpx.Response) -> StepFailed | None:
+    """429 / 5xx after every retry: Bynder is throttling or failing, not the settings."""
+    status = response.status_code
+    if status == 429:
+        return StepFailed("Bynder kept answering 429 Too Many Requests after every retry "
+                          "(Bynder allows 15 requests a second per client)",
+                          "Wait a minute and test again; another program may be using the "
+                          "same keys")
+    if status >= 500:
+        return StepFailed(f"Bynder kept answering {status} {response.reason_phrase} after every "
+                          "retry", "Bynder has trouble right now: test again later")
+    return None
+
+
+def transport(exc: HttpError, domain: str) -> StepFailed:
+    host = urlsplit(domain).hostname or domain
+    detail = {
+        "dns": f"the domain {host} does not resolve",
+        "tls": f"the secure connection (TLS) to {host} failed",
+        "connect": f"nothing answers at {host}",
+        "timeout": f"{host} did not answer in time",
+    }.get(exc.kind, f"the connection to {host} failed")
+    return StepFailed(redact(f"{detail}: {exc.message}"), DOMAIN_HINT)
+
+
+async def _get(provider: BynderProvider, path: str,
+               params: dict[str, Any] | None = None) -> httpx.Response:
+    return await provider.http.request("GET", path, params=params,
+                                       retries=min(CHECK_RETRIES, provider.http.retries))
+
+
+def looks_like_bynder(response: httpx.Response) -> bool:
+    """A Bynder API answer: JSON, and either the user (200) or an error object (401/403/400)."""
+    body = json_body(response)
+    if not isinstance(body, dict):
+        return False
+    if response.status_code == 200:
+        return "id" in body
+    if response.status_code in (400, 401, 403):
+        return any(k in body for k in ("message", "error", "statuscode"))
+    return False
+
+
+async def run_check(provider: BynderProvider) -> CheckReport:
+    settings = provider.settings
+    report = CheckReport(provider="bynder", connection=provider.ctx.name, tag=settings.tag)
+    started = time.perf_counter()
+    state: dict[str, Any] = {}
+    stages = [("Reach Bynder", _reach), ("Credentials", _credentials),
+              ("Permissions", _permissions), ("Tagged files", _tagged),
+              ("Near misses", _near_misses), ("Download", _download)]
+    for name, stage in stages:
+        with StepTimer(report, name) as step:
+            try:
+                await stage(provider, report, step, state)
+            except StepFailed as exc:
+                step.status = exc.status  # type: ignore[assignment]
+                step.detail, step.hint = exc.detail, exc.hint
+            except HttpError as exc:
+                failure = transport(exc, settings.domain) if exc.kind != "http" else \
+                    StepFailed(redact(exc.message), exc.hint)
+                step.status, step.detail, step.hint = "failed", failure.detail, failure.hint
+        if step.status == "failed" and name in ("Reach Bynder", "Credentials"):
+            break
+    report.ok = (all(s.status != "failed" for s in report.steps)
+                 and (report.eligible or 0) >= 1)
+    report.seconds = round(time.perf_counter() - started, 4)
+    return report
+
+
+async def _reach(provider: BynderProvider, report: CheckReport, step: CheckStep,
+                 state: dict[str, Any]) -> None:
+    try:
+        response = await _get(provider, "/api/v4/currentUser/")
+    except HttpError as exc:
+        raise transport(exc, provider.settings.domain) from None
+    state["user_response"] = response
+    host = urlsplit(provider.settings.domain).hostname or provider.settings.domain
+    busy = overloaded(response)
+    if busy is not None:
+        raise busy
+    if not looks_like_bynder(response):
+        kind = response.headers.get("content-type", "?").split(";")[0]
+        raise StepFailed(f"{host} answered (HTTP {response.status_code}, {kind}) but not like a "
+                         "Bynder portal's API", DOMAIN_HINT)
+    step.detail = f"{host} answers like a Bynder portal"
+
+
+async def _credentials(provider: BynderProvider, report: CheckReport, step: CheckStep,
+                       state: dict[str, Any]) -> None:
+    response: httpx.Response = state["user_response"]
+    status = response.status_code
+    if status == 401 or (is_token_response(response) and status in (400, 401, 403)):
+        detail, hint = diagnose_401(provider.settings, response)
+        raise StepFailed(detail, hint)
+    if status == 403:
+        raise StepFailed(f"the keys work, but may not read the current user "
+                         f"({wire_message(response) or '403'})",
+                         guide_hint("bynder.keys", None,
+                                    "The token's user or scopes lack current.user:read"))
+    user = json_body(response) or {}
+    state["user"] = user
+    who = user.get("username") or user.get("email") or user.get("id")
+    step.detail = f"accepted ({provider.settings.auth}), acting as the portal user {who}"
+
+
+async def _permissions(provider: BynderProvider, report: CheckReport, step: CheckStep,
+                       state: dict[str, Any]) -> None:
+    if not provider.settings.backlink:
+        raise StepFailed("backlink is off: only reading and downloading are needed",
+                         status="skipped")
+    hint = guide_hint("bynder.backlink", None,
+                      "Give the keys' portal user these permissions, or turn off "
+                      + field_label("backlink"))
+    profile_id = state.get("user", {}).get("profileId")
+    if not profile_id:
+        raise StepFailed("Bynder did not say which security profile the keys' user has; the "
+                         "permissions cannot be checked", hint, status="warning")
+    response = await _get(provider, f"/api/v4/profiles/{quote(str(profile_id))}/")
+    busy = overloaded(response)
+    if busy is not None:
+        raise busy
+    if response.status_code == 403:
+        raise StepFailed("missing: Permissions management (Bynder refused to show the security "
+                         "profile); not verified: Metaproperty management, Edit media, Download "
+                         "original", hint)
+    if response.status_code != 200:
+        raise StepFailed(f"the security profile could not be read (HTTP {response.status_code})",
+                         hint, status="warning")
+    body = json_body(response) or {}
+    roles = {str(r) for r in body.get("roles") or []}
+    table = permission_table(roles)
+    found = [n for n, ok in table.items() if ok]
+    missing = [n for n, ok in table.items() if not ok]
+    state["permissions"] = table
+    detail = "found: " + (", ".join(found) or "none")
+    if missing:
+        raise StepFailed(detail + "; missing: " + ", ".join(missing), hint)
+    step.detail = detail
+
+
+async def _tagged(provider: BynderProvider, report: CheckReport, step: CheckStep,
+                  state: dict[str, Any]) -> None:
+    tag = provider.settings.tag
+    if "," in tag:
+        report.warnings.append(f"the tag '{tag}' contains a comma: Bynder's tag filter splits "
+                               "on commas, so the count may be wrong")
+    response = await _get(provider, MEDIA, params={
+        "tags": tag, "limit": 0, "total": 1})
+    busy = overloaded(response)
+    if busy is not None:
+        raise busy
+    if response.status_code != 200:
+        raise StepFailed(str(provider.refused(response, "count the tagged files")))
+    body = json_body(response)
+    try:
+        count = int(body["total"]["count"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        raise StepFailed("Bynder's count answer has no total.count") from None
+    report.eligible = count
+    state["eligible"] = count
+    if count == 0:
+        state["zero_step"] = step
+        raise StepFailed(f"no file carries the tag '{tag}' exactly (tags are case sensitive)",
+                         guide_hint("bynder.tagging", None,
+                                    f"Tag at least one file with '{tag}' in Bynder, or fix "
+                                    + field_label("tag")))
+    step.detail = f"{count} file(s) carry the tag '{tag}'"
+
+
+async def _near_misses(provider: BynderProvider, report: CheckReport, step: CheckStep,
+                       state: dict[str, Any]) -> None:
+    tag = provider.settings.tag
+    wanted = tag.strip().casefold()
+    response = await _get(provider, "/api/v4/tags/", params={
+        "keyword": tag.strip(), "limit": 1000, "orderBy": "mediaCount desc"})
+    if response.status_code != 200 or not isinstance(json_body(response), list):
+        raise StepFailed(f"the tag list could not be read (HTTP {response.status_code}); near "
+                         "misses not checked", status="warning")
+    misses = [NearMiss(spelling=str(row["tag"]), count=int(row.get("mediaCount") or 0))
+              for row in json_body(response)
+              if isinstance(row, dict) and isinstance(row.get("tag"), str)
+              and row["tag"] != tag and row["tag"].strip().casefold() == wanted
+              and int(row.get("mediaCount") or 0) > 0]
+    report.near_misses = misses
+    if not misses:
+        step.detail = "no other spelling of the tag is in use"
+        return
+    listing = ", ".join(f"'{m.spelling}' ({m.count})" for m in misses)
+    zero: CheckStep | None = state.get("zero_step")
+    if zero is not None:
+        zero.detail += f"; but files carry near misses: {listing}"
+        zero.hint = guide_hint("bynder.tagging", None,
+                               f"Tags are case sensitive: retag those files with '{tag}' in "
+                               f"Bynder, or set {field_label('tag')} to the spelling in use")
+    raise StepFailed(f"{sum(m.count for m in misses)} file(s) carry the tag spelt otherwise, "
+                     f"and are NOT synced: {listing}",
+                     guide_hint("bynder.tagging", None,
+                                f"Tags are case sensitive: retag those files with '{tag}'"),
+                     status="warning")
+
+
+async def _download(provider: BynderProvider, report: CheckReport, step: CheckStep,
+                    state: dict[str, Any]) -> None:
+    if not state.get("eligible"):
+        raise StepFailed("no tagged file to try", status="skipped")
+    response = await _get(provider, MEDIA, params={
+        "tags": provider.settings.tag, "limit": 1, "page": 1})
+    busy = overloaded(response)
+    if busy is not None:
+        raise busy
+    media = json_body(response)
+    if response.status_code != 200 or not isinstance(media, list) or not media:
+        raise StepFailed(f"the first tagged file could not be listed (HTTP "
+                         f"{response.status_code})")
+    first = media[0]
+    response = await _get(
+        provider, f"{MEDIA}{quote(str(first.get('id')), safe='')}/download/")
+    busy = overloaded(response)
+    if busy is not None:
+        raise busy
+    if response.status_code == 403:
+        raise StepFailed("Bynder refused the download URL: the keys' user lacks the permission "
+                         "Download original",
+                         guide_hint("bynder.backlink", None, "The keys need the permission "
+                                    "Download original for the sync to work"))
+    body = json_body(response)
+    if response.status_code != 200 or not isinstance(body, dict) or not body.get("s3_file"):
+        raise StepFailed(f"Bynder gave no download URL (HTTP {response.status_code})")
+    step.detail = "the first tagged file has a download URL"

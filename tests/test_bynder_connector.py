@@ -1,0 +1,369 @@
+"""The real Bynder connector over real HTTP against the sandbox: every check diagnosis, each auth
+mode, listing, download, backlink, and secrets kept out of logs and messages."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from damkit.errors import AuthError, DamkitError
+from damkit.providers import provider_class
+from damkit.providers.base import CheckReport, ConnectionContext, RemoteAsset
+from damkit.providers.bynder.auth import ClientCredentialsAuth
+from damkit.providers.bynder.connector import BynderProvider
+from damkit.providers.bynder.settings import BynderSettings
+from damkit.sandbox import Sandbox, free_port
+from damkit.sandbox.bynder import BynderEmulator
+
+KEYS_STEP = 'Guide step "Bynder API keys"'
+
+
+class MemorySecrets:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def get(self, field: str) -> str | None:
+        return self.values.get(field)
+
+    def set(self, field: str, value: str) -> None:
+        self.values[field] = value
+
+    def delete(self, field: str) -> None:
+        self.values.pop(field, None)
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(providers=("bynder",), assets=300) as sandbox:
+        yield sandbox
+
+
+def manifest(sb: Sandbox) -> dict[str, Any]:
+    return dict(httpx.get(sb.manifest_url).json()["providers"]["bynder"])
+
+
+def emulator(sb: Sandbox) -> BynderEmulator:
+    emu = sb.state.emulators["bynder"]
+    assert isinstance(emu, BynderEmulator)
+    return emu
+
+
+def provider(sb: Sandbox, tmp_path: Path, *, options: dict[str, Any] | None = None,
+             **override: Any) -> BynderProvider:
+    values = {k: v for k, v in manifest(sb).items() if k != "eligible"}
+    values.update(override)
+    settings = BynderSettings(**values)
+    ctx = ConnectionContext(name="by", settings=settings, secrets=MemorySecrets(),
+                            state_dir=tmp_path, options=options or {})
+    return BynderProvider(ctx)
+
+
+def step(report: CheckReport, name: str) -> Any:
+    return next(s for s in report.steps if s.name == name)
+
+
+def oauth2_values(sb: Sandbox) -> dict[str, Any]:
+    creds = emulator(sb).creds
+    return {"auth": "oauth2_client_credentials", "client_id": creds.client_id,
+            "client_secret": creds.client_secret}
+
+
+# --- check: success in every auth mode ----------------------------------------------------------
+
+def test_registry_finds_the_connector() -> None:
+    assert provider_class("bynder") is BynderProvider
+    assert BynderProvider.default_rate == 15
+
+
+@pytest.mark.parametrize("mode", ["oauth1", "permanent_token", "oauth2_client_credentials"])
+async def test_check_ok_in_each_auth_mode(sb: Sandbox, tmp_path: Path, mode: str) -> None:
+    extra = oauth2_values(sb) if mode == "oauth2_client_credentials" else {"auth": mode}
+    async with provider(sb, tmp_path, backlink=True, **extra) as p:
+        report = await p.check()
+    assert report.ok, report.steps
+    assert report.eligible == manifest(sb)["eligible"]
+    assert [s.name for s in report.steps] == ["Reach Bynder", "Credentials", "Permissions",
+                                              "Tagged files", "Near misses", "Download"]
+    assert step(report, "Permissions").detail.startswith("found: Metaproperty management")
+    near = sb.state.catalog("bynder").near_misses()
+    assert {n.spelling: n.count for n in report.near_misses} == near
+    assert step(report, "Near misses").status == "warning"
+    assert report.seconds < 5
+
+
+async def test_oauth2_token_fetched_once_and_reused(sb: Sandbox, tmp_path: Path) -> None:
+    async with provider(sb, tmp_path, **oauth2_values(sb)) as p:
+        assert await p.count_tagged() == manifest(sb)["eligible"]
+        assert await p.get_asset(sb.state.catalog("bynder").order[0]) is not None
+        assert isinstance(p.auth, ClientCredentialsAuth) and p.auth.fetched == 1
+
+
+# --- check: diagnoses ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("override", "says", "field"), [
+    ({"consumer_key": "AAAAAAAA-AAAA-AAAA-AAAAAAAAAAAAAAAA"}, "Consumer key", "consumer_key"),
+    ({"token_key": "BBBBBBBB-BBBB-BBBB-BBBBBBBBBBBBBBBB"}, "Token key", "token_key"),
+    ({"consumer_secret": "not-the-secret"}, "signature is wrong", "consumer_secret"),
+    ({"token_secret": "not-the-secret"}, "signature is wrong", "token_secret"),
+])
+async def test_check_names_the_wrong_key(sb: Sandbox, tmp_path: Path, override: dict[str, str],
+                                         says: str, field: str) -> None:
+    async with provider(sb, tmp_path, **override) as p:
+        report = await p.check()
+    assert not report.ok
+    creds = step(report, "Credentials")
+    assert creds.status == "failed" and says in creds.detail
+    assert creds.hint and KEYS_STEP in creds.hint and f"({field})" in creds.hint
+    assert step(report, "Reach Bynder").status == "ok"
+    assert report.steps[-1].name == "Credentials"  # nothing else is tried
+
+
+@pytest.mark.parametrize(("override", "field"), [
+    ({"client_id": "unknown-client"}, "client_id"),
+    ({"client_secret": "wrong-client-secret"}, "client_secret"),
+])
+async def test_check_names_the_wrong_oauth2_value(sb: Sandbox, tmp_path: Path,
+                                                  override: dict[str, str], field: str) -> None:
+    values = {**oauth2_values(sb), **override}
+    async with provider(sb, tmp_path, **values) as p:
+        report = await p.check()
+    creds = step(report, "Credentials")
+    assert creds.status == "failed" and f"({field})" in (creds.hint or "")
+
+
+async def test_check_revoked_permanent_token(sb: Sandbox, tmp_path: Path) -> None:
+    revoke = f"{sb.url}/bynder/_sandbox/revoke"
+    httpx.post(revoke, json={"credential": "permanent_token"})
+    try:
+        async with provider(sb, tmp_path, auth="permanent_token") as p:
+            report = await p.check()
+    finally:
+        httpx.post(revoke, json={"credential": "permanent_token", "revoked": False})
+    creds = step(report, "Credentials")
+    assert creds.status == "failed" and "revoked" in creds.detail
+    assert "(permanent_token)" in (creds.hint or "")
+
+
+async def test_check_missing_permission_listed(tmp_path: Path) -> None:
+    extra = {"bynder_missing_permissions": ["Edit media"]}
+    with Sandbox(providers=("bynder",), assets=30, extra=extra) as sandbox:
+        async with provider(sandbox, tmp_path, backlink=True) as p:
+            report = await p.check()
+        async with provider(sandbox, tmp_path, backlink=False) as p:
+            without_backlink = await p.check()
+    perms = step(report, "Permissions")
+    assert not report.ok and perms.status == "failed"
+    assert "missing: Edit media" in perms.detail and "Download original" in perms.detail
+    assert perms.hint and "Enable backlink" in perms.hint
+    assert without_backlink.ok and step(without_backlink, "Permissions").status == "skipped"
+
+
+async def test_check_without_permissions_management_or_download(tmp_path: Path) -> None:
+    extra = {"bynder_missing_permissions": ["Permissions management", "Download original"]}
+    with Sandbox(providers=("bynder",), assets=30, extra=extra) as sandbox:
+        async with provider(sandbox, tmp_path, backlink=True) as p:
+            report = await p.check()
+    assert "missing: Permissions management" in step(report, "Permissions").detail
+    download = step(report, "Download")
+    assert download.status == "failed" and "Download original" in download.detail
+    assert not report.ok
+
+
+async def test_check_zero_eligible_reports_near_misses(sb: Sandbox, tmp_path: Path) -> None:
+    async with provider(sb, tmp_path, tag="gElAtO") as p:
+        report = await p.check()
+    tagged = step(report, "Tagged files")
+    assert not report.ok and report.eligible == 0 and tagged.status == "failed"
+    assert "'Gelato' (" in tagged.detail and "Tag the files" in (tagged.hint or "")
+    assert "Gelato" in {n.spelling for n in report.near_misses}
+    assert step(report, "Download").status == "skipped"
+
+
+async def test_check_zero_eligible_no_near_miss(sb: Sandbox, tmp_path: Path) -> None:
+    async with provider(sb, tmp_path, tag="NoSuchTag-42") as p:
+        report = await p.check()
+    assert not report.ok and report.eligible == 0 and report.near_misses == []
+    assert step(report, "Near misses").status == "ok"
+
+
+async def test_check_not_resolving(sb: Sandbox, tmp_path: Path) -> None:
+    async with provider(sb, tmp_path, domain="acme-does-not-exist.invalid",
+                        options={"retries": 0}) as p:
+        report = await p.check()
+    reach = step(report, "Reach Bynder")
+    assert reach.status == "failed" and "does not resolve" in reach.detail
+    assert "Bynder Domain and tag" in (reach.hint or "") and "(domain)" in (reach.hint or "")
+    assert len(report.steps) == 1
+
+
+async def test_check_nothing_listening(sb: Sandbox, tmp_path: Path) -> None:
+    async with provider(sb, tmp_path, domain=f"http://127.0.0.1:{free_port()}/bynder",
+                        options={"retries": 0}) as p:
+        report = await p.check()
+    reach = step(report, "Reach Bynder")
+    assert reach.status == "failed" and "nothing answers" in reach.detail
+
+
+async def test_check_tls_failure(sb: Sandbox, tmp_path: Path) -> None:
+    https = sb.url.replace("http://", "https://") + "/bynder"  # the sandbox speaks plain http
+    async with provider(sb, tmp_path, domain=https, options={"retries": 0}) as p:
+        report = await p.check()
+    reach = step(report, "Reach Bynder")
+    assert reach.status == "failed" and "TLS" in reach.detail
+
+
+async def test_check_not_a_bynder_portal(sb: Sandbox, tmp_path: Path) -> None:
+    async with provider(sb, tmp_path, domain=f"{sb.url}/not-bynder") as p:
+        report = await p.check()
+    reach = step(report, "Reach Bynder")
+    assert reach.status == "failed" and "not like a Bynder portal" in reach.detail
+
+
+@pytest.mark.parametrize(("faults", "says"), [
+    ({"burst_429": 1000, "retry_after": 0}, "429"),
+    ({"fault_rate": 1.0}, "after every retry"),
+])
+async def test_check_throttled_or_failing_throughout(tmp_path: Path, faults: dict[str, Any],
+                                                     says: str) -> None:
+    with Sandbox(providers=("bynder",), assets=20, faults={"bynder": faults}) as sandbox:
+        async with provider(sandbox, tmp_path, options={"backoff": 0.01}) as p:
+            report = await p.check()
+            tries = p.http.stats["requests"]
+    reach = step(report, "Reach Bynder")
+    assert tries == 3  # the check retries twice, then tells
+    assert not report.ok and reach.status == "failed" and says in reach.detail
+    assert reach.hint
+
+
+async def test_check_recovers_from_a_short_429_burst(tmp_path: Path) -> None:
+    faults = {"bynder": {"burst_429": 2, "retry_after": 0}}
+    with Sandbox(providers=("bynder",), assets=20, faults=faults) as sandbox:
+        async with provider(sandbox, tmp_path, options={"backoff": 0.01}) as p:
+            report = await p.check()
+    assert report.ok and p.http.stats["429"] == 2
+
+
+# --- listing, single asset, download ------------------------------------------------------------
+
+async def collect(p: BynderProvider) -> list[RemoteAsset]:
+    out: list[RemoteAsset] = []
+    async for page in p.list_assets():
+        out += page
+    return out
+
+
+@pytest.mark.parametrize("page_size", [500, 64])
+async def test_listing_matches_manifest(sb: Sandbox, tmp_path: Path, page_size: int) -> None:
+    async with provider(sb, tmp_path, options={"page_size": page_size}) as p:
+        assets = await collect(p)
+    m = manifest(sb)
+    assert len(assets) == len({a.id for a in assets}) == m["eligible"]
+    assert all(m["tag"] in a.tags for a in assets)
+    catalog = sb.state.catalog("bynder")
+    for a in assets[:25]:
+        truth = catalog.assets[a.id]
+        assert a.name == truth.name and a.size == truth.size and a.type == truth.ext
+        assert a.version == str(truth.version) and a.modified and a.modified.endswith("Z")
+
+
+async def test_get_asset_and_unknown(sb: Sandbox, tmp_path: Path) -> None:
+    key = sb.state.catalog("bynder").order[12]
+    async with provider(sb, tmp_path, auth="permanent_token") as p:
+        got = await p.get_asset(key)
+        assert got is not None and got.id == key
+        assert got.name == sb.state.catalog("bynder").assets[key].name
+        assert await p.get_asset("00000000-0000-0000-0000000000000000") is None
+
+
+async def test_archived_asset_is_no_longer_tagged(sb: Sandbox, tmp_path: Path) -> None:
+    made = sb.control("POST", "bynder/assets", json={"name": "old.png", "tags": ["Gelato"]})
+    async with provider(sb, tmp_path) as p:
+        live = await p.get_asset(made["key"])
+        assert live is not None and p.has_tag(live)
+        sb.control("POST", f"bynder/assets/{made['key']}/archive", json={"archived": True})
+        archived = await p.get_asset(made["key"])
+        assert archived is not None and archived.extra["archived"] and not p.has_tag(archived)
+        sb.control("POST", f"bynder/assets/{made['key']}/delete")
+        assert await p.get_asset(made["key"]) is None
+
+
+async def test_download_bytes_equal_catalog_content(sb: Sandbox, tmp_path: Path) -> None:
+    catalog = sb.state.catalog("bynder")
+    async with provider(sb, tmp_path) as p:
+        assets = await collect(p)
+        for a in assets[:8]:  # the first ones carry the hostile names
+            data = b"".join([chunk async for chunk in p.download(a)])
+            truth = catalog.content(catalog.assets[a.id])
+            assert hashlib.md5(data).hexdigest() == hashlib.md5(truth).hexdigest()
+            assert len(data) == a.size
+
+
+# --- backlink ------------------------------------------------------------------------------------
+
+async def test_backlink_created_once_written_and_read(sb: Sandbox, tmp_path: Path) -> None:
+    label = "Library URL"
+    emu = emulator(sb)
+    before = len(emu.metaproperties)
+    key = sb.state.catalog("bynder").tagged("Gelato")[9].key
+    url = "https://library.example/assets/9?from=bynder&x=1"
+    async with provider(sb, tmp_path, backlink=True) as p:
+        pid = await p.ensure_backlink_property(label)
+        assert await p.ensure_backlink_property(label) == pid
+        await p.write_backlink(key, pid, url)
+        assert await p.read_metaproperty(key, "library_url") == url
+    async with provider(sb, tmp_path, auth="permanent_token") as other:  # a new process
+        assert await other.ensure_backlink_property(label) == pid
+    assert len(emu.metaproperties) == before + 1
+    created = emu.metaproperties[pid]
+    assert created["type"] == "text" and created["label"] == label
+
+
+async def test_backlink_needs_edit_media(sb: Sandbox, tmp_path: Path) -> None:
+    control = f"{sb.url}/bynder/_sandbox/permissions"
+    httpx.post(control, json={"missing": ["Edit media", "Metaproperty management"]})
+    try:
+        async with provider(sb, tmp_path) as p:
+            with pytest.raises(AuthError) as err:
+                await p.ensure_backlink_property("Another label")
+            key = sb.state.catalog("bynder").order[1]
+            with pytest.raises(AuthError):
+                await p.write_backlink(key, "ANY", "https://x.example/")
+    finally:
+        httpx.post(control, json={"missing": []})
+    assert "permission" in str(err.value)
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+async def test_secrets_never_in_logs_or_errors(sb: Sandbox, tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    m = manifest(sb)
+    secrets = [m["consumer_key"], m["consumer_secret"], m["token_key"], m["token_secret"],
+               m["permanent_token"], emulator(sb).creds.client_secret]
+    texts: list[str] = []
+    async with provider(sb, tmp_path, backlink=True) as p:
+        texts.append(repr(p) + repr(p.auth) + str(await p.check()))
+        assets = await collect(p)
+        async for _ in p.download(assets[0]):
+            pass
+    async with provider(sb, tmp_path, token_secret="a-wrong-token-secret-value") as bad:
+        texts.append(str(await bad.check()))
+        with pytest.raises(DamkitError) as err:
+            await collect(bad)
+        texts.append(str(err.value) + repr(err.value))
+    async with provider(sb, tmp_path, **{**oauth2_values(sb), "client_secret": "wrong-secret-x"}) as o:
+        with pytest.raises(DamkitError) as err2:
+            await o.count_tagged()
+        texts.append(str(err2.value))
+    assert "signature" in texts[-2] and "client" in texts[-1].lower()
+    everything = caplog.text + "\n".join(texts)
+    assert "HTTP Request" in caplog.text or "127.0.0.1" in everything  # something was logged
+    for secret in secrets + ["a-wrong-token-secret-value", "wrong-secret-x"]:
+        assert secret not in everything
