@@ -35,7 +35,10 @@ config_app = typer.Typer(help="Workspace settings (public URL, library URL templ
                          no_args_is_help=True)
 app.add_typer(connections_app, name="connections")
 app.add_typer(library_app, name="library")
+events_app = typer.Typer(help="Bynder change notifications: the Event consumer URL and the "
+                          "SNS consumer.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(events_app, name="events")
 
 HomeOption = typer.Option(None, "--home", envvar="DAMKIT_HOME",
                           help="Workspace folder (default: $DAMKIT_HOME, else the user data dir).")
@@ -197,10 +200,12 @@ def connections_add_sandbox(
 ) -> None:
     """Add the three sandbox connections from its manifest."""
     with guarded(as_json):
-        from .demo import add_sandbox_connections
+        from .demo import add_sandbox_connections, login_sandbox_connections
+        from .workspace import run_sync
 
         ws = workspace()
         names = add_sandbox_connections(ws, url, prefix=prefix)
+        run_sync(login_sandbox_connections(ws, names))  # Canto: play the user on the sandbox
     if as_json:
         out({"added": names})
     else:
@@ -606,6 +611,37 @@ def sandbox(
 
     serve(host=host, port=port, assets=assets, seed=seed, latency_ms=latency_ms,
           fault_rate=fault_rate)
+
+
+@events_app.command("request")
+def events_request(name: str, as_json: bool = JsonOption) -> None:
+    """The Event consumer URL and the ready-to-send request for the Bynder account manager."""
+    from .events import event_url_info, request_text
+
+    with guarded(as_json):
+        ws = workspace()
+        info = event_url_info(ws, name)
+        text = request_text(ws, name)
+    if as_json:
+        out({**info, "request": text})
+        return
+    c = console()
+    c.print(f"[b]Event consumer URL[/]: {info['url']}", highlight=False)
+    c.print("\n" + text + "\n", highlight=False)
+    for note in info.get("notes") or []:
+        c.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+@events_app.command("serve")
+def events_serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Loopback by default; put HTTPS in front"),
+    port: int = typer.Option(8787, "--port"),
+) -> None:
+    """Run the SNS consumer: verify, confirm, and sync each changed asset."""
+    from .events import serve_events
+
+    with guarded():
+        serve_events(workspace(), host=host, port=port)
 
 
 @app.command("tui")

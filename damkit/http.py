@@ -109,6 +109,7 @@ class HttpClient:
         *,
         auth: httpx.Auth | None = None,
         rate: float | None = None,
+        burst: int | None = None,
         max_connections: int = 16,
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
@@ -120,7 +121,7 @@ class HttpClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
-        self.limiter = RateLimiter(rate)
+        self.limiter = RateLimiter(rate, burst)
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -177,27 +178,12 @@ class HttpClient:
         With ``ok`` given, any other final status raises :class:`HttpError`.
         """
         url = self.url(path)
-        check_scheme(url)
-        tries = self.retries if retries is None else retries
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = await self._send_following(
-                    method, url, params=params, data=data, json=json, headers=headers,
-                    auth=auth, follow_redirects=follow_redirects, stream=False,
-                )
-            except httpx.TransportError as exc:
-                if attempt > tries:
-                    raise transport_error(exc, url) from None
-                await self._sleep_before_retry(attempt, None, f"{type(exc).__name__}", url)
-                continue
-            if response.status_code in RETRY_STATUS and attempt <= tries:
-                await self._sleep_before_retry(attempt, response, str(response.status_code), url)
-                continue
-            if ok is not None and response.status_code not in ok:
-                raise status_error(response, url)
-            return response
+        response = await self._send_retrying(
+            method, url, params=params, data=data, json=json, headers=headers, auth=auth,
+            follow_redirects=follow_redirects, stream=False, retries=retries)
+        if ok is not None and response.status_code not in ok:
+            raise status_error(response, url)
+        return response
 
     @asynccontextmanager
     async def stream(
@@ -216,6 +202,26 @@ class HttpClient:
         the caller (the sync engine) decides to restart the file.
         """
         url = self.url(path)
+        response = await self._send_retrying(
+            method, url, params=params, data=None, json=None, headers=headers, auth=auth,
+            follow_redirects=True, stream=True, retries=retries)
+        if not 200 <= response.status_code < 300:
+            await response.aread()
+            await response.aclose()
+            raise status_error(response, url)
+        try:
+            yield response
+        except httpx.TransportError as exc:
+            raise transport_error(exc, url) from None
+        finally:
+            await response.aclose()
+
+    async def _send_retrying(
+        self, method: str, url: str, *, params: Any, data: Any, json: Any, headers: Any,
+        auth: httpx.Auth | None | bool, follow_redirects: bool, stream: bool,
+        retries: int | None,
+    ) -> httpx.Response:
+        """Send until a response that is not retried, or raise after the last try."""
         check_scheme(url)
         tries = self.retries if retries is None else retries
         attempt = 0
@@ -223,9 +229,8 @@ class HttpClient:
             attempt += 1
             try:
                 response = await self._send_following(
-                    method, url, params=params, data=None, json=None, headers=headers,
-                    auth=auth, follow_redirects=True, stream=True,
-                )
+                    method, url, params=params, data=data, json=json, headers=headers,
+                    auth=auth, follow_redirects=follow_redirects, stream=stream)
             except httpx.TransportError as exc:
                 if attempt > tries:
                     raise transport_error(exc, url) from None
@@ -235,17 +240,7 @@ class HttpClient:
                 await response.aclose()
                 await self._sleep_before_retry(attempt, response, str(response.status_code), url)
                 continue
-            if not 200 <= response.status_code < 300:
-                await response.aread()
-                await response.aclose()
-                raise status_error(response, url)
-            try:
-                yield response
-            except httpx.TransportError as exc:
-                raise transport_error(exc, url) from None
-            finally:
-                await response.aclose()
-            return
+            return response
 
     async def _send_following(
         self, method: str, url: str, *, params: Any, data: Any, json: Any, headers: Any,
@@ -265,6 +260,8 @@ class HttpClient:
             if not (follow_redirects and response.is_redirect):
                 return response
             location = response.headers.get("Location", "")
+            if stream and _small_body(response):
+                await response.aread()  # read the (tiny) body so the connection can be reused
             await response.aclose()
             target = response.url.join(location)
             check_scheme(str(target))
@@ -284,6 +281,13 @@ class HttpClient:
             delay = max(delay, parse_retry_after(response.headers["Retry-After"], delay))
         log.info("retry %d after %s in %.2fs: %s", attempt, reason, delay, redact_url(url))
         await asyncio.sleep(delay)
+
+
+def _small_body(response: httpx.Response, limit: int = 65_536) -> bool:
+    try:
+        return 0 <= int(response.headers.get("Content-Length", "-1")) <= limit
+    except ValueError:
+        return False
 
 
 def transport_error(exc: httpx.TransportError, url: str) -> HttpError:

@@ -345,13 +345,26 @@ class Workspace:
         started = time.perf_counter()
         async with self.provider(name) as provider:
             report = await provider.check()
+            self._check_backlink(provider.settings, report)
         report.seconds = round(time.perf_counter() - started, 4)
         doc = self.connection(name)
         doc["last_check"] = {"at": now_iso(), "ok": report.ok, "eligible": report.eligible,
                              "failure": (report.first_failure.detail if report.first_failure
-                                         else None)}
+                                         else None),
+                             "permissions": permission_results(report)}
         self.index.put_connection(doc)
         return report
+
+    def _check_backlink(self, settings: ConnectionSettings, report: CheckReport) -> None:
+        """The backlink needs the workspace's library URL template: say so at check time."""
+        from .providers.base import CheckStep
+        from .sync.backlink import CONFIG_HINT, backlink_problem
+
+        problem = backlink_problem(self, settings)
+        if problem:
+            report.steps.append(CheckStep(name="Backlink URL", status="failed", detail=problem,
+                                          hint=CONFIG_HINT))
+            report.ok = False
 
     # --- library --------------------------------------------------------------------------------
 
@@ -360,6 +373,29 @@ class Workspace:
 
     def assets(self, **filters: Any) -> list[dict[str, Any]]:
         return self.index.assets(**filters)
+
+
+def permission_results(report: CheckReport) -> dict[str, bool | None] | None:
+    """Each permission named by the check's "Permissions" step -> found (True), missing (False)
+    or not verified (None); None when the check had no such step or skipped it.
+
+    The step's detail reads ``found: A, B; missing: C`` (or ``missing: C (why); not verified:
+    D``); frontends show the result later without re-running the check.
+    """
+    step = next((s for s in report.steps if s.name == "Permissions"), None)
+    if step is None or step.status == "skipped":
+        return None
+    states = {"found": True, "missing": False, "not verified": None}
+    results: dict[str, bool | None] = {}
+    for part in step.detail.split(";"):
+        label, _, names = part.strip().partition(":")
+        if label.strip() not in states:
+            continue
+        for item in names.split(","):
+            item = item.split("(", 1)[0].strip()
+            if item and item != "none":
+                results[item] = states[label.strip()]
+    return results or None
 
 
 def _unwrap(values: dict[str, Any]) -> dict[str, Any]:

@@ -50,8 +50,16 @@ class RemoteAsset(BaseModel):
 
     @property
     def fingerprint(self) -> str:
-        """What decides "changed": version, else checksum, else modified time + size."""
-        return "|".join(str(x) for x in (self.version, self.checksum, self.modified, self.size))
+        """What decides "changed": version, else checksum, else modified time; with the size.
+
+        Metadata edits (tags, the backlink) move the modified time but not the version or the
+        checksum, so they cause no download where the provider gives either.
+        """
+        if self.version is not None:
+            return f"v:{self.version}|{self.size}"
+        if self.checksum:
+            return f"c:{self.checksum}|{self.size}"
+        return f"m:{self.modified}|{self.size}"
 
 
 class NearMiss(BaseModel):
@@ -130,6 +138,7 @@ class Provider:
     settings_model: ClassVar[type[ConnectionSettings]]
     steps: ClassVar[tuple[SetupStep, ...]]
     default_rate: ClassVar[float | None] = None  # requests per second, client side
+    default_burst: ClassVar[int | None] = None  # requests allowed at once before the rate applies
     page_size: ClassVar[int] = 500
 
     def __init__(self, ctx: ConnectionContext) -> None:

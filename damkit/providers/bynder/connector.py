@@ -156,6 +156,11 @@ class BynderProvider(Provider):
             backoff=float(opts.get("backoff", 0.25)),
             timeout=float(opts.get("timeout", 30.0)),
         )
+        # Pre-signed file URLs: no credentials and no rate limit (Bynder's limit counts its API,
+        # not the file host), so downloads do not spend the API's budget.
+        self.files = HttpClient(retries=int(opts.get("retries", 5)),
+                                backoff=float(opts.get("backoff", 0.25)),
+                                timeout=float(opts.get("timeout", 30.0)))
         self._backlink_ids: dict[str, str] = {}
         self._backlink_lock = asyncio.Lock()
 
@@ -164,6 +169,7 @@ class BynderProvider(Provider):
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.files.aclose()
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -270,7 +276,7 @@ class BynderProvider(Provider):
     async def download(self, asset: RemoteAsset) -> AsyncIterator[bytes]:  # type: ignore[override]
         url = await self.download_url(asset.id)
         # The pre-signed URL is its own credential, on another host: never send ours along.
-        async with self.http.stream("GET", url, auth=False,
+        async with self.files.stream("GET", url, auth=False,
                                     headers={"Accept-Encoding": "identity"}) as response:
             async for chunk in response.aiter_bytes():
                 yield chunk

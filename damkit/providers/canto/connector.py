@@ -81,6 +81,7 @@ class CantoProvider(Provider):
     settings_model: ClassVar[type[CantoSettings]] = CantoSettings
     steps = STEPS
     default_rate: ClassVar[float | None] = 3.0  # ~200 requests/min per tenant (canto.md §7)
+    default_burst: ClassVar[int | None] = 30  # the 30-request burst clients use (canto.md §7)
     page_size: ClassVar[int] = MAX_LIMIT
 
     def __init__(self, ctx: ConnectionContext) -> None:
@@ -90,10 +91,12 @@ class CantoProvider(Provider):
         self.settings: CantoSettings = ctx.settings
         register_secret(self.settings.app_secret.get_secret_value())
         rate = ctx.rate if ctx.rate is not None else self.default_rate
-        self._oauth_client = HttpClient(rate=rate, retries=3)  # no bearer: token requests only
+        # no bearer on this one: token requests only
+        self._oauth_client = HttpClient(rate=rate, burst=self.default_burst, retries=3)
         self.oauth = CantoOAuth(ctx, self._oauth_client)
         self.tokens = CantoTokens(ctx, self.oauth)
-        self.client = HttpClient(self.settings.domain, auth=CantoBearer(self.tokens), rate=rate)
+        self.client = HttpClient(self.settings.domain, auth=CantoBearer(self.tokens), rate=rate,
+                                 burst=self.default_burst)
 
     async def aclose(self) -> None:
         await self.client.aclose()

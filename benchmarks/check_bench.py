@@ -1,0 +1,81 @@
+"""`damkit check` wall time, interpreter start included, against the sandbox.
+
+The sandbox runs in its own process (``python -m damkit.sandbox``); a fresh workspace gets the
+three sandbox connections (Canto logged in through the sandbox's consent page); then
+``damkit check NAME`` runs as a new process ``--repeats`` times per connection.
+Prints ONE JSON object with the median and max wall time per provider and overall.
+
+    .venv/bin/python benchmarks/check_bench.py [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def start_sandbox() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, "-m", "damkit.sandbox", "--port", "0"],
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 30
+    while proc.stdout is not None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        match = re.match(r"manifest: (\S+)", line)
+        if match:
+            return proc, match.group(1)
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise SystemExit("the sandbox did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+
+    from damkit.demo import add_sandbox_connections, login_sandbox_connections
+    from damkit.workspace import open_workspace
+
+    proc, manifest_url = start_sandbox()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, "DAMKIT_HOME": tmp, "DAMKIT_SECRET_STORE": "encrypted",
+                   "DAMKIT_SECRETS_PASSPHRASE": "bench-passphrase"}
+            with open_workspace(Path(tmp), env=env) as ws:
+                names = add_sandbox_connections(ws, manifest_url)
+                asyncio.run(login_sandbox_connections(ws, names))
+            result: dict[str, object] = {"repeats": args.repeats}
+            every: list[float] = []
+            for name in names:
+                times = []
+                for _ in range(args.repeats):
+                    t = time.perf_counter()
+                    r = subprocess.run([sys.executable, "-m", "damkit", "check", name],
+                                       capture_output=True, text=True, env=env)
+                    times.append(time.perf_counter() - t)
+                    if r.returncode != 0:
+                        raise SystemExit(f"damkit check {name} failed:\n{r.stdout}{r.stderr}")
+                every += times
+                provider = name.removeprefix("sandbox-")
+                result[f"{provider}_median_s"] = round(statistics.median(times), 3)
+                result[f"{provider}_max_s"] = round(max(times), 3)
+            result["median_s"] = round(statistics.median(every), 3)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Benchmark: a burst of SNS notifications into the event consumer, synced with the real engine.
+
+Starts the sandbox (Bynder only), a workspace connected to it, and the event consumer on a
+loopback port (trusting the sandbox's certificate host, fetching its certificate over HTTP).
+Then POSTs ``--notifications`` signed notifications (SignatureVersion 1 and 2 alternating, signed
+with the sandbox's SNS key) for ``--assets`` tagged assets, ``--concurrency`` at a time, and waits
+until the consumer is idle. Every sync goes through :func:`damkit.sync.sync_one` (re-read from
+the sandbox's Bynder API, download), wrapped to count concurrent syncs per asset.
+
+Prints ONE JSON object::
+
+    {"notifications": 1000, "assets": 200, "seconds": ..., "drain_seconds": ...,
+     "syncs": ..., "synced_assets": 200, "lost": 0, "max_concurrent_same_asset": 1,
+     "p50_response_ms": ..., "p95_response_ms": ..., "server_p95_ms": ..., ...}
+
+``seconds`` is the time to deliver the whole burst (all answered), ``drain_seconds`` the time
+from the first POST until every asset is synced. Run:
+``.venv/bin/python benchmarks/events_bench.py [--notifications 1000 --assets 200]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from damkit.demo import add_sandbox_connections, demo_workspace  # noqa: E402
+from damkit.events.server import ConsumerServer  # noqa: E402
+from damkit.sandbox import Sandbox  # noqa: E402
+from damkit.sandbox.sns import sign, timestamp  # noqa: E402
+from damkit.sandbox.server import free_port  # noqa: E402
+
+
+def prepare_assets(sb: Sandbox, tag: str, count: int) -> list[str]:
+    """``count`` live assets carrying ``tag`` (tagging more through the control API if needed)."""
+    control = f"{sb.url}/_sandbox/bynder/assets"
+    assets = httpx.get(control, params={"limit": 1000}).json()["assets"]
+    live = [a for a in assets if a["state"] == "live"]
+    tagged = [a["key"] for a in live if tag in a["tags"]]
+    for asset in live:
+        if len(tagged) >= count:
+            break
+        if tag not in asset["tags"]:
+            httpx.post(f"{control}/{asset['key']}/tag", json={"tag": tag}).raise_for_status()
+            tagged.append(asset["key"])
+    if len(tagged) < count:
+        raise SystemExit(f"the sandbox has only {len(tagged)} live assets to tag")
+    return tagged[:count]
+
+
+def notification(topic: str, cert_url: str, media_id: str, version: str) -> dict[str, str]:
+    msg = {"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": topic,
+           "Subject": "asset_bank.media.meta_updated", "Message": json.dumps({"media_id": media_id}),
+           "Timestamp": timestamp()}
+    msg["SignatureVersion"] = version
+    msg["Signature"] = sign(msg, version)
+    msg["SigningCertURL"] = cert_url
+    return msg
+
+
+def run(notifications: int, assets: int, concurrency: int, settle: float,
+        sandbox_assets: int) -> dict[str, Any]:
+    from damkit.sync import sync_one
+
+    with Sandbox(assets=sandbox_assets, providers=("bynder",), rate_limit=None) as sb, \
+            tempfile.TemporaryDirectory() as tmp:
+        ws = demo_workspace(Path(tmp) / "ws")
+        name = next(n for n in add_sandbox_connections(ws, sb.url) if n.endswith("bynder"))
+        tag = sb.manifest()["providers"]["bynder"]["tag"]
+        keys = prepare_assets(sb, tag, assets)
+        topic_info = httpx.get(f"{sb.url}/bynder/_sns/topic").json()
+        port = free_port()
+        ws.set_config(public_url=f"http://127.0.0.1:{port}", sns_topics=[topic_info["TopicArn"]],
+                      sns_trusted_cert_hosts=[f"127.0.0.1:{sb.port}"])
+        url = ws.event_consumer_url(name)
+        messages = [notification(topic_info["TopicArn"], topic_info["SigningCertURL"],
+                                 keys[i % assets], "1" if i % 2 else "2")
+                    for i in range(notifications)]
+
+        active: dict[str, int] = {}
+        seen = {"max_same": 0, "calls": 0, "overlap": 0}
+
+        async def counted_sync(ws_: Any, conn: str, asset_id: str) -> str:
+            seen["calls"] += 1
+            active[asset_id] = active.get(asset_id, 0) + 1
+            seen["max_same"] = max(seen["max_same"], active[asset_id])
+            try:
+                return await sync_one(ws_, conn, asset_id)
+            finally:
+                active[asset_id] -= 1
+
+        with ConsumerServer(ws, port=port, settle_seconds=settle, sync=counted_sync) as server:
+            times: list[float] = []
+            statuses: dict[int, int] = {}
+
+            async def burst() -> float:
+                limit = asyncio.Semaphore(concurrency)
+                async with httpx.AsyncClient(
+                        timeout=30, limits=httpx.Limits(max_connections=concurrency)) as client:
+
+                    async def send(msg: dict[str, str]) -> None:
+                        async with limit:
+                            started = time.perf_counter()
+                            response = await client.post(
+                                url, content=json.dumps(msg),
+                                headers={"Content-Type": "text/plain; charset=UTF-8",
+                                         "x-amz-sns-message-type": "Notification"})
+                            times.append(time.perf_counter() - started)
+                            statuses[response.status_code] = statuses.get(response.status_code,
+                                                                          0) + 1
+
+                    began = time.perf_counter()
+                    await asyncio.gather(*(send(m) for m in messages))
+                    return time.perf_counter() - began
+
+            began = time.perf_counter()
+            burst_seconds = asyncio.run(burst())
+            idle = server.wait_idle(120)
+            drain = time.perf_counter() - began
+            stats = server.consumer.snapshot()
+        synced = 0
+        for key in keys:
+            rec = ws.index.get_asset(name, key)
+            if (rec and rec.get("status") == "synced" and rec.get("local_path")
+                    and (ws.root / rec["local_path"]).exists()):
+                synced += 1
+        ws.close()
+    times.sort()
+
+    def pct(q: float) -> float:
+        return round(times[min(len(times) - 1, int(len(times) * q))] * 1000, 1)
+
+    return {
+        "notifications": notifications,
+        "assets": assets,
+        "seconds": round(burst_seconds, 2),
+        "drain_seconds": round(drain, 2),
+        "idle": idle,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "syncs": seen["calls"],
+        "synced_assets": synced,
+        "lost": assets - synced,
+        "pending_after": (stats.get("store") or {}).get("pending"),
+        "sync_failures": stats["sync_failures"],
+        "results": stats["results"],
+        "max_concurrent_same_asset": seen["max_same"],
+        "p50_response_ms": pct(0.5),
+        "p95_response_ms": pct(0.95),
+        "max_response_ms": pct(1.0),
+        "server_p95_ms": (stats.get("response_ms") or {}).get("p95"),
+        "concurrency": concurrency,
+        "settle_seconds": settle,
+        "cert_fetch": "sandbox certificate over HTTP",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--notifications", type=int, default=1000)
+    parser.add_argument("--assets", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--settle", type=float, default=0.2,
+                        help="the consumer's settle delay before a sync (default 0.2 s)")
+    parser.add_argument("--sandbox-assets", type=int, default=400)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    print(json.dumps(run(args.notifications, args.assets, args.concurrency, args.settle,
+                         args.sandbox_assets)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,556 @@
+"""The sync engine: list what carries the tag, plan against the index, fetch, record.
+
+Order of a run (one connection, under a per-connection inter-process lock):
+
+1. sweep ``.part`` files a killed run left in ``DAM Import/<connection>/.partial/``;
+2. list every tagged asset (a listing that fails changes nothing: no asset is marked gone on a
+   partial listing);
+3. plan (:mod:`damkit.sync.plan`): new, changed, retry, unchanged, gone; a dry run stops here;
+4. mark gone records, refresh metadata of unchanged ones, prune if asked (one index transaction
+   per page);
+5. download concurrently (adaptive bound), each file verified and moved into place, records
+   committed in batches (one transaction per page of finished files, and at least every
+   ``FLUSH_SECONDS``) after the directory is fsynced;
+6. write backlinks (Bynder, when on) for files whose recorded backlink differs;
+7. record the run.
+
+Pruning (``prune=True``) deletes the files of gone assets and keeps their records, with
+``status="gone"``, ``local_path=None`` and ``pruned`` set to the time: the index still says what
+left the DAM and when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from ..errors import DamkitError, SyncError
+from ..index.storage import fsync_dir
+from ..library import connection_dir, inside, partial_dir
+from ..progress import ProgressCallback, Reporter
+from ..providers.base import Provider, RemoteAsset
+from ..workspace import LIBRARY_FOLDER, Workspace, now_iso
+from .backlink import backlink_wanted, library_url, require_backlink_ready
+from .fetch import FetchError, fetch_file, file_matches, sweep_partials
+from .gate import AdaptiveGate, throttle_counter
+from .journal import JOURNAL, Journal
+from .models import FileError, SyncReport
+from .plan import Job, PathBook, Plan, classify, make_plan, metadata, target_path
+
+log = logging.getLogger("damkit.sync")
+
+DEFAULT_CONCURRENCY = 8
+ATTEMPTS = 3  # per file and run, on top of the HTTP layer's own retries of each request
+RETRY_DELAY = 0.2
+FLUSH_SECONDS = 0.5
+MAX_ERRORS_KEPT = 100
+
+
+@contextlib.asynccontextmanager
+async def connection_lock(ws: Workspace, name: str, *, wait: float = 0.0) -> AsyncIterator[None]:
+    """One sync of a connection at a time, across processes (released if the process dies)."""
+    lock = FileLock(str(ws.state_dir(name) / "sync.lock"))
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            lock.acquire(timeout=0)
+            break
+        except Timeout:
+            if time.monotonic() >= deadline:
+                raise SyncError(f"a sync of '{name}' is already running",
+                                hint="wait for it to finish, or stop it") from None
+            await asyncio.sleep(0.1)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class Runner:
+    """The mutable state of one run: the provider, counters, pending index writes."""
+
+    def __init__(self, ws: Workspace, name: str, provider: Provider, report: SyncReport,
+                 reporter: Reporter, *, concurrency: int, cancel: asyncio.Event | None) -> None:
+        self.ws = ws
+        self.name = name
+        self.provider = provider
+        self.report = report
+        self.reporter = reporter
+        self.cancel = cancel
+        self.concurrency = max(1, concurrency)
+        self.root = ws.root
+        self.conn_dir = connection_dir(ws.library_dir, name)
+        self.part_dir = partial_dir(ws.library_dir, name)
+        self.batch = max(1, min(int(getattr(provider, "page_size", 500) or 500), 1000))
+        self.pending: list[dict[str, Any]] = []
+        self.dirs: set[Path] = set()
+        self.last_flush = time.monotonic()
+        self.flush_lock = asyncio.Lock()
+        self.fatal: str | None = None
+        self.cancelled = False
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.total = 0
+        self.backlink_property: str | None = None
+        self.backlink_template: str | None = None
+        self.gate = AdaptiveGate(self.concurrency, throttle_counter(provider))
+        self.journal = Journal(ws.state_dir(name) / JOURNAL)
+
+    # --- index writes -------------------------------------------------------------------------
+
+    def _commit(self, docs: list[dict[str, Any]], dirs: Iterable[Path]) -> None:
+        for d in dirs:
+            with contextlib.suppress(OSError):
+                fsync_dir(d)
+        try:
+            self.ws.index.upsert_assets(docs)
+        except BaseException:
+            self.pending[:0] = docs  # kept for the next (final) flush
+            raise
+
+    async def flush(self, *, force: bool = False) -> None:
+        """Commit finished files: one transaction per page (or per FLUSH_SECONDS)."""
+        if not self.pending:
+            return
+        if not force and len(self.pending) < self.batch \
+                and time.monotonic() - self.last_flush < FLUSH_SECONDS:
+            return
+        async with self.flush_lock:
+            docs, self.pending = self.pending, []
+            dirs, self.dirs = self.dirs, set()
+            self.last_flush = time.monotonic()
+            if docs:
+                await asyncio.to_thread(self._commit, docs, dirs)
+
+    def flush_now(self) -> None:
+        """Synchronous last flush (after a cancellation, when awaiting is not possible)."""
+        docs, self.pending = self.pending, []
+        dirs, self.dirs = self.dirs, set()
+        if docs:
+            self._commit(docs, dirs)
+
+    def replay(self, docs: list[dict[str, Any]]) -> None:
+        """Commit what a killed run journaled, then start a new journal."""
+        for start in range(0, len(docs), self.batch):
+            self.ws.index.upsert_assets(docs[start:start + self.batch])
+        self.journal.discard()
+
+    async def finish(self) -> None:
+        """Last commit; the journal goes once everything in it is in the index."""
+        await self.flush(force=True)
+        if not self.pending:
+            self.journal.discard()
+
+    def write_pages(self, changes: dict[str, dict[str, Any]]) -> None:
+        """Partial updates of existing records, one transaction per page."""
+        items = list(changes.items())
+        for start in range(0, len(items), self.batch):
+            with self.ws.index.transaction() as tx:
+                tx.update_assets(self.name, dict(items[start:start + self.batch]))
+
+    # --- one file -----------------------------------------------------------------------------
+
+    def _record(self, asset: RemoteAsset, rel: str) -> dict[str, Any]:
+        return {"connection": self.name, "provider": self.report.provider,
+                "provider_id": asset.id, **metadata(asset), "local_path": rel,
+                "status": "synced", "last_synced": now_iso(), "last_error": None,
+                "fingerprint": asset.fingerprint, "failures": 0, "gone_since": None,
+                "pruned": None}
+
+    def _fail(self, job: Job, error: str, known: dict[str, Any] | None) -> dict[str, Any]:
+        doc: dict[str, Any] = {"connection": self.name, "provider": self.report.provider,
+                               "provider_id": job.asset.id, "status": "failed",
+                               "last_error": error, "last_attempt": now_iso(),
+                               "failures": int((known or {}).get("failures") or 0) + 1}
+        if known is None:
+            doc.update(metadata(job.asset))
+            doc.update({"local_path": None, "fingerprint": None})
+        return doc
+
+    async def _download(self, job: Job) -> tuple[int | None, str | None]:
+        """(bytes or None when adopted, error)."""
+        target = inside(self.root, job.rel_path)
+        if job.try_adopt and await file_matches(target, job.asset.size, job.asset.checksum):
+            return None, None
+        error = "not attempted"
+        for attempt in range(1, ATTEMPTS + 1):
+            self.report.requests += 1
+            try:
+                return await fetch_file(self.provider, job.asset, target, self.part_dir), None
+            except FetchError as exc:
+                error = str(exc)
+                if exc.fatal:
+                    self.fatal = self.fatal or error
+                    return 0, error
+                if not exc.retryable or attempt == ATTEMPTS:
+                    return 0, error
+                log.info("retrying %s after: %s", job.asset.id, error)
+                await asyncio.sleep(RETRY_DELAY * 2 ** (attempt - 1))
+        return 0, error
+
+    async def run_job(self, job: Job, known: dict[str, Any] | None) -> None:
+        report = self.report
+        throttled = False
+        try:
+            await self.reporter.emit("started", asset=job.asset.name, asset_id=job.asset.id,
+                                     **self._counts())
+            try:
+                size, error = await self._download(job)
+            except ValueError as exc:  # a path that would leave the library
+                size, error = 0, str(exc)
+            if error is None:
+                rel = job.rel_path
+                doc = self._record(job.asset, rel)
+                self.journal.append(doc)  # before any await: survives a kill from here on
+                if size is None:
+                    report.adopted += 1
+                else:
+                    report.downloaded += 1
+                    report.bytes += size
+                if job.old_path and job.old_path != rel:
+                    with contextlib.suppress(OSError, ValueError):
+                        os.unlink(inside(self.root, job.old_path))
+                self.pending.append(doc)
+                if self.backlink_property is not None:  # a partial doc, merged on commit
+                    self.pending.append({"connection": self.name, "provider_id": job.asset.id,
+                                         **await self._backlink(job.asset.id, rel)})
+                self.dirs.add(inside(self.root, rel).parent)
+                await self.reporter.emit("file_done", asset=job.asset.name,
+                                         asset_id=job.asset.id, **self._counts())
+            else:
+                throttled = "429" in error
+                report.failed += 1
+                if len(report.errors) < MAX_ERRORS_KEPT:
+                    report.errors.append(FileError(asset_id=job.asset.id, name=job.asset.name,
+                                                   error=error))
+                self.pending.append(self._fail(job, error, known))
+                await self.reporter.emit("file_failed", asset=job.asset.name,
+                                         asset_id=job.asset.id, error=error, **self._counts())
+            await self.flush()
+        finally:
+            await self.gate.release(throttled=throttled)
+
+    def _counts(self) -> dict[str, int]:
+        r = self.report
+        return {"total": self.total, "done": r.downloaded + r.adopted, "failed": r.failed,
+                "bytes": r.bytes}
+
+    # --- many files ---------------------------------------------------------------------------
+
+    def stopping(self) -> bool:
+        cancelled = self.cancel is not None and self.cancel.is_set()
+        return self.fatal is not None or self.cancelled or cancelled
+
+    async def _schedule(self, jobs: list[Job], records: dict[str, dict[str, Any]]) -> None:
+        for job in jobs:
+            await self.gate.acquire()
+            if self.stopping():
+                await self.gate.release()
+                break
+            task = asyncio.create_task(self.run_job(job, records.get(job.asset.id)))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    async def download_all(self, jobs: list[Job], records: dict[str, dict[str, Any]]) -> None:
+        self.total = len(jobs)
+        scheduler = asyncio.create_task(self._schedule(jobs, records))
+        waiter = asyncio.create_task(self.cancel.wait()) if self.cancel is not None else None
+        try:
+            waiting: set[asyncio.Task[Any]] = {scheduler} | ({waiter} if waiter else set())
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if not scheduler.done():  # cancelled through the event
+                self.cancelled = True
+                await self.abort(scheduler)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            await asyncio.shield(self.abort(scheduler))
+            raise
+        finally:
+            if waiter is not None:
+                waiter.cancel()
+        if self.cancel is not None and self.cancel.is_set() and self.fatal is None:
+            self.cancelled = True  # set between two files: the scheduler stopped quietly
+        if scheduler.done() and not scheduler.cancelled() and scheduler.exception():
+            raise scheduler.exception()  # type: ignore[misc]
+
+    async def abort(self, scheduler: asyncio.Task[None]) -> None:
+        """Stop starting files, cancel those in flight (their .part files are removed)."""
+        scheduler.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(scheduler, *list(self.tasks), return_exceptions=True)
+
+    # --- backlinks ----------------------------------------------------------------------------
+
+    async def prepare_backlink(self, settings: Any) -> None:
+        if not backlink_wanted(settings):
+            return
+        self.backlink_template = self.ws.config().library_url_template
+        ensure = getattr(self.provider, "ensure_backlink_property", None)
+        if ensure is None or self.backlink_template is None:
+            return
+        try:
+            self.backlink_property = str(await ensure(getattr(settings, "backlink_label")))
+        except DamkitError as exc:
+            self.report.error = f"backlink metaproperty: {exc.message}"
+            self.report.backlink_failed += 1
+
+    def url_for(self, asset_id: str, rel: str) -> str:
+        inner = rel.split("/", 1)[1] if rel.startswith(LIBRARY_FOLDER + "/") else rel
+        return library_url(self.backlink_template or "", asset_id=asset_id,
+                           connection=self.name, path=inner)
+
+    async def _backlink(self, asset_id: str, rel: str) -> dict[str, Any]:
+        url = self.url_for(asset_id, rel)
+        try:
+            write = getattr(self.provider, "write_backlink")
+            await write(asset_id, self.backlink_property, url)
+        except DamkitError as exc:
+            self.report.backlink_failed += 1
+            return {"backlink_error": exc.message}
+        self.report.backlinks += 1
+        return {"backlink": url, "backlink_error": None}
+
+    async def backlink_unchanged(self, ids: list[str], records: dict[str, dict[str, Any]]) -> None:
+        """Write backlinks missing or stale on files that did not need a download."""
+        if self.backlink_property is None:
+            return
+        todo = [(pid, records[pid]["local_path"]) for pid in ids
+                if records[pid].get("local_path")
+                and records[pid].get("backlink") != self.url_for(pid, records[pid]["local_path"])]
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(pid: str, rel: str) -> None:
+            async with sem:
+                if self.stopping():
+                    return
+                self.pending.append({"connection": self.name, "provider_id": pid,
+                                     **await self._backlink(pid, rel)})
+
+        await asyncio.gather(*(one(pid, rel) for pid, rel in todo))
+
+
+# --- public API -------------------------------------------------------------------------------
+
+
+async def _list_all(provider: Provider, runner: Runner) -> list[RemoteAsset]:
+    listed: list[RemoteAsset] = []
+    async for page in provider.list_assets():
+        listed.extend(page)
+        if runner.stopping():
+            break
+    return listed
+
+
+def _prune(runner: Runner, records: dict[str, dict[str, Any]], gone_now: list[str]) -> None:
+    """Delete files of gone assets; keep the records (status gone, local_path None, pruned)."""
+    changes: dict[str, dict[str, Any]] = {}
+    for pid, rec in records.items():
+        if (rec.get("status") == "gone" or pid in gone_now) and rec.get("local_path"):
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                os.unlink(inside(runner.root, rec["local_path"]))
+            changes[pid] = {"local_path": None, "pruned": now_iso()}
+    runner.write_pages(changes)
+    runner.report.pruned = len(changes)
+
+
+def _final_status(report: SyncReport, runner: Runner | None) -> None:
+    if runner is not None:
+        report.http_429 = runner.gate.throttled()
+        report.min_concurrency = runner.gate.lowest
+    if runner is not None and runner.cancelled:
+        report.status = "cancelled"
+    elif report.dry_run and report.error is None:
+        report.status = "dry_run"
+    elif runner is not None and runner.fatal:
+        report.status = "failed"
+        report.error = report.error or runner.fatal
+    elif report.status == "failed":
+        pass
+    elif report.failed or report.backlink_failed:
+        report.status = "partial"
+    else:
+        report.status = "ok"
+
+
+def _record_run(ws: Workspace, name: str, report: SyncReport) -> None:
+    if report.run_id is None:
+        return
+    fields = {"status": report.status, "finished": now_iso(), "seconds": report.seconds,
+              "counts": report.counts(), "plan": report.plan.model_dump(), "bytes": report.bytes,
+              "errors": [e.model_dump() for e in report.errors[:MAX_ERRORS_KEPT]],
+              "error": report.error}
+    ws.index.update_run(report.run_id, fields)
+    doc = ws.index.get_connection(name)
+    if doc is not None:
+        doc["last_sync"] = {"at": now_iso(), "run_id": report.run_id, "status": report.status,
+                            "synced": report.synced, "failed": report.failed,
+                            "gone": report.gone, "bytes": report.bytes}
+        ws.index.put_connection(doc)
+
+
+async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, prune: bool = False,
+                          progress: ProgressCallback | None = None,
+                          cancel: asyncio.Event | None = None,
+                          concurrency: int | None = None,
+                          rate: float | None = None) -> SyncReport:
+    """Bring ``DAM Import/<name>/`` in line with what carries the tag; returns the report.
+
+    Raises for problems before the run starts (unknown connection, bad settings, another sync of
+    the same connection running, backlink without a library URL template); a failure during the
+    run (listing refused, disk full) is reported in ``report.status``/``report.error``. Cancel
+    with ``cancel.set()`` or by cancelling the task: finished files stay recorded.
+    ``concurrency``: most downloads in flight (default 8, lowered while the provider answers 429);
+    ``rate``: client-side requests per second, overriding the provider's default.
+    """
+    doc = ws.connection(name)
+    settings = ws.load_settings(name)
+    require_backlink_ready(ws, settings)
+    report = SyncReport(connection=name, provider=doc["provider"], dry_run=dry_run)
+    reporter = Reporter(progress, connection=name)
+    started = time.perf_counter()
+    runner: Runner | None = None
+    async with connection_lock(ws, name):
+        if not dry_run:
+            report.run_id = ws.index.add_run({
+                "connection": name, "provider": doc["provider"], "status": "running",
+                "started": now_iso(), "prune": prune, "trigger": "sync"})
+            reporter.set(run_id=report.run_id)
+        try:
+            async with ws.provider(name, rate=rate) as provider:
+                runner = Runner(ws, name, provider, report, reporter,
+                                concurrency=concurrency or DEFAULT_CONCURRENCY, cancel=cancel)
+                await _run(runner, settings, dry_run=dry_run, prune=prune)
+        except asyncio.CancelledError:
+            if runner is not None:
+                runner.cancelled = True
+                runner.flush_now()
+                runner.journal.discard()
+            report.seconds = round(time.perf_counter() - started, 3)
+            _final_status(report, runner)
+            report.status = "cancelled"
+            _record_run(ws, name, report)
+            await reporter.emit("finished", status=report.status, plan=report.plan.model_dump(),
+                                **(runner._counts() if runner else {}))
+            raise
+        except DamkitError as exc:
+            report.status = "failed"
+            report.error = str(exc)
+        except Exception as exc:  # a bug: record the run as failed, then let it surface
+            report.status = "failed"
+            report.error = f"{type(exc).__name__}: {exc}"
+            report.seconds = round(time.perf_counter() - started, 3)
+            with contextlib.suppress(Exception):
+                if runner is not None:
+                    runner.flush_now()
+                    runner.journal.discard()
+                _record_run(ws, name, report)
+            await reporter.emit("finished", status="failed", error=report.error,
+                                plan=report.plan.model_dump())
+            raise
+        if runner is not None:
+            await runner.finish()
+        report.seconds = round(time.perf_counter() - started, 3)
+        _final_status(report, runner)
+        _record_run(ws, name, report)
+        await reporter.emit("finished", status=report.status, error=report.error,
+                            plan=report.plan.model_dump(),
+                            **(runner._counts() if runner else {}))
+    return report
+
+
+async def _run(runner: Runner, settings: Any, *, dry_run: bool, prune: bool) -> None:
+    ws, name, report = runner.ws, runner.name, runner.report
+    replay = runner.journal.read(ws.root)
+    if not dry_run:
+        sweep_partials(runner.part_dir)
+        runner.replay(replay)
+    listed = await _list_all(runner.provider, runner)
+    if runner.stopping():
+        runner.cancelled = runner.fatal is None
+        return
+    records = {r["provider_id"]: r for r in ws.index.assets(connection=name)}
+    if dry_run:  # what the journal would add, in memory only
+        for doc in replay:
+            records[doc["provider_id"]] = {**records.get(doc["provider_id"], {}), **doc}
+    plan: Plan = make_plan(name, listed, records, ws.root)
+    report.plan = plan.summary()
+    runner.total = len(plan.jobs)
+    report.unchanged = len(plan.unchanged)
+    await runner.reporter.emit("planned", plan=report.plan.model_dump(), total=runner.total)
+    if dry_run:
+        return
+    report.gone = len(plan.gone)
+    changes = dict(plan.refresh)
+    stamp = now_iso()
+    for pid in plan.gone:
+        changes[pid] = {"status": "gone", "gone_since": stamp}
+    runner.write_pages(changes)
+    if prune:
+        _prune(runner, records, plan.gone)
+    await runner.prepare_backlink(settings)
+    await runner.download_all(plan.jobs, records)
+    await runner.flush(force=True)
+    await runner.backlink_unchanged(plan.unchanged, records)
+    await runner.flush(force=True)
+    with contextlib.suppress(OSError):
+        runner.part_dir.rmdir()  # only when empty
+
+
+async def sync_one(ws: Workspace, name: str, asset_id: str) -> str:
+    """Re-read one asset and bring it in line (for change notifications).
+
+    Returns ``"synced"``, ``"unchanged"``, ``"failed"``, ``"gone"`` (marked gone now or before) or
+    ``"ignored"`` (not tagged and not in the index).
+    """
+    doc = ws.connection(name)
+    settings = ws.load_settings(name)
+    require_backlink_ready(ws, settings)
+    report = SyncReport(connection=name, provider=doc["provider"])
+    async with connection_lock(ws, name, wait=60.0):
+        async with ws.provider(name) as provider:
+            runner = Runner(ws, name, provider, report, Reporter(None, connection=name),
+                            concurrency=1, cancel=None)
+            runner.replay(runner.journal.read(ws.root))
+            asset = await provider.get_asset(asset_id)
+            record = ws.index.get_asset(name, asset_id)
+            if asset is None or not provider.has_tag(asset) or asset.extra.get("archived"):
+                if record is None:
+                    return "ignored"
+                if record.get("status") != "gone":
+                    reason = ("deleted" if asset is None else
+                              "archived" if asset.extra.get("archived") else "untagged")
+                    ws.index.update_assets(name, {asset_id: {"status": "gone",
+                                                             "gone_since": now_iso(),
+                                                             "gone_reason": reason}})
+                return "gone"
+            kind = classify(asset, record, ws.root)
+            if kind == "unchanged" and record is not None:
+                fresh = {k: v for k, v in metadata(asset).items() if record.get(k) != v}
+                if record.get("status") != "synced":
+                    fresh.update(status="synced", gone_since=None)
+                if fresh:
+                    ws.index.update_assets(name, {asset_id: fresh})
+                return "unchanged"
+            book = PathBook(ws.index.assets(connection=name))
+            rel = target_path(name, asset, record, book)
+            old = record.get("local_path") if record else None
+            previous = old if old and old != rel else None
+            job = Job(asset, kind, rel, previous, try_adopt=False)  # type: ignore[arg-type]
+            await runner.prepare_backlink(settings)
+            await runner.gate.acquire()
+            await runner.run_job(job, record)
+            await runner.finish()
+    return "synced" if report.failed == 0 else "failed"
+
+
+__all__ = ["DEFAULT_CONCURRENCY", "connection_lock", "sync_connection", "sync_one"]
