@@ -8,13 +8,15 @@ A provider is a folder ``damkit/providers/<name>/`` whose ``__init__`` exposes a
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import DamkitError
+from ..redact import redact
 from ..settings import ConnectionSettings
 
 StepStatus = Literal["ok", "failed", "warning", "skipped"]
@@ -108,6 +110,55 @@ class StepTimer:
     def __exit__(self, *exc: object) -> None:
         self.step.seconds = round(time.perf_counter() - self.start, 4)
         self.report.steps.append(self.step)
+
+
+class StepFailed(Exception):
+    """Raised inside a check stage: ends that step with a status, a detail and a hint."""
+
+    def __init__(self, detail: str, hint: str | None = None, *, status: StepStatus = "failed") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.hint = hint
+        self.status: StepStatus = status
+
+
+Stage = Callable[[CheckStep], Awaitable[None]]
+
+
+async def run_stages(
+    report: CheckReport,
+    stages: list[tuple[str, Stage]],
+    *,
+    describe: Callable[[DamkitError], StepFailed],
+    stop_on_failure: Callable[[str], bool] = lambda name: True,
+) -> CheckReport:
+    """Run Test Connection's stages in order: the one way every provider's check runs.
+
+    Each stage fills its step or raises :class:`StepFailed`; any other damkit error is turned
+    into a failed step by ``describe`` (which names the guide step and field to fix). After a
+    failure for which ``stop_on_failure(name)`` is true, the remaining stages are marked
+    "skipped". ``ok`` means no step failed and at least one file carries the tag exactly.
+    """
+    started = time.perf_counter()
+    stopped = False
+    for name, stage in stages:
+        if stopped:
+            report.steps.append(CheckStep(name=name, status="skipped",
+                                          detail="not run: an earlier step failed"))
+            continue
+        with StepTimer(report, name) as step:
+            try:
+                await stage(step)
+            except StepFailed as exc:
+                step.status, step.detail, step.hint = exc.status, exc.detail, exc.hint
+            except DamkitError as exc:
+                failure = describe(exc)
+                step.status, step.detail, step.hint = "failed", redact(failure.detail), failure.hint
+        stopped = step.status == "failed" and stop_on_failure(name)
+    report.ok = (all(s.status != "failed" for s in report.steps)
+                 and (report.eligible or 0) >= 1)
+    report.seconds = round(time.perf_counter() - started, 4)
+    return report
 
 
 class SecretAccess(Protocol):

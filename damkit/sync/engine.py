@@ -48,7 +48,7 @@ from .plan import Job, PathBook, Plan, classify, make_plan, metadata, target_pat
 log = logging.getLogger("damkit.sync")
 
 DEFAULT_CONCURRENCY = 8
-ATTEMPTS = 3  # per file and run, on top of the HTTP layer's own retries of each request
+ATTEMPTS = 5  # per file and run, on top of the HTTP layer's own retries of each request
 RETRY_DELAY = 0.2
 FLUSH_SECONDS = 0.5
 MAX_ERRORS_KEPT = 100

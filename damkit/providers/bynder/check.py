@@ -17,15 +17,14 @@ Steps, cheapest first, reading counts rather than listings:
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from ...errors import HttpError
+from ...errors import DamkitError, HttpError
 from ...redact import redact
-from ..base import CheckReport, CheckStep, NearMiss, StepTimer
+from ..base import CheckReport, CheckStep, NearMiss, Stage, StepFailed, run_stages
 from .backlink import permission_table
 from .connector import (MEDIA, diagnose_401, field_label, guide_hint, is_token_response,
                         json_body, wire_message)
@@ -38,14 +37,6 @@ CHECK_RETRIES = 2
 
 DOMAIN_HINT = guide_hint("bynder.settings", field_label("domain"),
                          "Use your portal's web address, e.g. acme.bynder.com")
-
-
-class StepFailed(Exception):
-    def __init__(self, detail: str, hint: str | None = None, *, status: str = "failed") -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.hint = hint
-        self.status = status
 
 
 def overloaded(response: httpx.Response) -> StepFailed | None:
@@ -94,28 +85,23 @@ def looks_like_bynder(response: httpx.Response) -> bool:
 async def run_check(provider: BynderProvider) -> CheckReport:
     settings = provider.settings
     report = CheckReport(provider="bynder", connection=provider.ctx.name, tag=settings.tag)
-    started = time.perf_counter()
     state: dict[str, Any] = {}
     stages = [("Reach Bynder", _reach), ("Credentials", _credentials),
               ("Permissions", _permissions), ("Tagged files", _tagged),
               ("Near misses", _near_misses), ("Download", _download)]
-    for name, stage in stages:
-        with StepTimer(report, name) as step:
-            try:
-                await stage(provider, report, step, state)
-            except StepFailed as exc:
-                step.status = exc.status  # type: ignore[assignment]
-                step.detail, step.hint = exc.detail, exc.hint
-            except HttpError as exc:
-                failure = transport(exc, settings.domain) if exc.kind != "http" else \
-                    StepFailed(redact(exc.message), exc.hint)
-                step.status, step.detail, step.hint = "failed", failure.detail, failure.hint
-        if step.status == "failed" and name in ("Reach Bynder", "Credentials"):
-            break
-    report.ok = (all(s.status != "failed" for s in report.steps)
-                 and (report.eligible or 0) >= 1)
-    report.seconds = round(time.perf_counter() - started, 4)
-    return report
+
+    def describe(exc: DamkitError) -> StepFailed:
+        if isinstance(exc, HttpError) and exc.kind != "http":
+            return transport(exc, settings.domain)
+        return StepFailed(exc.message, exc.hint)
+
+    def bind(stage: Any) -> Stage:
+        return lambda step: stage(provider, report, step, state)
+
+    # Without reaching Bynder or with refused keys nothing else can be learnt; a missing
+    # permission or zero tagged files still lets the other steps say what they see.
+    return await run_stages(report, [(n, bind(st)) for n, st in stages], describe=describe,
+                            stop_on_failure=lambda name: name in ("Reach Bynder", "Credentials"))
 
 
 async def _reach(provider: BynderProvider, report: CheckReport, step: CheckStep,

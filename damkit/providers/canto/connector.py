@@ -9,7 +9,6 @@ The keyword is also compared exactly on each result, case included.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -19,7 +18,7 @@ from ...errors import DamkitError, HttpError
 from ...http import HttpClient
 from ...redact import register_secret
 from ..base import (CheckReport, CheckStep, ConnectionContext, NearMiss, Provider, RemoteAsset,
-                    StepTimer)
+                    Stage, StepFailed, run_stages)
 from .settings import CantoSettings
 from .steps import STEPS
 from .tokens import (APP_HINT, CantoAuthError, CantoBearer, CantoOAuth, CantoTokens, auth_hint,
@@ -182,31 +181,20 @@ class CantoProvider(Provider):
     # --- Test Connection ------------------------------------------------------------------------
 
     async def check(self) -> CheckReport:
-        started = time.perf_counter()
         report = CheckReport(provider=self.name, connection=self.ctx.name,
                              tag=self.settings.keyword)
         stages = (("Reach Canto", self._check_reach), ("App credentials", self._check_app),
                   ("Login", self._check_login), ("Keyword", self._check_keyword),
                   ("Near misses", self._check_near_misses))
-        failed = False
-        for name, stage in stages:
-            if failed:
-                report.steps.append(CheckStep(name=name, status="skipped"))
-                continue
-            with StepTimer(report, name) as step:
-                try:
-                    await stage(report, step)
-                except CantoAuthError as exc:
-                    self._fail(step, exc.message, exc.hint)
-                except HttpError as exc:
-                    self._fail(step, exc.message, self._http_hint(exc))
-                except DamkitError as exc:
-                    self._fail(step, exc.message, exc.hint)
-            failed = step.status == "failed"
-        report.ok = (not failed and report.eligible is not None and report.eligible >= 1
-                     and all(s.status in ("ok", "warning") for s in report.steps))
-        report.seconds = round(time.perf_counter() - started, 4)
-        return report
+
+        def describe(exc: DamkitError) -> StepFailed:
+            hint = self._http_hint(exc) if isinstance(exc, HttpError) else exc.hint
+            return StepFailed(exc.message, hint)
+
+        def bind(stage: Any) -> Stage:
+            return lambda step: stage(report, step)
+
+        return await run_stages(report, [(n, bind(st)) for n, st in stages], describe=describe)
 
     @staticmethod
     def _fail(step: CheckStep, detail: str, hint: str | None) -> None:

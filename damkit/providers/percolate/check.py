@@ -13,7 +13,6 @@ A 429 or 5xx that lasts through the (few) retries ends the check with "overloade
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,7 @@ import httpx
 from ...errors import DamkitError, HttpError
 from ...http import HttpClient
 from ...redact import redact
-from ..base import CheckReport, CheckStep, NearMiss, StepTimer
+from ..base import CheckReport, CheckStep, NearMiss, Stage, StepFailed, run_stages
 from .auth import BearerAuth, api_error, client_user
 from .steps import STEPS
 
@@ -31,16 +30,6 @@ if TYPE_CHECKING:
 
 StepFn = Callable[["PercolateProvider", HttpClient, CheckReport, CheckStep], Awaitable[None]]
 TAGGED_WARNING = next(w for s in STEPS if s.id == "percolate.check" for w in s.warnings)
-
-
-class StepFailed(Exception):
-    """Ends the current step as failed (or skipped/warning) with a detail and a hint."""
-
-    def __init__(self, detail: str, hint: str | None = None, *, status: str = "failed") -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.hint = hint
-        self.status = status
 
 
 def guide_hint(step_id: str, field_label: str | None = None, extra: str = "") -> str:
@@ -86,37 +75,25 @@ def transport(exc: HttpError, base: str) -> StepFailed:
 async def run_check(provider: PercolateProvider) -> CheckReport:
     settings = provider.settings
     report = CheckReport(provider="percolate", connection=provider.ctx.name, tag=settings.tag)
-    start = time.perf_counter()
     # A few quick retries only: Test Connection must answer in seconds, even when Percolate is down.
     async with HttpClient(settings.api_url, retries=2, backoff=0.1, max_backoff=1.0,
                           timeout=15.0, connect_timeout=5.0) as http:
-        steps: list[tuple[str, StepFn]] = [
+        stages: list[tuple[str, StepFn]] = [
             ("Reach Percolate", _reach), ("Credentials", _credentials), ("Scope", _scope),
             ("Tag", _tag), ("Eligible files", _eligible),
         ]
-        failed = False
-        for name, run in steps:
-            if failed:
-                report.steps.append(CheckStep(name=name, status="skipped",
-                                              detail="not run: an earlier step failed"))
-                continue
-            with StepTimer(report, name) as step:
-                try:
-                    await run(provider, http, report, step)
-                except StepFailed as exc:
-                    step.status = exc.status  # type: ignore[assignment]
-                    step.detail, step.hint = exc.detail, exc.hint
-                except HttpError as exc:
-                    failure = transport(exc, settings.api_url)
-                    step.status, step.detail, step.hint = "failed", failure.detail, failure.hint
-                except DamkitError as exc:
-                    step.status, step.detail, step.hint = "failed", redact(exc.message), exc.hint
-            # The Tag step may fail (no exact term) and Eligible still reports 0 with the warning.
-            failed = step.status == "failed" and name != "Tag"
-    report.ok = (all(s.status in ("ok", "warning") for s in report.steps)
-                 and (report.eligible or 0) >= 1)
-    report.seconds = round(time.perf_counter() - start, 4)
-    return report
+
+        def describe(exc: DamkitError) -> StepFailed:
+            if isinstance(exc, HttpError):
+                return transport(exc, settings.api_url)
+            return StepFailed(exc.message, exc.hint)
+
+        def bind(run: StepFn) -> Stage:
+            return lambda step: run(provider, http, report, step)
+
+        # The Tag step may fail (no exact term) and Eligible still reports 0 with the warning.
+        return await run_stages(report, [(n, bind(r)) for n, r in stages], describe=describe,
+                                stop_on_failure=lambda name: name != "Tag")
 
 
 def _json(response: httpx.Response) -> Any:
