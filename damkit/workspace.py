@@ -351,7 +351,7 @@ class Workspace:
         doc["last_check"] = {"at": now_iso(), "ok": report.ok, "eligible": report.eligible,
                              "failure": (report.first_failure.detail if report.first_failure
                                          else None),
-                             "permissions": permission_results(report)}
+                             "permissions": report.permissions}
         self.index.put_connection(doc)
         return report
 

@@ -163,6 +163,9 @@ async def test_check_missing_permission_listed(tmp_path: Path) -> None:
     assert "missing: Edit media" in perms.detail and "Download original" in perms.detail
     assert perms.hint and "Enable backlink" in perms.hint
     assert without_backlink.ok and step(without_backlink, "Permissions").status == "skipped"
+    assert report.permissions == {"Metaproperty management": True, "Permissions management": True,
+                                  "Edit media": False, "Download original": True}
+    assert without_backlink.permissions is None
 
 
 async def test_check_without_permissions_management_or_download(tmp_path: Path) -> None:
@@ -171,6 +174,8 @@ async def test_check_without_permissions_management_or_download(tmp_path: Path) 
         async with provider(sandbox, tmp_path, backlink=True) as p:
             report = await p.check()
     assert "missing: Permissions management" in step(report, "Permissions").detail
+    assert report.permissions is not None and report.permissions["Permissions management"] is False
+    assert report.permissions["Edit media"] is None  # not verifiable without the profile
     download = step(report, "Download")
     assert download.status == "failed" and "Download original" in download.detail
     assert not report.ok

@@ -88,6 +88,9 @@ class CheckReport(BaseModel):
     steps: list[CheckStep] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     near_misses: list[NearMiss] = Field(default_factory=list)
+    #: permission name -> found (True), missing (False) or not verified (None); None when the
+    #: check did not look (Bynder looks only with the backlink on)
+    permissions: dict[str, bool | None] | None = None
     seconds: float = 0.0
 
     @property

@@ -26,6 +26,7 @@ from ...errors import DamkitError, HttpError
 from ...redact import redact
 from ..base import CheckReport, CheckStep, NearMiss, Stage, StepFailed, run_stages
 from .backlink import permission_table
+from .settings import BACKLINK_PERMISSIONS
 from .connector import (MEDIA, diagnose_401, field_label, guide_hint, is_token_response,
                         json_body, wire_message)
 
@@ -157,6 +158,8 @@ async def _permissions(provider: BynderProvider, report: CheckReport, step: Chec
     if busy is not None:
         raise busy
     if response.status_code == 403:
+        report.permissions = {name: None for name in BACKLINK_PERMISSIONS}
+        report.permissions["Permissions management"] = False
         raise StepFailed("missing: Permissions management (Bynder refused to show the security "
                          "profile); not verified: Metaproperty management, Edit media, Download "
                          "original", hint)
@@ -169,6 +172,7 @@ async def _permissions(provider: BynderProvider, report: CheckReport, step: Chec
     found = [n for n, ok in table.items() if ok]
     missing = [n for n, ok in table.items() if not ok]
     state["permissions"] = table
+    report.permissions = dict(table)
     detail = "found: " + (", ".join(found) or "none")
     if missing:
         raise StepFailed(detail + "; missing: " + ", ".join(missing), hint)
