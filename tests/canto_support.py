@@ -12,22 +12,9 @@ from damkit.providers.canto.auth import CantoLogin
 from damkit.providers.canto.settings import CantoSettings
 from damkit.sandbox import Sandbox
 from damkit.sandbox.canto import CantoEmulator, consent
+from provider_support import MemorySecrets
 
 
-class MemorySecrets:
-    """A connection's secrets in memory (the real store is used in the multi-process test)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    def get(self, field: str) -> str | None:
-        return self.values.get(field)
-
-    def set(self, field: str, value: str) -> None:
-        self.values[field] = value
-
-    def delete(self, field: str) -> None:
-        self.values.pop(field, None)
 
 
 def manifest_of(sb: Sandbox) -> dict[str, Any]:

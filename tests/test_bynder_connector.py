@@ -20,22 +20,11 @@ from damkit.providers.bynder.connector import BynderProvider
 from damkit.providers.bynder.settings import BynderSettings
 from damkit.sandbox import Sandbox, free_port
 from damkit.sandbox.bynder import BynderEmulator
+from provider_support import MemorySecrets
 
 KEYS_STEP = 'Guide step "Bynder API keys"'
 
 
-class MemorySecrets:
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    def get(self, field: str) -> str | None:
-        return self.values.get(field)
-
-    def set(self, field: str, value: str) -> None:
-        self.values[field] = value
-
-    def delete(self, field: str) -> None:
-        self.values.pop(field, None)
 
 
 @pytest.fixture(scope="module")

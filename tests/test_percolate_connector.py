@@ -21,22 +21,11 @@ from damkit.providers.percolate.connector import PercolateProvider
 from damkit.providers.percolate.settings import PercolateSettings
 from damkit.sandbox import Sandbox, free_port
 from damkit.sandbox.percolate import PercolateEmulator
+from provider_support import MemorySecrets
 
 STEP_NAMES = ["Reach Percolate", "Credentials", "Scope", "Tag", "Eligible files"]
 
 
-class MemorySecrets:
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    def get(self, field: str) -> str | None:
-        return self.values.get(field)
-
-    def set(self, field: str, value: str) -> None:
-        self.values[field] = value
-
-    def delete(self, field: str) -> None:
-        self.values.pop(field, None)
 
 
 @pytest.fixture(scope="module")
