@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import NotFoundError, SettingsError
+from .index import LibraryIndex
 from .providers import PROVIDERS, provider_class, settings_model
 from .settings import ConnectionSettings, clean_base_url, clean_connection_name, parse_settings
 
 if TYPE_CHECKING:
-    from .index import LibraryIndex
     from .providers.base import CheckReport, Provider
     from .secrets import SecretStore
 
@@ -128,8 +128,6 @@ class Workspace:
 
     def __init__(self, root: Path, *, secret_store: SecretStore | None = None,
                  env: dict[str, str] | None = None) -> None:
-        from .index import LibraryIndex
-
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.library_dir.mkdir(exist_ok=True)
@@ -373,29 +371,6 @@ class Workspace:
 
     def assets(self, **filters: Any) -> list[dict[str, Any]]:
         return self.index.assets(**filters)
-
-
-def permission_results(report: CheckReport) -> dict[str, bool | None] | None:
-    """Each permission named by the check's "Permissions" step -> found (True), missing (False)
-    or not verified (None); None when the check had no such step or skipped it.
-
-    The step's detail reads ``found: A, B; missing: C`` (or ``missing: C (why); not verified:
-    D``); frontends show the result later without re-running the check.
-    """
-    step = next((s for s in report.steps if s.name == "Permissions"), None)
-    if step is None or step.status == "skipped":
-        return None
-    states = {"found": True, "missing": False, "not verified": None}
-    results: dict[str, bool | None] = {}
-    for part in step.detail.split(";"):
-        label, _, names = part.strip().partition(":")
-        if label.strip() not in states:
-            continue
-        for item in names.split(","):
-            item = item.split("(", 1)[0].strip()
-            if item and item != "none":
-                results[item] = states[label.strip()]
-    return results or None
 
 
 def _unwrap(values: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 SECRET = "cli-secret-Hx72-never-print"
 
