@@ -604,12 +604,20 @@ def sandbox(
     seed: int = typer.Option(7, "--seed"),
     latency_ms: float = typer.Option(0.0, "--latency-ms"),
     fault_rate: float = typer.Option(0.0, "--fault-rate"),
+    allow_remote: bool = typer.Option(False, "--allow-remote",
+                                      help="Allow a non-loopback host (the manifest serves every "
+                                      "sandbox secret to whoever asks)"),
 ) -> None:
     """Serve the Bynder, Canto and Percolate emulators on one loopback port."""
+    from .errors import SettingsError
     from .sandbox import serve
 
-    serve(host=host, port=port, assets=assets, seed=seed, latency_ms=latency_ms,
-          fault_rate=fault_rate)
+    with guarded():
+        try:
+            serve(host=host, port=port, assets=assets, seed=seed, latency_ms=latency_ms,
+                  fault_rate=fault_rate, allow_remote=allow_remote)
+        except ValueError as exc:
+            raise SettingsError(f"--host: {exc}", field="host") from None
 
 
 @events_app.command("request")

@@ -114,3 +114,23 @@ def test_check_wall_time_is_short(tmp_path, sandbox):
     r = damkit(home, "check", "sandbox-percolate")
     assert r.returncode == 0
     assert time.perf_counter() - t < 10  # sanity only; the figure lives in benchmarks/check_bench.py
+
+
+def test_events_request_and_url_in_show(tmp_path, sandbox):
+    home = tmp_path / "home"
+    damkit(home, "connections", "add-sandbox", sandbox.url)
+    missing = damkit(home, "events", "request", "sandbox-bynder")
+    assert missing.returncode == 2 and "public URL" in missing.stderr
+    assert damkit(home, "config", "set", "public_url", "https://dam.example.com").returncode == 0
+    r = damkit(home, "events", "request", "sandbox-bynder", "--json")
+    info = json.loads(r.stdout)
+    assert r.returncode == 0 and info["url"].startswith("https://dam.example.com/")
+    assert info["url"] in info["request"]
+    shown = json.loads(damkit(home, "connections", "show", "sandbox-bynder", "--json").stdout)
+    assert shown["event_consumer_url"] == info["url"]
+    assert damkit(home, "events", "request", "sandbox-percolate").returncode == 2
+
+
+def test_sandbox_refuses_a_public_host(tmp_path):
+    r = damkit(tmp_path / "home", "sandbox", "--host", "0.0.0.0", timeout=30)
+    assert r.returncode == 2 and "--host" in r.stderr
