@@ -80,6 +80,10 @@ async def main() -> None:
                     field.cursor_blink = False
                 await pilot.pause(0.2)
                 app.save_screenshot("tui-onboarding.svg", str(OUT))
+                svg = (OUT / "tui-onboarding.svg").read_text(encoding="utf-8")
+                for name in ("consumer_key", "consumer_secret", "token_key", "token_secret"):
+                    if str(fields[name]) in svg:
+                        raise RuntimeError(f"the {name} is visible in the screenshot")
                 await pilot.press("escape")
                 # sync: the ready connection, caught half-way (plan, bar, counts, rate)
                 await until(pilot, lambda: "sandbox-percolate" in app.connection_names)

@@ -1,0 +1,147 @@
+"""Bynder: the Event consumer URL and the request text for the account manager (copyable), and
+the backlink switch with the four permissions it needs and whether the last check found them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, Static, Switch
+
+from damkit.errors import DamkitError
+from damkit.providers.bynder.settings import BACKLINK_PERMISSIONS
+
+from .common import deliver
+
+
+def permission_lines(found: dict[str, bool | None] | None, backlink: bool) -> list[str]:
+    """One line per permission the backlink needs, marked from the last check's results."""
+    lines = []
+    for perm in BACKLINK_PERMISSIONS:
+        state = (found or {}).get(perm, "unknown")
+        if state is True:
+            mark = "[green]✓ found[/]"
+        elif state is False:
+            mark = "[red]✗ missing[/]"
+        elif state is None:
+            mark = "[yellow]? not verified[/]"
+        else:
+            mark = ("[dim]? press c to Test Connection[/]" if backlink
+                    else "[dim]- checked once the backlink is on[/]")
+        lines.append(f"  {escape(perm)}: {mark}")
+    return lines
+
+
+class BynderScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="bynder.back"),
+        Binding("ctrl+y", "copy_url", "Copy URL", id="bynder.copy_url"),
+        Binding("ctrl+r", "copy_request", "Copy request", id="bynder.copy_request"),
+        Binding("c", "check", "Test Connection", id="bynder.check"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.connection = name
+        self.url = ""
+        self.request = ""
+        self.backlink: bool | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"Bynder: {self.connection}", classes="title")
+        with VerticalScroll(id="bynder"):
+            yield Static("[b]Event consumer URL[/] (generated, never typed) [dim]ctrl+y copies[/]")
+            yield Static("", id="url", classes="url")
+            yield Static("", id="notes", classes="help")
+            with Horizontal(classes="switch-row"):
+                yield Switch(id="backlink")
+                yield Label("Enable backlink (library URL written into a metaproperty)")
+            yield Static("", id="permissions")
+            yield Static("[b]Request for your Bynder account manager[/] [dim]ctrl+r copies[/]")
+            yield Static("", id="request", classes="request", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#backlink", Switch).focus()
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        if self.backlink is not None:
+            self.load()  # back from Test Connection: show what it found
+
+    @work(thread=True, exclusive=True, group="bynder")
+    def load(self) -> None:
+        ws = self.app.workspace
+        doc = ws.connection(self.connection)
+        info: dict[str, Any] = {"url": None, "notes": []}
+        try:
+            from damkit.events.request import event_url_info, request_text
+        except ImportError:  # the events package is optional in a trimmed install
+            request = "The request text is not available in this damkit version."
+        else:
+            info = event_url_info(ws, self.connection)
+            try:
+                request = request_text(ws, self.connection)
+            except DamkitError as exc:
+                request = exc.message + (f"\n→ {exc.hint}" if exc.hint else "")
+        deliver(self, self._show, doc, info, request)
+
+    def _show(self, doc: dict[str, Any], info: dict[str, Any], request: str) -> None:
+        self.url = info.get("url") or ""
+        self.request = request if request.startswith("Subject:") else ""
+        self.query_one("#url", Static).update(
+            escape(self.url) if self.url else
+            "[yellow]Set the workspace's public URL first: "
+            "damkit config set public_url https://your-host[/]")
+        self.query_one("#notes", Static).update(
+            Text("\n".join(f"• {n}" for n in info.get("notes", []))))
+        self.query_one("#request", Static).update(request)
+        self.backlink = bool(doc["settings"].get("backlink"))
+        self.query_one("#backlink", Switch).value = self.backlink
+        found = (doc.get("last_check") or {}).get("permissions")
+        self.query_one("#permissions", Static).update(
+            "The backlink needs these permissions for the keys' portal user:\n"
+            + "\n".join(permission_lines(found, self.backlink))
+            + "\n[yellow]Tag files only after enabling the backlink.[/]")
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        if self.backlink is None or event.value == self.backlink:
+            return  # the value loaded from the settings, not a change
+        self.backlink = event.value
+        self.save_backlink(event.value)
+
+    @work(thread=True, exclusive=True, group="backlink")
+    def save_backlink(self, value: bool) -> None:
+        try:
+            self.app.workspace.edit_connection(self.connection, {"backlink": value})
+        except DamkitError as exc:
+            deliver(self, self.notify, exc.message, severity="error")
+            return
+        deliver(self, self.notify, f"Backlink {'on' if value else 'off'}; "
+                                  "press c to Test Connection and check its permissions.")
+
+    def action_check(self) -> None:
+        from .check import CheckScreen
+
+        self.app.push_screen(CheckScreen(self.connection))
+
+    def action_copy_url(self) -> None:
+        if self.url:
+            self.app.copy_to_clipboard(self.url)
+            self.notify("Event consumer URL copied.")
+        else:
+            self.notify("No URL yet: set the workspace's public URL.", severity="warning")
+
+    def action_copy_request(self) -> None:
+        if self.request:
+            self.app.copy_to_clipboard(self.request)
+            self.notify("Request text copied.")
+        else:
+            self.notify("No request yet: it needs an https public URL.", severity="warning")

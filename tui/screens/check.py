@@ -1,0 +1,140 @@
+"""Test Connection: each step with its status and time, the eligible count, and the hints."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, LoadingIndicator, Static
+
+from damkit.errors import DamkitError
+from damkit.providers.base import CheckReport
+from damkit.redact import redact
+from damkit.workspace import run_sync
+
+MARKS = {"ok": "[green]✓ ok[/]", "failed": "[red]✗ failed[/]", "warning": "[yellow]! warn[/]",
+         "skipped": "[dim]- skip[/]"}
+
+from .common import deliver
+
+
+def hint_lines(report: CheckReport) -> list[str]:
+    """What is wrong and how to fix it, as markup lines: the steps' hints, then the near
+    misses with their exact spelling (quoted, so stray spaces show), then the warnings."""
+    lines = []
+    for step in report.steps:
+        if step.status in ("failed", "warning"):
+            lines.append(f"[b]{escape(step.name)}[/]: {escape(step.detail)}")
+            if step.hint:
+                lines.append(f"  [cyan]→ {escape(step.hint)}[/]")
+    for miss in report.near_misses:
+        lines.append(f"[yellow]near miss:[/] {miss.count} file(s) carry "
+                     f"{escape(repr(miss.spelling))}, not {escape(repr(report.tag))}")
+    for warning in report.warnings:
+        lines.append(f"[yellow]warning:[/] {escape(warning)}")
+    return lines
+
+
+def steps_table(report: CheckReport, *, timings: bool) -> Table:
+    """The check's steps; the detail column wraps (80 columns are enough to read it all)."""
+    table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
+    table.add_column("step", no_wrap=True, style="bold")
+    table.add_column("status", no_wrap=True)
+    if timings:
+        table.add_column("time", no_wrap=True, justify="right")
+    table.add_column("detail", ratio=1, overflow="fold")
+    for step in report.steps:
+        cells = [Text(step.name), Text.from_markup(MARKS.get(step.status, step.status))]
+        if timings:
+            cells.append(Text(f"{step.seconds:.1f}s"))
+        cells.append(Text(step.detail))
+        table.add_row(*cells)
+    return table
+
+
+class CheckScreen(Screen[None]):
+    """Runs the check in a worker; the screen keeps answering meanwhile."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="check.back"),
+        Binding("r", "run", "Run again", id="check.run"),
+        Binding("s", "sync", "Sync", id="check.sync"),
+        Binding("e", "edit", "Edit settings", id="check.edit"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.connection = name
+        self.report: CheckReport | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"Test Connection: {self.connection}", classes="title")
+        yield LoadingIndicator(id="loading")
+        with VerticalScroll(id="result"):
+            yield Static("", id="verdict", classes="verdict")
+            yield Static("", id="steps")
+            yield Static("", id="hints", classes="hints")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_run()
+
+    def action_run(self) -> None:
+        self.query_one("#loading").display = True
+        self.query_one("#verdict", Static).update("Checking…")
+        self.query_one("#hints", Static).update("")
+        self.query_one("#steps", Static).update("")
+        self.check()
+
+    @work(thread=True, exclusive=True, group="check")
+    def check(self) -> None:
+        try:
+            report = run_sync(self.app.workspace.check(self.connection))
+        except DamkitError as exc:
+            deliver(self, self._failed, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug in a check must not close the console
+            deliver(self, self._failed, DamkitError(redact(f"unexpected {type(exc).__name__}: "
+                                                           f"{exc}")))
+            return
+        deliver(self, self._show, report)
+
+    def _failed(self, exc: DamkitError) -> None:
+        self.query_one("#loading").display = False
+        hint = f"\n[cyan]→ {escape(exc.hint)}[/]" if exc.hint else ""
+        self.query_one("#verdict", Static).update(
+            f"[red b]Cannot check[/]: {escape(exc.message)}{hint}")
+        self.query_one("#result").focus()
+
+    def _show(self, report: CheckReport) -> None:
+        self.report = report
+        self.query_one("#loading").display = False
+        self.query_one("#steps", Static).update(steps_table(report, timings=self.app.timings))
+        eligible = "?" if report.eligible is None else str(report.eligible)
+        if report.ok:
+            verdict = (f"[green b]Connection OK[/]: [b]{eligible}[/] file(s) eligible "
+                       f"(tag {escape(repr(report.tag))}). Press [b]s[/] to sync.")
+        else:
+            verdict = (f"[red b]Connection failed[/]: {eligible} file(s) eligible "
+                       f"(tag {escape(repr(report.tag))}). Fix it, then [b]r[/] to run again.")
+        self.query_one("#verdict", Static).update(verdict)
+        self.query_one("#hints", Static).update("\n".join(hint_lines(report)))
+        self.query_one("#result").focus()
+
+    def action_sync(self) -> None:
+        from .sync import SyncScreen
+
+        self.app.switch_screen(SyncScreen(self.connection))
+
+    def action_edit(self) -> None:
+        from .edit import ConnectionFormScreen
+
+        provider = (self.report.provider if self.report is not None
+                    else str(self.app.workspace.connection(self.connection)["provider"]))
+        self.app.switch_screen(ConnectionFormScreen(provider, existing=self.connection))

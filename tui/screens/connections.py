@@ -1,0 +1,223 @@
+"""Connections: every connection with provider, tag, last check, eligible count and last sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from damkit.providers import settings_model
+
+from .common import ConfirmScreen, deliver, human_bytes
+
+
+def tag_of(doc: dict[str, Any]) -> str:
+    """The connection's import tag/keyword, through the settings model's ``tag_field``."""
+    try:
+        field = settings_model(doc["provider"]).tag_field
+    except Exception:  # noqa: BLE001 - an unknown provider still lists
+        field = "tag"
+    return str(doc.get("settings", {}).get(field, ""))
+
+
+def check_cell(doc: dict[str, Any]) -> str:
+    check = doc.get("last_check") or {}
+    if not check:
+        return "-"
+    return "ok" if check.get("ok") else "failed"
+
+
+def sync_cell(doc: dict[str, Any]) -> str:
+    sync = doc.get("last_sync") or {}
+    if not sync:
+        return "-"
+    size = human_bytes(sync.get("bytes"))
+    return f"{sync.get('status', '?')} {sync.get('synced', 0)}" + (f" {size}" if size else "")
+
+
+class ConnectionsScreen(Screen[None]):
+    """The home screen: the table of connections and the actions on the selected one."""
+
+    BINDINGS = [
+        Binding("a", "add", "Add", id="connections.add"),
+        Binding("e", "edit", "Edit", id="connections.edit"),
+        Binding("c", "check", "Test", id="connections.check"),
+        Binding("s", "sync", "Sync", id="connections.sync"),
+        Binding("l", "library", "Library", id="connections.library"),
+        Binding("o", "login", "Canto login", show=False, id="connections.login"),
+        Binding("v", "events", "Bynder events", show=False, id="connections.events"),
+        Binding("delete,x", "remove", "Remove", id="connections.remove"),
+        Binding("r", "refresh", "Refresh", show=False, id="connections.refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._wanted: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Connections", classes="title")
+        yield DataTable(id="connections", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="detail", classes="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("name", "provider", "tag", "check", "eligible", "last sync")
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    @work(thread=True, exclusive=True, group="connections")
+    def action_refresh(self) -> None:
+        rows = self.app.workspace.connections()
+        deliver(self, self._fill, rows)
+
+    def _fill(self, rows: list[dict[str, Any]]) -> None:
+        table = self.query_one(DataTable)
+        selected = self._wanted or self.selected_name()
+        self._wanted = None
+        table.clear()
+        self.app.connection_names = [doc["name"] for doc in rows]  # for the command palette
+        for doc in rows:
+            eligible = (doc.get("last_check") or {}).get("eligible")
+            table.add_row(doc["name"], doc["provider"], Text(repr(tag_of(doc))), check_cell(doc),
+                          "-" if eligible is None else str(eligible), sync_cell(doc),
+                          key=doc["name"])
+        names = [d["name"] for d in rows]
+        if selected in names:
+            table.move_cursor(row=names.index(selected))
+        self._describe(rows[names.index(selected)] if selected in names else
+                       (rows[0] if rows else None))
+        table.focus()
+
+    def _describe(self, doc: dict[str, Any] | None) -> None:
+        detail = self.query_one("#detail", Static)
+        if doc is None:
+            detail.update("No connection yet. Press [b]a[/] to add one and follow its setup "
+                          "guide.")
+            return
+        check = doc.get("last_check") or {}
+        lines = []
+        if check.get("failure"):
+            lines.append(f"[b]Last check:[/] {escape(str(check['failure']))}")
+        elif not check:
+            lines.append("Not tested yet: press [b]c[/] for Test Connection.")
+        extra = {"canto": "  [b]o[/] log in to Canto",
+                 "bynder": "  [b]v[/] events & backlink"}.get(doc["provider"], "")
+        lines.append("[b]c[/] test  [b]s[/] sync  [b]e[/] edit  [b]l[/] library" + extra)
+        detail.update("\n".join(lines))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value is not None:
+            name = str(event.row_key.value)
+            # the rows' documents are not kept: read the one (small, local) on demand
+            self._describe_later(name)
+
+    @work(thread=True, exclusive=True, group="describe")
+    def _describe_later(self, name: str) -> None:
+        doc = self.app.workspace.index.get_connection(name)
+        if doc is not None:
+            deliver(self, self._describe, doc)
+
+    def select(self, name: str) -> None:
+        """Put the cursor on ``name`` (now if the row is there, else after the next refresh)."""
+        table = self.query_one(DataTable)
+        try:
+            table.move_cursor(row=table.get_row_index(name))
+        except Exception:  # noqa: BLE001 - not loaded yet
+            self._wanted = name
+
+    def selected_name(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:  # noqa: BLE001 - no row under the cursor
+            return None
+        return str(key.value) if key is not None else None
+
+    def _need_selection(self) -> str | None:
+        name = self.selected_name()
+        if name is None:
+            self.notify("Add a connection first (a).", severity="warning")
+        return name
+
+    def _provider_of(self, name: str) -> str:
+        table = self.query_one(DataTable)
+        return str(table.get_row(name)[1])
+
+    def action_add(self) -> None:
+        from .edit import ProviderPickScreen
+
+        self.app.push_screen(ProviderPickScreen())
+
+    def action_edit(self) -> None:
+        if name := self._need_selection():
+            from .edit import ConnectionFormScreen
+
+            self.app.push_screen(ConnectionFormScreen(self._provider_of(name), existing=name))
+
+    def action_check(self) -> None:
+        if name := self._need_selection():
+            from .check import CheckScreen
+
+            self.app.push_screen(CheckScreen(name))
+
+    def action_sync(self) -> None:
+        if name := self._need_selection():
+            from .sync import SyncScreen
+
+            self.app.push_screen(SyncScreen(name))
+
+    def action_library(self) -> None:
+        from .library import LibraryScreen
+
+        self.app.push_screen(LibraryScreen(connection=self.selected_name()))
+
+    def action_login(self) -> None:
+        if name := self._need_selection():
+            if self._provider_of(name) != "canto":
+                self.notify("Only Canto connections need a browser login.", severity="warning")
+                return
+            from .canto_login import CantoLoginScreen
+
+            self.app.push_screen(CantoLoginScreen(name))
+
+    def action_events(self) -> None:
+        if name := self._need_selection():
+            if self._provider_of(name) != "bynder":
+                self.notify("Event notifications and backlink are Bynder features.",
+                            severity="warning")
+                return
+            from .bynder import BynderScreen
+
+            self.app.push_screen(BynderScreen(name))
+
+    def action_remove(self) -> None:
+        if not (name := self._need_selection()):
+            return
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.remove(name)
+
+        self.app.push_screen(ConfirmScreen(
+            f"Remove the connection [b]{name}[/] and its secrets?\n"
+            "Its files and index entries stay in the library."), done)
+
+    @work(thread=True, exclusive=True, group="remove")
+    def remove(self, name: str) -> None:
+        self.app.workspace.remove_connection(name)
+        deliver(self, self.notify, f"Removed {name}. Its files stay in DAM Import.")
+        deliver(self, self.action_refresh)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_check()

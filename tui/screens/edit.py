@@ -1,0 +1,248 @@
+"""Add or edit a connection by following the provider's setup guide, step by step.
+
+The steps, labels, help texts and validation all come from the core (the provider's settings
+model and its guide steps), the same data the notebook renders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Collapsible,
+    Footer,
+    Header,
+    Input,
+    Label,
+    OptionList,
+    Select,
+    Static,
+    Switch,
+)
+from textual.widgets.option_list import Option
+
+from damkit.errors import DamkitError, SettingsError
+from damkit.providers import PROVIDERS, settings_model, setup_steps
+from damkit.settings import FieldSpec, clean_connection_name
+
+from .common import deliver
+
+
+class ProviderPickScreen(Screen[None]):
+    """Step 0: pick the DAM."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="pick.back")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Add a connection: which DAM?", classes="title")
+        yield OptionList(*[Option(title, id=name) for name, (title, _) in PROVIDERS.items()],
+                         id="providers")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        provider = str(event.option.id)
+        self.app.switch_screen(ConnectionFormScreen(provider))
+
+
+class ConnectionFormScreen(Screen[None]):
+    """The guide's steps with their fields; validation as you type; Save."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="form.back"),
+        Binding("ctrl+s", "save", "Save", id="form.save"),
+    ]
+
+    def __init__(self, provider: str, existing: str | None = None) -> None:
+        super().__init__()
+        self.provider = provider
+        self.existing = existing
+        self.model = settings_model(provider)
+        self.specs = {s.name: s for s in self.model.fields()}
+        self.current: dict[str, Any] = {}
+        self.secret_set: set[str] = set()
+
+    # --- layout ---------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        title = PROVIDERS[self.provider][0]
+        yield Header()
+        heading = f"Edit {self.existing}" if self.existing else f"Add a {title} connection"
+        yield Static(heading, classes="title")
+        with VerticalScroll(id="form"):
+            with Vertical(classes="field"):
+                yield Label("Connection name", classes="label")
+                yield Input(value=self.existing or "", id="field-name",
+                            placeholder=f"e.g. acme-{self.provider}", disabled=bool(self.existing))
+                yield Static("A short unique name: lower-case letters, digits, - or _.",
+                             classes="help")
+                yield Static("", id="error-name", classes="error", markup=False)
+            placed: set[str] = set()
+            for number, step in enumerate(setup_steps(self.provider), start=1):
+                with Vertical(classes="step"):
+                    yield Checkbox(f"{number}. {step.title}", id=f"done-{number}",
+                                   classes="step-title")
+                    yield Static(f"[i]{escape(step.where)}[/]\n{escape(step.what)}",
+                                 classes="step-text")
+                    for warning in step.warnings:
+                        yield Static(f"⚠ {escape(warning)}", classes="warning")
+                    for name in step.fields:
+                        if name in placed or name not in self.specs:
+                            continue
+                        placed.add(name)
+                        yield from self._field(self.specs[name])
+            rest = [s for s in self.specs.values() if s.name not in placed]
+            if rest:
+                with Collapsible(title="Advanced", collapsed=True):
+                    for spec in rest:
+                        yield from self._field(spec)
+            yield Static("", id="form-error", classes="error", markup=False)
+            yield Button("Save (ctrl+s)", id="save", variant="primary")
+        yield Footer()
+
+    def _field(self, spec: FieldSpec) -> ComposeResult:
+        with Vertical(classes="field"):
+            required = " *" if spec.required else ""
+            yield Label(f"{spec.label}{required}", classes="label")
+            if spec.kind == "bool":
+                yield Switch(value=bool(spec.default), id=f"field-{spec.name}")
+            elif spec.kind == "choice" and spec.choices:
+                yield Select([(c, c) for c in spec.choices], value=spec.default or spec.choices[0],
+                             allow_blank=False, id=f"field-{spec.name}")
+            else:
+                placeholder = spec.placeholder or ""
+                if spec.secret and self.existing:
+                    placeholder = "unchanged (type to replace)"
+                yield Input(
+                    value="" if spec.secret or spec.default is None else str(spec.default),
+                    password=spec.secret,
+                    placeholder=placeholder,
+                    id=f"field-{spec.name}",
+                )
+            yield Static(spec.help, classes="help", markup=False)
+            yield Static("", id=f"error-{spec.name}", classes="error", markup=False)
+
+    def on_mount(self) -> None:
+        if self.existing:
+            self.load_existing()
+        else:
+            self.query_one("#field-name", Input).focus()
+
+    @work(thread=True)
+    def load_existing(self) -> None:
+        doc = self.app.workspace.connection(self.existing)
+        deliver(self, self._fill, doc)
+
+    def _fill(self, doc: dict[str, Any]) -> None:
+        for name, value in doc.get("settings", {}).items():
+            if name not in self.specs or value is None:
+                continue
+            widget = self.query_one(f"#field-{name}")
+            if isinstance(widget, Switch):
+                widget.value = bool(value)
+            elif isinstance(widget, Select):
+                widget.value = value
+            elif isinstance(widget, Input):
+                widget.value = str(value)
+        self.secret_set = set(doc.get("secrets", {}))
+        first = next((w for w in self.query(Input) if not w.disabled), None)
+        if first is not None:
+            first.focus()
+
+    # --- validation as you type -------------------------------------------------------------------
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        field = (event.input.id or "").removeprefix("field-")
+        if field == "name":
+            message = ""
+            if event.value:
+                try:
+                    clean_connection_name(event.value)
+                except SettingsError as exc:
+                    message = exc.message
+            self._error("name", message)
+            return
+        if field not in self.specs or (self.specs[field].secret and not event.value):
+            self._error(field, "")
+            return
+        message = self.model.check_field(field, event.value) if event.value else None
+        self._error(field, message or "")
+
+    def _error(self, field: str, message: str) -> None:
+        self.query_one(f"#error-{field}", Static).update(message)
+
+    # --- save -------------------------------------------------------------------------------
+
+    def values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, spec in self.specs.items():
+            widget = self.query_one(f"#field-{name}")
+            if isinstance(widget, (Switch, Select)):
+                values[name] = widget.value
+            elif isinstance(widget, Input):
+                if spec.secret and not widget.value:
+                    continue  # unchanged (edit) or not given (optional alternative auth)
+                if not widget.value and not spec.required:
+                    continue
+                values[name] = widget.value
+        return values
+
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    def action_save(self) -> None:
+        name = self.existing or self.query_one("#field-name", Input).value
+        self.save(name, self.values())
+
+    @work(thread=True, exclusive=True, group="save")
+    def save(self, name: str, values: dict[str, Any]) -> None:
+        ws = self.app.workspace
+        try:
+            if self.existing:
+                ws.edit_connection(name, values)
+            else:
+                ws.add_connection(self.provider, name, values)
+        except DamkitError as exc:
+            deliver(self, self._save_failed, exc)
+            return
+        deliver(self, self._saved, name)
+
+    def _save_failed(self, exc: DamkitError) -> None:
+        field = getattr(exc, "field", None)
+        text = exc.message + (f"\n{exc.hint}" if exc.hint else "")
+        self.query_one("#form-error", Static).update(text)
+        if field and field in self.specs:
+            self._error(field, exc.message)
+            self.query_one(f"#field-{field}").focus()
+        elif field == "name":
+            self._error("name", exc.message)
+            self.query_one("#field-name").focus()
+        self.notify(exc.message, severity="error", title="Not saved")
+
+    def _saved(self, name: str) -> None:
+        for widget in self.query(Input):
+            if widget.password:
+                widget.value = ""  # a saved secret is never shown again
+        self.notify(f"Saved {name}. Next: Test Connection.", title="Saved")
+        self.app.pop_screen()
+        if self.provider == "canto" and not self.existing:  # a new one logs in first
+            from .canto_login import CantoLoginScreen
+
+            self.app.push_screen(CantoLoginScreen(name, then_check=True))
+        else:
+            from .check import CheckScreen
+
+            self.app.push_screen(CheckScreen(name))

@@ -1,0 +1,248 @@
+"""Sync: the plan, then a progress bar with counts, bytes and rate, and a log of failures.
+
+The sync runs in a thread with its own asyncio loop; its progress events land in a small
+mailbox that the screen drains at most ten times a second, so a 10,000-file sync costs the UI
+ten updates a second, not one per event. Cancelling stops new downloads; what finished stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
+
+from damkit.errors import DamkitError
+from damkit.progress import ProgressEvent
+from damkit.redact import redact
+from damkit.sync.models import PLAN_CATEGORIES, SyncReport
+from damkit.workspace import run_sync
+
+from .common import deliver, human_bytes
+
+UI_UPDATES_PER_SECOND = 10
+
+
+@dataclass
+class Mailbox:
+    """What the sync thread hands the UI: the latest counts, the plan, new failures, the end."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    latest: ProgressEvent | None = None
+    planned: ProgressEvent | None = None
+    failures: list[ProgressEvent] = field(default_factory=list)
+    events: int = 0
+
+    def put(self, event: ProgressEvent) -> None:
+        with self.lock:
+            self.events += 1
+            self.latest = event
+            if event.kind == "planned":
+                self.planned = event
+            elif event.kind == "file_failed":
+                self.failures.append(event)
+
+    def take(self) -> tuple[ProgressEvent | None, ProgressEvent | None, list[ProgressEvent]]:
+        with self.lock:
+            latest, planned, failures = self.latest, self.planned, self.failures
+            self.planned, self.failures = None, []
+            return latest, planned, failures
+
+
+def plan_line(plan: dict[str, int], total: int) -> str:
+    parts = [f"{k} [b]{plan[k]}[/]" for k in PLAN_CATEGORIES if k in plan]
+    return " · ".join(parts) + f" → [b]{total}[/] to download"
+
+
+class SyncScreen(Screen[None]):
+    """Plan, progress, failures; ``x`` cancels cleanly."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="sync.back"),
+        Binding("x", "cancel", "Cancel sync", id="sync.cancel"),
+        Binding("l", "library", "Library", id="sync.library"),
+        Binding("r", "again", "Sync again", id="sync.again"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.connection = name
+        self.mailbox = Mailbox()
+        self.running = False
+        self.report: SyncReport | None = None
+        self.updates = 0  # UI refreshes done (tests check the throttle)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cancel: asyncio.Event | None = None
+        self._cancel_wanted = False
+        self._started = 0.0
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"Sync: {self.connection}", classes="title")
+        yield Static("Listing the tagged files…", id="plan", classes="plan")
+        yield ProgressBar(id="bar", show_eta=False)
+        yield Static("", id="counts", classes="counts")
+        yield RichLog(id="log", markup=True, wrap=True, max_lines=500)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#log", RichLog).border_title = "Failures"
+        self.start()
+
+    def start(self) -> None:
+        self.mailbox = Mailbox()
+        self.report = None
+        self._cancel_wanted = False
+        self.running = True
+        self._started = time.monotonic()
+        bar = self.query_one("#bar", ProgressBar)
+        bar.update(total=None, progress=0)
+        self.query_one("#plan", Static).update("Listing the tagged files…")
+        self.query_one("#counts", Static).update("")
+        self._timer = self.set_interval(1 / UI_UPDATES_PER_SECOND, self.drain)
+        self.sync()
+
+    @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
+    def sync(self) -> None:
+        from damkit.sync import sync_connection
+
+        async def go() -> SyncReport:
+            self._loop, self._cancel = asyncio.get_running_loop(), asyncio.Event()
+            if self._cancel_wanted:
+                self._cancel.set()
+            return await sync_connection(self.app.workspace, self.connection,
+                                         progress=self.mailbox.put, cancel=self._cancel,
+                                         rate=self.app.sync_rate)
+
+        try:
+            report = run_sync(go())
+        except DamkitError as exc:
+            deliver(self, self._failed, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug in one sync must not close the console
+            deliver(self, self._failed, DamkitError(
+                redact(f"unexpected {type(exc).__name__}: {exc}"),
+                hint=None))
+            return
+        finally:
+            self._loop = self._cancel = None
+        deliver(self, self._finished, report)
+
+    # --- rendering --------------------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Render what arrived since the last tick (at most UI_UPDATES_PER_SECOND a second)."""
+        latest, planned, failures = self.mailbox.take()
+        if latest is None and not failures:
+            return
+        self.updates += 1
+        bar = self.query_one("#bar", ProgressBar)
+        log = self.query_one("#log", RichLog)
+        if planned is not None:
+            self.query_one("#plan", Static).update(plan_line(planned.plan, planned.total))
+            bar.update(total=max(planned.total, 1))
+            if planned.total == 0:
+                log.write("Nothing to download: every tagged file is already in the library.")
+        for event in failures:
+            log.write(f"[red]failed[/] {escape(event.asset or event.asset_id or '?')}: "
+                      f"{escape(event.error or '')}")
+        if latest is not None:
+            if latest.total:
+                bar.update(total=latest.total, progress=latest.done + latest.failed)
+            self.query_one("#counts", Static).update(self.counts_line(latest))
+
+    def counts_line(self, event: ProgressEvent) -> str:
+        line = (f"done [b]{event.done}[/]/{event.total}  failed [b]{event.failed}[/]  "
+                f"{human_bytes(event.bytes) or '0 B'}")
+        if self.app.timings:
+            elapsed = max(time.monotonic() - self._started, 1e-3)
+            line += f"  {human_bytes(event.bytes / elapsed) or '0 B'}/s"
+        return line
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.drain()
+
+    def _failed(self, exc: DamkitError) -> None:
+        self.running = False
+        self._stop_timer()
+        log = self.query_one("#log", RichLog)
+        log.write(f"[red b]Sync could not run:[/] {escape(exc.message)}")
+        if exc.hint:
+            log.write(f"[cyan]→ {escape(exc.hint)}[/]")
+        self.query_one("#plan", Static).update("[red]Not synced.[/]")
+
+    def _finished(self, report: SyncReport) -> None:
+        self.running = False
+        self.report = report
+        self._stop_timer()
+        bar = self.query_one("#bar", ProgressBar)
+        total = report.plan.to_download
+        bar.update(total=max(total, 1), progress=(report.downloaded + report.adopted
+                                                 + report.failed) if total else 1)
+        colour = {"ok": "green", "partial": "yellow", "cancelled": "yellow"}.get(report.status,
+                                                                              "red")
+        line = (f"[{colour} b]{report.status}[/]: {report.downloaded} downloaded, "
+                f"{report.unchanged} unchanged, {report.failed} failed, {report.gone} gone, "
+                f"{human_bytes(report.bytes) or '0 B'}")
+        if self.app.timings:
+            line += f" in {report.seconds:.1f} s"
+        log = self.query_one("#log", RichLog)
+        if report.error:
+            log.write(f"[red]{escape(report.error)}[/]")
+        if not report.errors and not report.error:
+            log.write("[green]No failures.[/]")
+        if report.status == "cancelled":
+            log.write("[yellow]Cancelled: the files that finished stay in the library.[/]")
+        self.query_one("#plan", Static).update(
+            plan_line(report.plan.model_dump(), total) + f"\nFinished {line}")
+        self.notify(f"{report.status}: {report.synced} file(s) in the library",
+                    title=f"Sync {self.connection}",
+                    severity="information" if report.ok else "warning")
+
+    # --- actions ----------------------------------------------------------------------------------
+
+    @property
+    def cancelling(self) -> bool:
+        """A cancel was asked for this run (it ends as soon as files in flight stop)."""
+        return self._cancel_wanted
+
+    def action_cancel(self) -> None:
+        if not self.running:
+            return
+        self._cancel_wanted = True
+        loop, cancel = self._loop, self._cancel
+        if loop is not None and cancel is not None:
+            loop.call_soon_threadsafe(cancel.set)
+        self.query_one("#log", RichLog).write(
+            "[yellow]Cancelling: files in flight stop, finished files stay.[/]")
+
+    def action_again(self) -> None:
+        if self.running:
+            self.notify("A sync is running: x cancels it.", severity="warning")
+            return
+        self.query_one("#log", RichLog).clear()
+        self.start()
+
+    def action_back(self) -> None:
+        if self.running:
+            self.notify("The sync is still running: x cancels it (finished files stay).",
+                        severity="warning")
+            return
+        self.app.pop_screen()
+
+    def action_library(self) -> None:
+        from .library import LibraryScreen
+
+        self.app.push_screen(LibraryScreen(connection=self.connection))
