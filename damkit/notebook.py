@@ -34,6 +34,7 @@ import pandas as pd
 from . import audit as core_audit
 from .errors import DamkitError, SettingsError
 from .progress import ProgressEvent
+from .units import human_bytes
 from .providers import PROVIDERS, settings_model, setup_steps
 from .providers.base import CheckReport
 from .redact import redact, register_secret
@@ -115,15 +116,6 @@ def _error_html(message: str) -> str:
     return f'<span style="color:#cf222e">⚠ {_esc(message)}</span>' if message else ""
 
 
-def _human_bytes(n: float | None) -> str:
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
 
 
 def check_report_html(report: CheckReport) -> str:
@@ -600,7 +592,7 @@ class SyncPanel:
         self.bar.description = f"{event.done + event.failed}/{total}"
         plan = ", ".join(f"{k} {v}" for k, v in event.plan.items()) if event.plan else ""
         parts = [f"<b>{event.done}</b> downloaded", f"<b>{event.failed}</b> failed",
-                 f"{event.remaining} to go", _human_bytes(event.bytes)]
+                 f"{event.remaining} to go", human_bytes(event.bytes)]
         line = " · ".join(parts)
         if plan:
             line = f"plan: {_esc(plan)}<br>{line}"
@@ -630,7 +622,7 @@ def sync_report_html(report: SyncReport) -> str:
     plan = ", ".join(f"{k} {v}" for k, v in report.plan.model_dump().items())
     counts = ", ".join(f"{k} {v}" for k, v in report.counts().items() if v)
     head = (f'<b style="color:{color}">{_esc(report.status)}</b> in {report.seconds:.1f} s — '
-            f"{_esc(counts or 'nothing to do')}; {_human_bytes(report.bytes)}<br>"
+            f"{_esc(counts or 'nothing to do')}; {human_bytes(report.bytes)}<br>"
             f'<span style="color:#6e7781">plan: {_esc(plan)}</span>')
     if report.error:
         head += f"<br>{_error_html(report.error)}"

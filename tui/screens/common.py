@@ -27,15 +27,6 @@ def deliver(screen: Screen[Any], callback: Callable[..., Any], *args: Any) -> No
         pass
 
 
-def human_bytes(n: int | float | None) -> str:
-    if not n:
-        return ""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
 
 
 class ConfirmScreen(ModalScreen[bool]):

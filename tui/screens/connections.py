@@ -13,8 +13,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from damkit.providers import settings_model
+from damkit.units import human_bytes
 
-from .common import ConfirmScreen, deliver, human_bytes
+from .common import ConfirmScreen, deliver
 
 
 def tag_of(doc: dict[str, Any]) -> str:

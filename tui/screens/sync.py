@@ -25,8 +25,9 @@ from damkit.progress import ProgressEvent
 from damkit.redact import redact
 from damkit.sync.models import PLAN_CATEGORIES, SyncReport
 from damkit.workspace import run_sync
+from damkit.units import human_bytes
 
-from .common import deliver, human_bytes
+from .common import deliver
 
 UI_UPDATES_PER_SECOND = 10
 
