@@ -218,3 +218,10 @@ def test_connection_names_ok(name):
 def test_connection_names_refused(name):
     with pytest.raises(SettingsError, match="slug"):
         clean_connection_name(name)
+
+
+def test_canto_guide_step_shows_the_redirect_url_the_login_uses():
+    from damkit.providers.canto.auth import CALLBACK_PATH, DEFAULT_REDIRECT_PORT
+
+    url = f"http://127.0.0.1:{DEFAULT_REDIRECT_PORT}{CALLBACK_PATH}"
+    assert url in setup_steps("canto")[0].what

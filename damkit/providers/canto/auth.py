@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ...http import HttpClient
 from ...redact import redact, register_secret
 from ..base import ConnectionContext
+from .steps import CALLBACK_PATH, DEFAULT_REDIRECT_PORT
 from .tokens import (APP_HINT, REFRESH_SKEW, CantoAuthError, CantoBearer, CantoOAuth, CantoTokens,
                      TokenSet, auth_hint, oauth_base, parse_token_response, step_title)
 
@@ -45,10 +46,6 @@ __all__ = [
 
 log = logging.getLogger("damkit.canto.auth")
 
-DEFAULT_REDIRECT_PORT = 8976
-"""Fixed by default so the Redirect URL on Canto's API key can be registered once, and so
-``ssh -L 8976:127.0.0.1:8976`` forwards it. ``port=0`` picks a free port (fine for the sandbox)."""
-CALLBACK_PATH = "/canto/callback"
 LOGIN_TTL = 600.0  # a started login (state + verifier) is good for 10 minutes
 
 

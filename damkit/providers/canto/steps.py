@@ -2,14 +2,20 @@
 
 from ..base import SetupStep
 
+DEFAULT_REDIRECT_PORT = 8976
+"""Fixed by default so the Redirect URL on Canto's API key can be registered once, and so
+``ssh -L 8976:127.0.0.1:8976`` forwards it. ``port=0`` picks a free port (fine for the sandbox)."""
+CALLBACK_PATH = "/canto/callback"
+REDIRECT_URL = f"http://127.0.0.1:{DEFAULT_REDIRECT_PORT}{CALLBACK_PATH}"
+
 STEPS: tuple[SetupStep, ...] = (
     SetupStep(
         id="canto.api-key",
         title="Create your API key",
         where="Canto: Settings > Configuration Options > API > API keys > Create API Key",
-        what="Fill all the mandatory fields (name it e.g. 'Gelato'), set the Redirect URL to the "
-        "one damkit shows for this connection, and click Finish. The new key shows its App ID and "
-        "App Secret (Edit the key to copy the full secret).",
+        what="Fill all the mandatory fields (name it e.g. 'Gelato'), set the Redirect URL to "
+        f"{REDIRECT_URL} (damkit's login address on your machine), and click Finish. The new key "
+        "shows its App ID and App Secret (Edit the key to copy the full secret).",
         fields=("app_id", "app_secret"),
         warnings=("The Website and Logo URL are generated automatically.",),
     ),
