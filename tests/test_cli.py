@@ -134,3 +134,10 @@ def test_events_request_and_url_in_show(tmp_path, sandbox):
 def test_sandbox_refuses_a_public_host(tmp_path):
     r = damkit(tmp_path / "home", "sandbox", "--host", "0.0.0.0", timeout=30)
     assert r.returncode == 2 and "--host" in r.stderr
+
+
+def test_installed_package_includes_the_console(tmp_path):
+    # Run outside the checkout so that only the installed packages can be imported.
+    r = subprocess.run([sys.executable, "-c", "import tui, damkit; print(tui.run.__name__)"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "run", r.stderr[-500:]
