@@ -429,6 +429,9 @@ def sync(
     name: str,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing"),
     prune: bool = typer.Option(False, "--prune", help="Delete files of assets gone upstream"),
+    max_delete: Optional[int] = typer.Option(
+        None, "--max-delete", min=0,
+        help="With --prune: delete nothing if more than this many files would go"),
     as_json: bool = JsonOption,
 ) -> None:
     """Sync every file carrying the tag into DAM Import/NAME/."""
@@ -440,7 +443,7 @@ def sync(
         ws.connection(name)
         with ProgressRenderer(enabled=not as_json) as render:
             report = run_sync(sync_connection(ws, name, dry_run=dry_run, prune=prune,
-                                              progress=render))
+                                              max_delete=max_delete, progress=render))
     if as_json:
         out(report.model_dump(mode="json"))
     else:

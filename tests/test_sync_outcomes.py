@@ -70,7 +70,12 @@ async def test_every_outcome(sb: Sandbox, tmp_path: Path) -> None:
         assert rec["status"] == "gone" and rec["gone_since"]
         assert path.exists()  # marked, not deleted
 
-    pruned = await sync_connection(ws, conn, rate=RATE, prune=True)
+    guarded = await sync_connection(ws, conn, rate=RATE, prune=True, max_delete=2)
+    assert guarded.status == "partial" and guarded.pruned == 0
+    assert "3 files would be deleted" in (guarded.error or "")
+    assert all(path.exists() for path in kept.values())  # --max-delete: nothing deleted
+
+    pruned = await sync_connection(ws, conn, rate=RATE, prune=True, max_delete=3)
     assert pruned.pruned == 3 and pruned.downloaded == 0
     for pid, path in kept.items():
         rec = ws.index.get_asset(conn, pid)
@@ -84,8 +89,9 @@ async def test_every_outcome(sb: Sandbox, tmp_path: Path) -> None:
     assert (back.plan.new, back.downloaded) == (1, 1)
     assert_library_matches(ws, conn, expected(sb, P))
     runs = ws.index.runs(connection=conn)
-    assert len(runs) == 5
-    assert all(r["status"] == "ok" and r["finished"] for r in runs)
+    assert len(runs) == 6
+    assert sorted(r["status"] for r in runs) == ["ok"] * 5 + ["partial"]
+    assert all(r["finished"] for r in runs)
     assert ws.connection(conn)["last_sync"]["status"] == "ok"
 
 

@@ -96,6 +96,7 @@ class Runner:
         self.flush_lock = asyncio.Lock()
         self.fatal: str | None = None
         self.cancelled = False
+        self.prune_refused: str | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.total = 0
         self.backlink_property: str | None = None
@@ -351,14 +352,20 @@ async def _list_all(provider: Provider, runner: Runner) -> list[RemoteAsset]:
     return listed
 
 
-def _prune(runner: Runner, records: dict[str, dict[str, Any]], gone_now: list[str]) -> None:
+def _prune(runner: Runner, records: dict[str, dict[str, Any]], gone_now: list[str],
+           max_delete: int | None = None) -> None:
     """Delete files of gone assets; keep the records (status gone, local_path None, pruned)."""
+    doomed = [pid for pid, rec in records.items()
+              if (rec.get("status") == "gone" or pid in gone_now) and rec.get("local_path")]
+    if max_delete is not None and len(doomed) > max_delete:
+        runner.prune_refused = (f"prune refused: {len(doomed)} files would be deleted, more than "
+                                f"--max-delete {max_delete}; nothing was deleted")
+        return
     changes: dict[str, dict[str, Any]] = {}
-    for pid, rec in records.items():
-        if (rec.get("status") == "gone" or pid in gone_now) and rec.get("local_path"):
-            with contextlib.suppress(FileNotFoundError, ValueError):
-                os.unlink(inside(runner.root, rec["local_path"]))
-            changes[pid] = {"local_path": None, "pruned": now_iso()}
+    for pid in doomed:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            os.unlink(inside(runner.root, records[pid]["local_path"]))
+        changes[pid] = {"local_path": None, "pruned": now_iso()}
     runner.write_pages(changes)
     runner.report.pruned = len(changes)
 
@@ -376,8 +383,10 @@ def _final_status(report: SyncReport, runner: Runner | None) -> None:
         report.error = report.error or runner.fatal
     elif report.status == "failed":
         pass
-    elif report.failed or report.backlink_failed:
+    elif report.failed or report.backlink_failed or (runner is not None and runner.prune_refused):
         report.status = "partial"
+        if runner is not None and runner.prune_refused:
+            report.error = report.error or runner.prune_refused
     else:
         report.status = "ok"
 
@@ -399,6 +408,7 @@ def _record_run(ws: Workspace, name: str, report: SyncReport) -> None:
 
 
 async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, prune: bool = False,
+                          max_delete: int | None = None,
                           progress: ProgressCallback | None = None,
                           cancel: asyncio.Event | None = None,
                           concurrency: int | None = None,
@@ -411,6 +421,8 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
     with ``cancel.set()`` or by cancelling the task: finished files stay recorded.
     ``concurrency``: most downloads in flight (default 8, lowered while the provider answers 429);
     ``rate``: client-side requests per second, overriding the provider's default.
+    ``max_delete``: with ``prune``, delete nothing when more files than this would go (a renamed
+    tag upstream makes every asset "gone"; the run then ends "partial" saying so).
     """
     doc = ws.connection(name)
     settings = ws.load_settings(name)
@@ -429,7 +441,7 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
             async with ws.provider(name, rate=rate) as provider:
                 runner = Runner(ws, name, provider, report, reporter,
                                 concurrency=concurrency or DEFAULT_CONCURRENCY, cancel=cancel)
-                await _run(runner, settings, dry_run=dry_run, prune=prune)
+                await _run(runner, settings, dry_run=dry_run, prune=prune, max_delete=max_delete)
         except asyncio.CancelledError:
             if runner is not None:
                 runner.cancelled = True
@@ -468,7 +480,8 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
     return report
 
 
-async def _run(runner: Runner, settings: Any, *, dry_run: bool, prune: bool) -> None:
+async def _run(runner: Runner, settings: Any, *, dry_run: bool, prune: bool,
+               max_delete: int | None = None) -> None:
     ws, name, report = runner.ws, runner.name, runner.report
     replay = runner.journal.read(ws.root)
     if not dry_run:
@@ -496,7 +509,7 @@ async def _run(runner: Runner, settings: Any, *, dry_run: bool, prune: bool) -> 
         changes[pid] = {"status": "gone", "gone_since": stamp}
     runner.write_pages(changes)
     if prune:
-        _prune(runner, records, plan.gone)
+        _prune(runner, records, plan.gone, max_delete)
     await runner.prepare_backlink(settings)
     await runner.download_all(plan.jobs, records)
     await runner.flush(force=True)
