@@ -312,7 +312,7 @@ def render_report(report: CheckReport) -> None:
             c.print(f"     [cyan]→ {step.hint}[/]", highlight=False)
     for miss in report.near_misses:
         c.print(f"   [yellow]near miss:[/] {miss.count} file(s) carry {miss.spelling!r}, "
-                f"not {report.tag!r}", highlight=False)
+                f"not {report.tag!r} (not imported)", highlight=False)
     for warning in report.warnings:
         c.print(f"   [yellow]warning:[/] {warning}", highlight=False)
     if report.ok:

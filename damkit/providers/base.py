@@ -86,7 +86,8 @@ class CheckReport(BaseModel):
     eligible: int | None = None
     tag: str = ""
     steps: list[CheckStep] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)  # anything else worth saying
+    #: spellings of the tag that differ only in case or outer spaces (never imported)
     near_misses: list[NearMiss] = Field(default_factory=list)
     #: permission name -> found (True), missing (False) or not verified (None); None when the
     #: check did not look (Bynder looks only with the backlink on)

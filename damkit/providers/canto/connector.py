@@ -302,7 +302,6 @@ class CantoProvider(Provider):
         step.detail = f"not imported (other spelling): {listed}"
         step.hint = (f"to import them, change their keyword in Canto to exactly "
                      f"'{self.settings.keyword}' (guide step '{step_title('canto.keyword')}')")
-        report.warnings.append(f"near misses of '{self.settings.keyword}': {listed}")
 
     async def _near_misses(self, exact_count: int) -> list[NearMiss]:
         """Spellings that differ only in case or outer spaces, with exact counts.

@@ -212,7 +212,6 @@ async def _tag(provider: PercolateProvider, http: HttpClient, report: CheckRepor
         step.hint = guide_hint("percolate.tag", None,
                                "files tagged with another spelling are not imported; retag them "
                                f"'{tag}' in Percolate")
-        report.warnings.append(f"near misses of '{tag}' are not imported: {listed}")
 
 
 async def _eligible(provider: PercolateProvider, http: HttpClient, report: CheckReport,
