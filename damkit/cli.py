@@ -310,9 +310,6 @@ def render_report(report: CheckReport) -> None:
                 f"{step.detail}", highlight=False)
         if step.hint and step.status != "ok":
             c.print(f"     [cyan]→ {step.hint}[/]", highlight=False)
-    for miss in report.near_misses:
-        c.print(f"   [yellow]near miss:[/] {miss.count} file(s) carry {miss.spelling!r}, "
-                f"not {report.tag!r} (not imported)", highlight=False)
     for warning in report.warnings:
         c.print(f"   [yellow]warning:[/] {warning}", highlight=False)
     if report.ok:
