@@ -62,7 +62,7 @@ def main_callback(home: Optional[Path] = HomeOption) -> None:
 def workspace() -> Workspace:
     from .workspace import open_workspace
 
-    return open_workspace(state.home)
+    return open_workspace(state.home, interactive=True)
 
 
 def out(data: Any) -> None:

@@ -127,7 +127,7 @@ class Workspace:
     """A damkit workspace. Open it with :func:`open_workspace`."""
 
     def __init__(self, root: Path, *, secret_store: SecretStore | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, interactive: bool = False) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.library_dir.mkdir(exist_ok=True)
@@ -135,6 +135,7 @@ class Workspace:
         self.index: LibraryIndex = LibraryIndex.open(self.root / "index")
         self._secrets = secret_store
         self._env = env
+        self._interactive = interactive  # may ask for the secrets passphrase on a terminal
         self._lock = threading.Lock()
 
     # --- places -------------------------------------------------------------------------------
@@ -205,7 +206,8 @@ class Workspace:
             if self._secrets is None:
                 from .secrets import resolve_secret_store
 
-                self._secrets = resolve_secret_store(self.root, env=self._env)
+                self._secrets = resolve_secret_store(self.root, env=self._env,
+                                                     interactive=self._interactive)
             return self._secrets
 
     # --- connections ----------------------------------------------------------------------------
@@ -385,10 +387,16 @@ def env_name(connection: str, field: str) -> str:
 
 def open_workspace(path: str | os.PathLike[str] | None = None, *,
                    secret_store: SecretStore | None = None,
-                   env: dict[str, str] | None = None) -> Workspace:
-    """Open (or create) a workspace: ``path``, else ``$DAMKIT_HOME``, else the user data dir."""
+                   env: dict[str, str] | None = None,
+                   interactive: bool = False) -> Workspace:
+    """Open (or create) a workspace: ``path``, else ``$DAMKIT_HOME``, else the user data dir.
+
+    ``interactive=True`` lets the encrypted secret store ask for its passphrase on a terminal
+    (the command line; the console asks before it takes the screen) when
+    ``DAMKIT_SECRETS_PASSPHRASE`` is not set.
+    """
     root = Path(path).expanduser() if path is not None else default_home()
-    return Workspace(root.resolve(), secret_store=secret_store, env=env)
+    return Workspace(root.resolve(), secret_store=secret_store, env=env, interactive=interactive)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 
 SECRET = "cli-secret-Hx72-never-print"
 
@@ -141,3 +143,53 @@ def test_installed_package_includes_the_console(tmp_path):
     r = subprocess.run([sys.executable, "-c", "import tui, damkit; print(tui.run.__name__)"],
                        capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "run", r.stderr[-500:]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs a pseudo-terminal")
+def test_ssh_session_prompts_for_secret_and_passphrase(tmp_path):
+    """Over SSH with no passphrase in the environment: the secret and the passphrase are asked
+    for on the terminal, hidden, and the secret lands encrypted."""
+    import pty
+    import select
+
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAMKIT_")}
+    env.update(DAMKIT_HOME=str(home), DAMKIT_SECRET_STORE="encrypted")
+    argv = [sys.executable, "-m", "damkit", "connections", "add", "percolate", "acme",
+            "--set", "scope_id=12345", "--set", "client_id=cid", "--set", "tag=Gelato",
+            "--secret", "client_secret"]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child's terminal is the pty, as in an SSH session
+        os.execve(sys.executable, argv, env)
+    out = b""
+
+    def until(marker: bytes, deadline: float) -> None:
+        nonlocal out
+        while marker not in out and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    out += os.read(fd, 1024)
+                except OSError:
+                    return
+
+    deadline = time.monotonic() + 30
+    until(b"client_secret:", deadline)
+    os.write(fd, SECRET.encode() + b"\n")
+    until(b"New passphrase", deadline)
+    os.write(fd, b"ssh-pass-123\n")
+    until(b"Repeat", deadline)
+    os.write(fd, b"ssh-pass-123\n")
+    until(b"saved", deadline)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert b"saved" in out and os.waitstatus_to_exitcode(status) == 0, out[-500:]
+    assert SECRET.encode() not in out and b"ssh-pass-123" not in out  # nothing echoed
+    assert (home / "secrets.enc").exists()
+    shown = damkit(home, "connections", "show", "acme", "--json",
+                   env={"DAMKIT_SECRETS_PASSPHRASE": "ssh-pass-123"})
+    assert json.loads(shown.stdout)["settings"]["client_secret"] == "********"
+    from damkit import open_workspace
+
+    with open_workspace(home, env={"DAMKIT_SECRETS_PASSPHRASE": "ssh-pass-123",
+                                   "DAMKIT_SECRET_STORE": "encrypted"}) as ws:
+        assert ws.load_settings("acme").client_secret.get_secret_value() == SECRET

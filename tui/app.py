@@ -125,7 +125,8 @@ def run(home: Path | None = None, *, sandbox: bool = False, assets: int = 300) -
     folder), or with ``sandbox`` on a fresh workspace wired to a new sandbox."""
     install_log_redaction()
     if not sandbox:
-        with open_workspace(home) as ws:
+        with open_workspace(home, interactive=True) as ws:
+            ws.secrets  # resolve now: a passphrase prompt must come before the app takes the screen
             DamkitApp(ws).run()
         return
     with sandbox_workspace(home, assets=assets) as (ws, sb):
