@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -22,21 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def start_sandbox() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "damkit.sandbox", "--port", "0"],
-                            stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + 30
-    while proc.stdout is not None and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        match = re.match(r"manifest: (\S+)", line)
-        if match:
-            return proc, match.group(1)
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit("the sandbox did not start")
+from sandbox_process import start_sandbox
 
 
 def main() -> None:

@@ -16,31 +16,12 @@ import base64
 import json
 import multiprocessing
 import os
-import re
-import subprocess
-import sys
 import threading
 import time
 from typing import Any
 
 import httpx
-
-
-def start_server(assets: int) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "damkit.sandbox", "--port", "0", "--assets", str(assets)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert proc.stdout is not None  # noqa: S101 - a benchmark script, not runtime code
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        match = re.match(r"manifest: (\S+)", line)
-        if match:
-            return proc, match.group(1)
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit("the sandbox did not start")
+from sandbox_process import start_sandbox
 
 
 def cpu_seconds(pid: int) -> float:
@@ -106,7 +87,7 @@ def client_process(args: tuple[dict[str, Any], int, float, float, int]) -> dict[
 
 
 def run(seconds: float, concurrency: int, clients: int, assets: int) -> dict[str, Any]:
-    proc, manifest_url = start_server(assets)
+    proc, manifest_url = start_sandbox("--assets", str(assets))
     try:
         for _ in range(200):
             try:
