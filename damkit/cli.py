@@ -230,7 +230,7 @@ def connections_list(as_json: bool = JsonOption) -> None:
         table.add_row(v["name"], v["provider"], repr(v["tag"]),
                       ("ok" if check.get("ok") else "failed") if check else "-",
                       str(check.get("eligible", "-")) if check else "-",
-                      f"{sync.get('outcome', '')} {sync.get('at', '')}".strip() or "-")
+                      f"{sync.get('status', '')} {sync.get('at', '')}".strip() or "-")
     console().print(table)
 
 
@@ -536,36 +536,31 @@ def config_set(key: str, value: str) -> None:
 
 @app.command("doctor")
 def doctor(as_json: bool = JsonOption) -> None:
-    """Where the workspace is, which secret store is in use and why, and the index health."""
-    import platform
-
-    from . import __version__
-
+    """Where the workspace is, which secret store is in use and why, and each connection's state."""
     with guarded(as_json):
-        ws = workspace()
-        store = ws.secrets
-        stats = ws.library_stats()
-        report = {
-            "version": __version__,
-            "python": platform.python_version(),
-            "workspace": str(ws.root),
-            "library": str(ws.library_dir),
-            "secret_store": store.kind,
-            "secret_store_why": list(store.why),
-            "warnings": list(store.warnings),
-            "connections": len(ws.connections()),
-            "assets": stats.get("total", stats.get("assets")),
-        }
+        report = workspace().doctor()
     if as_json:
         out(report)
         return
     c = console()
-    for k in ("version", "python", "workspace", "library", "secret_store", "connections", "assets"):
+    for k in ("version", "python", "workspace", "library", "secret_store", "assets"):
         c.print(f"{k}: {report[k]}", highlight=False)
     for line in report["secret_store_why"]:
         c.print(f"  - {line}", highlight=False)
     for w in report["warnings"]:
         c.print(f"[yellow]warning:[/] {w}", highlight=False)
+    for conn in report["connections"]:
+        check = conn.get("last_check") or {}
+        sync = conn.get("last_sync") or {}
+        state = ("check ok" if check.get("ok") else "check failed") if check else "never checked"
+        if sync:
+            state += f", last sync {sync.get('status', '?')}"
+        if conn.get("logged_in") is False:
+            state += ", not logged in (damkit auth " + conn["name"] + ")"
+        c.print(f"connection {conn['name']} ({conn['provider']}): {state}", highlight=False)
+        for field in conn["missing_secrets"]:
+            c.print(f"  [red]missing secret[/] {field}: set it with `damkit connections edit "
+                    f"{conn['name']} --secret {field}`", highlight=False)
 
 
 @app.command("demo")

@@ -366,6 +366,44 @@ class Workspace:
                                           hint=CONFIG_HINT))
             report.ok = False
 
+    # --- diagnostics ------------------------------------------------------------------------------
+
+    def doctor(self) -> dict[str, Any]:
+        """What `damkit doctor` shows: places, the secret store and why, and per connection where
+        each secret comes from (never its value), the login state and the last check and sync."""
+        import platform
+
+        from . import __version__
+
+        store = self.secrets
+        stats = self.library_stats()
+        connections = []
+        for doc in self.connections():
+            name = doc["name"]
+            model = settings_model(doc["provider"])
+            secrets = {f: store.source(name, f) for f in model.secret_fields()
+                       if f in doc.get("secrets", {}) or store.source(name, f) == "env"}
+            entry: dict[str, Any] = {
+                "name": name, "provider": doc["provider"],
+                "secrets": secrets,
+                "missing_secrets": sorted(f for f, src in secrets.items() if src is None),
+                "last_check": doc.get("last_check"), "last_sync": doc.get("last_sync"),
+            }
+            if doc["provider"] == "canto":
+                entry["logged_in"] = store.source(name, "refresh_token") is not None
+            connections.append(entry)
+        return {
+            "version": __version__,
+            "python": platform.python_version(),
+            "workspace": str(self.root),
+            "library": str(self.library_dir),
+            "secret_store": store.kind,
+            "secret_store_why": list(store.why),
+            "warnings": list(store.warnings),
+            "assets": stats.get("assets"),
+            "connections": connections,
+        }
+
     # --- library --------------------------------------------------------------------------------
 
     def library_stats(self, connection: str | None = None) -> dict[str, Any]:

@@ -193,3 +193,17 @@ def test_ssh_session_prompts_for_secret_and_passphrase(tmp_path):
     with open_workspace(home, env={"DAMKIT_SECRETS_PASSPHRASE": "ssh-pass-123",
                                    "DAMKIT_SECRET_STORE": "encrypted"}) as ws:
         assert ws.load_settings("acme").client_secret.get_secret_value() == SECRET
+
+
+def test_doctor_names_secret_sources_and_missing_ones(tmp_path):
+    home = tmp_path / "home"
+    add_percolate(home)
+    report = json.loads(damkit(home, "doctor", "--json").stdout)
+    conn = report["connections"][0]
+    assert conn["secrets"] == {"client_secret": "encrypted"} and conn["missing_secrets"] == []
+    env_src = json.loads(damkit(home, "doctor", "--json",
+                                env={"DAMKIT_ACME_CLIENT_SECRET": "x-from-env"}).stdout)
+    assert env_src["connections"][0]["secrets"] == {"client_secret": "env"}
+    (home / "secrets.enc").unlink()  # the secret is gone from the store
+    text = damkit(home, "doctor")
+    assert "missing secret client_secret" in text.stdout and SECRET not in text.stdout
