@@ -487,6 +487,54 @@ def library_ls(
         console().print(f"[dim]{len(rows) - limit} more; use --limit 0 for all[/]")
 
 
+@library_app.command("audit")
+def library_audit(
+    connection: Optional[str] = typer.Option(None, "--connection", "-c"),
+    offline: bool = typer.Option(False, "--offline",
+                                 help="Compare the index with the files only; do not ask the DAM"),
+    show: Optional[str] = typer.Option(None, "--show", help="List the assets of one status "
+                                       "(current, missing, failed, stale, gone)"),
+    as_json: bool = JsonOption,
+) -> None:
+    """What is tagged in the DAM against what reached the library, per status."""
+    from .audit import STATUSES, audit
+    from .workspace import run_sync
+
+    with guarded(as_json):
+        report = run_sync(audit(workspace(), connection, live=not offline))
+    problems = sum(n for status, n in report.counts().items() if status != "current")
+    if as_json:
+        out({"live": report.live, "counts": report.counts(), "near_misses": report.near_misses(),
+             "connections": [{**c.model_dump(mode="json", exclude={"rows"}),
+                              "counts": c.counts()} for c in report.connections],
+             "rows": [r.model_dump(mode="json") for r in report.rows
+                      if show is None or r.status == show]})
+        raise typer.Exit(0 if problems == 0 else 1)
+    from rich.table import Table
+
+    table = Table("connection", "tagged", *STATUSES, title="damkit audit",
+                  caption="current: in both; missing: tagged, not in the library; stale: changed "
+                  "in the DAM; gone: no longer tagged upstream")
+    for c in report.connections:
+        counts = c.counts()
+        table.add_row(c.connection, "-" if c.eligible is None else str(c.eligible),
+                      *(str(counts[s]) for s in STATUSES))
+    con = console()
+    con.print(table)
+    for c in report.connections:
+        if c.error:
+            con.print(f"[yellow]{c.connection}:[/] the DAM could not be listed ({c.error}); "
+                      "index only", highlight=False)
+        for miss in c.near_misses:
+            con.print(f"[yellow]{c.connection}:[/] {miss.count} file(s) carry {miss.spelling!r}, "
+                      f"not {c.tag!r} (not imported)", highlight=False)
+    for row in report.rows:
+        if show is not None and row.status == show:
+            con.print(f"  {row.connection} {row.asset_id} {row.name!r}: {row.detail}",
+                      highlight=False)
+    raise typer.Exit(0 if problems == 0 else 1)
+
+
 @library_app.command("show")
 def library_show(connection: str, asset_id: str, as_json: bool = JsonOption) -> None:
     """One asset's record."""

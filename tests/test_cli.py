@@ -207,3 +207,19 @@ def test_doctor_names_secret_sources_and_missing_ones(tmp_path):
     (home / "secrets.enc").unlink()  # the secret is gone from the store
     text = damkit(home, "doctor")
     assert "missing secret client_secret" in text.stdout and SECRET not in text.stdout
+
+
+def test_library_audit_after_a_sync(tmp_path, fresh_sandbox):
+    sb = fresh_sandbox(assets=40, providers=("percolate",), rate_limit=None)
+    home = tmp_path / "home"
+    damkit(home, "connections", "add-sandbox", sb.url)
+    before = damkit(home, "library", "audit", "--json")
+    eligible = sb.manifest()["providers"]["percolate"]["eligible"]
+    assert before.returncode == 1 and json.loads(before.stdout)["counts"]["missing"] == eligible
+    assert damkit(home, "sync", "sandbox-percolate").returncode == 0
+    after = damkit(home, "library", "audit")
+    assert after.returncode == 0 and "damkit audit" in after.stdout
+    report = json.loads(damkit(home, "library", "audit", "--json").stdout)
+    assert report["counts"]["current"] == eligible and report["near_misses"]
+    offline = json.loads(damkit(home, "library", "audit", "--offline", "--json").stdout)
+    assert offline["live"] is False and offline["counts"]["current"] == eligible
