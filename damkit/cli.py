@@ -170,6 +170,20 @@ def connection_view(ws: Workspace, doc: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def save_connection(set_: list[str], secret: list[str], as_json: bool,
+                    save: Any, done: str) -> None:
+    """--set values and --secret prompts → ``save(ws, values)``; print the saved connection."""
+    with guarded(as_json):
+        values = parse_sets(set_)
+        values.update(read_secrets(secret))
+        ws = workspace()
+        view = connection_view(ws, save(ws, values))
+    if as_json:
+        out(view)
+    else:
+        console().print(done)
+
+
 @connections_app.command("add")
 def connections_add(
     provider: str = typer.Argument(..., help="bynder, canto or percolate"),
@@ -179,16 +193,9 @@ def connections_add(
     as_json: bool = JsonOption,
 ) -> None:
     """Add a connection. Secrets go to the secret store, never to the index."""
-    with guarded(as_json):
-        values = parse_sets(set_)
-        values.update(read_secrets(secret))
-        ws = workspace()
-        doc = ws.add_connection(provider, name, values)
-        view = connection_view(ws, doc)
-    if as_json:
-        out(view)
-    else:
-        console().print(f"[green]saved[/] {name} ({provider}); next: damkit check {name}")
+    save_connection(set_, secret, as_json,
+                    lambda ws, values: ws.add_connection(provider, name, values),
+                    f"[green]saved[/] {name} ({provider}); next: damkit check {name}")
 
 
 @connections_app.command("add-sandbox")
@@ -269,16 +276,8 @@ def connections_edit(
     as_json: bool = JsonOption,
 ) -> None:
     """Change some fields of a connection."""
-    with guarded(as_json):
-        values = parse_sets(set_)
-        values.update(read_secrets(secret))
-        ws = workspace()
-        doc = ws.edit_connection(name, values)
-        view = connection_view(ws, doc)
-    if as_json:
-        out(view)
-    else:
-        console().print(f"[green]saved[/] {name}")
+    save_connection(set_, secret, as_json, lambda ws, values: ws.edit_connection(name, values),
+                    f"[green]saved[/] {name}")
 
 
 @connections_app.command("remove")
