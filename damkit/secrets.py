@@ -1,6 +1,6 @@
 """Where damkit keeps connection secrets: one :class:`SecretStore`, resolved once and explicitly.
 
-Order (see /work/shared/reliability-notes.md §2.4):
+Order (see the reliability notes §2.4):
 
 1. **Environment variables**, read-only, consulted first on every :meth:`SecretStore.get`, on top
    of whichever writable store was chosen: ``DAMKIT_<CONNECTION>_<FIELD>``, upper-cased, ``-`` →

@@ -1,6 +1,6 @@
 """Verification of AWS SNS HTTP(S) messages (Bynder's change notifications).
 
-The checks, in this order (``/work/shared/reliability-notes.md`` §3, ``bynder.md`` §7.3):
+The checks, in this order (the reliability notes §3, ``bynder.md`` §7.3):
 
 1. the body is one UTF-8 JSON object without duplicate keys (:func:`parse_body`);
 2. ``TopicArn`` is a string on the allow-list, *before* any other work or I/O;

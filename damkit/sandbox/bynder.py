@@ -1,7 +1,7 @@
 """Bynder emulator: OAuth 1.0a / bearer auth, media list and tags, downloads, metaproperties,
 current user and security profiles, the 15 requests/s limit, and SNS notifications.
 
-Wire facts follow /work/shared/providers/bynder.md. Where the reference is a guess ([G]) this
+Wire facts follow the API reference providers/bynder.md. Where the reference is a guess ([G]) this
 module makes one documented choice (see docs/sandbox.md, "Bynder"):
 
 - Errors are ``{"message": ..., "statuscode": N}``. 401 messages tell the failures apart:

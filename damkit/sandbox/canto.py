@@ -1,6 +1,6 @@
 """Canto emulator: OAuth 2 (authorize page, token endpoint), search by keyword, assets, binaries.
 
-Follows /work/shared/providers/canto.md. Everything lives under the mount ``/canto``:
+Follows the API reference providers/canto.md. Everything lives under the mount ``/canto``:
 
 - ``/oauth/api/oauth2/authorize`` (GET: the consent page; POST: its form) and
   ``/oauth/api/oauth2/token`` (camelCase) and ``/oauth/api/oauth2/compatible/token`` (snake_case);

@@ -1,6 +1,6 @@
 """Percolate emulator: client credentials, terms, v5 assets and downloads, as percolate.md says.
 
-Wire facts follow /work/shared/providers/percolate.md. Where the reference is a guess ([G]) this
+Wire facts follow the API reference providers/percolate.md. Where the reference is a guess ([G]) this
 module makes one documented choice (see docs/sandbox.md, "Percolate"):
 
 - Token errors: 401 ``{"errors":[{"code","message"}],"error":...}`` with code
