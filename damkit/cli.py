@@ -534,6 +534,22 @@ def library_audit(
     raise typer.Exit(0 if problems == 0 else 1)
 
 
+@library_app.command("restore")
+def library_restore(
+    backup: Optional[Path] = typer.Option(None, "--backup",
+                                          help="A backup folder (default: the latest)"),
+) -> None:
+    """Put a backup of the index back after damage; the damaged files are kept aside."""
+    from .index import LibraryIndex
+    from .workspace import default_home
+
+    with guarded():
+        root = (state.home or default_home()).expanduser().resolve()
+        aside = LibraryIndex.restore(root / "index", backup)
+    console().print(f"restored the index of {root}; the damaged files are in {aside}",
+                    highlight=False)
+
+
 @library_app.command("show")
 def library_show(connection: str, asset_id: str, as_json: bool = JsonOption) -> None:
     """One asset's record."""

@@ -223,3 +223,20 @@ def test_library_audit_after_a_sync(tmp_path, fresh_sandbox):
     assert report["counts"]["current"] == eligible and report["near_misses"]
     offline = json.loads(damkit(home, "library", "audit", "--offline", "--json").stdout)
     assert offline["live"] is False and offline["counts"]["current"] == eligible
+
+
+def test_corrupt_index_stops_with_file_and_backup_then_restore(tmp_path):
+    home = tmp_path / "home"
+    add_percolate(home)
+    damkit(home, "connections", "list")  # a new open after a change makes a backup
+    manifest = home / "index" / "manifest.json"
+    manifest.write_bytes(b'{"torn')
+    broken = damkit(home, "connections", "list")
+    assert broken.returncode == 1
+    assert "manifest.json" in broken.stderr and "latest backup:" in broken.stderr
+    assert "damkit library restore" in broken.stderr
+    assert manifest.read_bytes() == b'{"torn'  # left untouched, never replaced by an empty one
+    restored = damkit(home, "library", "restore")
+    assert restored.returncode == 0, restored.stderr
+    listed = json.loads(damkit(home, "connections", "list", "--json").stdout)
+    assert [c["name"] for c in listed] == ["acme"]

@@ -418,8 +418,8 @@ class LibraryIndex:
         latest = backups.latest_backup(self.directory)
         message = f"{exc.message}; latest backup: {latest if latest else 'none'}"
         hint = (
-            f"the damaged file was left untouched; restore with "
-            f"LibraryIndex.restore({str(self.directory)!r})"
+            "the damaged file was left untouched; `damkit library restore` puts the latest "
+            "backup back and keeps the damaged files aside"
             if latest
             else "the damaged file was left untouched; no backup exists yet"
         )
