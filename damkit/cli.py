@@ -650,6 +650,13 @@ def demo(
                           str(d.get("eligible")), str(d.get("synced")), f"{d.get('bytes', 0):,}",
                           f"{d.get('seconds', 0):.2f}")
         console().print(table)
+        if state.home is not None:
+            from .demo import demo_root
+
+            root = demo_root(state.home)
+            console().print(f"files: {root / 'DAM Import'}\n"
+                            f"index: damkit --home {root} library audit --offline\n"
+                            "console: damkit tui --sandbox", highlight=False)
     ok = all((r.model_dump() if hasattr(r, "model_dump") else r).get("check_ok") for r in rows)
     raise typer.Exit(0 if ok else 1)
 

@@ -139,6 +139,11 @@ async def demo_connection(ws: Workspace, name: str, *,
     return row
 
 
+def demo_root(home: Path) -> Path:
+    """Where ``run_demo(home)`` keeps its workspace (made anew on every run)."""
+    return Path(home) / "demo"
+
+
 async def run_demo(home: Path | None = None, *, assets: int = DEMO_ASSETS,
                    progress: ProgressCallback | None = None,
                    providers: tuple[str, ...] | None = None,
@@ -156,7 +161,7 @@ async def run_demo(home: Path | None = None, *, assets: int = DEMO_ASSETS,
         temp = tempfile.mkdtemp(prefix="damkit-demo-")
         root = Path(temp)
     else:
-        root = Path(home) / "demo"
+        root = demo_root(home)
         shutil.rmtree(root, ignore_errors=True)  # a fresh demo every time
     config: dict[str, Any] = {"assets": assets}
     if rate is not None:
@@ -178,5 +183,5 @@ async def run_demo(home: Path | None = None, *, assets: int = DEMO_ASSETS,
             shutil.rmtree(temp, ignore_errors=True)
 
 
-__all__ = ["DEMO_ASSETS", "DEMO_RATE", "DemoRow", "add_sandbox_connections", "demo_workspace",
+__all__ = ["DEMO_ASSETS", "DEMO_RATE", "DemoRow", "demo_root", "add_sandbox_connections", "demo_workspace",
            "fetch_manifest", "login_sandbox_connections", "run_demo"]
