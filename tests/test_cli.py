@@ -240,3 +240,14 @@ def test_corrupt_index_stops_with_file_and_backup_then_restore(tmp_path):
     assert restored.returncode == 0, restored.stderr
     listed = json.loads(damkit(home, "connections", "list", "--json").stdout)
     assert [c["name"] for c in listed] == ["acme"]
+
+
+def test_demo_command(tmp_path):
+    r = damkit(tmp_path / "home", "demo", "--assets", "30", "--json", timeout=120)
+    rows = json.loads(r.stdout)
+    assert r.returncode == 0, r.stderr[-500:]
+    assert sorted(row["provider"] for row in rows) == ["bynder", "canto", "percolate"]
+    assert all(row["check_ok"] and row["synced"] == row["eligible"] > 0 for row in rows)
+    files = [p for p in (tmp_path / "home" / "demo" / "DAM Import").rglob("*")
+             if p.is_file() and ".partial" not in p.parts]
+    assert len(files) == sum(row["synced"] for row in rows)
