@@ -78,6 +78,7 @@ class DamkitApp(App[None]):
                 ("check", "Test Connection", "run the check and show each step"),
                 ("sync", "Sync", "download what carries the tag into DAM Import"),
                 ("edit", "Edit", "change the settings"),
+                ("history", "Sync history", "past runs: counts, errors (h)"),
                 ("login", "Canto login", "log in to Canto (Canto connections)"),
                 ("events", "Bynder events & backlink", "Event consumer URL, request text"),
             ):

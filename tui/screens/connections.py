@@ -51,6 +51,7 @@ class ConnectionsScreen(Screen[None]):
         Binding("c", "check", "Test", id="connections.check"),
         Binding("s", "sync", "Sync", id="connections.sync"),
         Binding("l", "library", "Library", id="connections.library"),
+        Binding("h", "history", "Sync history", show=False, id="connections.history"),
         Binding("o", "login", "Canto login", show=False, id="connections.login"),
         Binding("v", "events", "Bynder events", show=False, id="connections.events"),
         Binding("delete,x", "remove", "Remove", id="connections.remove"),
@@ -182,6 +183,12 @@ class ConnectionsScreen(Screen[None]):
         from .library import LibraryScreen
 
         self.app.push_screen(LibraryScreen(connection=self.selected_name()))
+
+    def action_history(self) -> None:
+        if name := self._need_selection():
+            from .history import HistoryScreen
+
+            self.app.push_screen(HistoryScreen(name))
 
     def action_login(self) -> None:
         if name := self._need_selection():
