@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import json
 import logging
@@ -25,7 +24,7 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from damkit.demo import add_sandbox_connections, demo_workspace
@@ -35,6 +34,8 @@ from damkit.events.request import event_url_info, portal_key, request_text
 from damkit.events.store import ConsumerBusyError, EventStore
 from damkit.sandbox.server import free_port
 from damkit.workspace import Workspace
+
+from sns_support import sign_message
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:bynder-acme"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem"
@@ -61,13 +62,7 @@ def ts(offset: float = 0.0) -> str:
 
 def signed(msg: dict[str, Any], key: rsa.RSAPrivateKey = KEY, version: str = "2",
            cert_url: str = CERT_URL) -> dict[str, Any]:
-    keys = (("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
-            if msg["Type"] == "Notification" else
-            ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"))
-    text = "".join(f"{k}\n{msg[k]}\n" for k in keys if k in msg).encode()
-    algo = hashes.SHA1() if version == "1" else hashes.SHA256()
-    msg["SignatureVersion"] = version
-    msg["Signature"] = base64.b64encode(key.sign(text, padding.PKCS1v15(), algo)).decode()
+    sign_message(msg, key, version)
     msg["SigningCertURL"] = cert_url
     if msg["Type"] == "Notification":
         msg["UnsubscribeURL"] = ("https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&"

@@ -6,7 +6,6 @@ certificate is injected through ``fetch_cert``.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import time
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from damkit.events.verify import (
@@ -27,6 +26,8 @@ from damkit.events.verify import (
     parse_body,
     sns_host,
 )
+
+from sns_support import sign_message
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:bynder-acme"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem"
@@ -56,14 +57,7 @@ def ts(offset: float = 0.0) -> str:
 
 
 def sign(msg: dict[str, Any], key: rsa.RSAPrivateKey = KEY, version: str = "1") -> dict[str, Any]:
-    keys = (("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
-            if msg["Type"] == "Notification" else
-            ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"))
-    text = "".join(f"{k}\n{msg[k]}\n" for k in keys if k in msg).encode()
-    algo = hashes.SHA1() if version == "1" else hashes.SHA256()
-    msg["SignatureVersion"] = version
-    msg["Signature"] = base64.b64encode(key.sign(text, padding.PKCS1v15(), algo)).decode()
-    return msg
+    return sign_message(msg, key, version)
 
 
 def notification(version: str = "1", **over: Any) -> dict[str, Any]:

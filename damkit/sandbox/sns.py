@@ -41,15 +41,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..events.verify import string_to_sign  # the one canonical form, shared with the verifier
+
 log = logging.getLogger("damkit.sandbox.sns")
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 CERT_NAME = "SimpleNotificationService-sandbox.pem"
 
-#: Keys signed, in this order, when present (AWS + aws-php-sns-message-validator).
-NOTIFICATION_KEYS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
-CONFIRMATION_KEYS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 
 
 @dataclass(frozen=True)
@@ -81,12 +80,6 @@ def signing_key() -> SigningKey:
         .sign(key, hashes.SHA256())
     )
     return SigningKey(key=key, cert_pem=cert.public_bytes(serialization.Encoding.PEM))
-
-
-def string_to_sign(message: dict[str, str]) -> bytes:
-    """The canonical ``"Key\\nValue\\n"`` string for the message's type."""
-    keys = NOTIFICATION_KEYS if message.get("Type") == "Notification" else CONFIRMATION_KEYS
-    return "".join(f"{k}\n{message[k]}\n" for k in keys if k in message).encode("utf-8")
 
 
 def sign(message: dict[str, str], version: str = "1", key: SigningKey | None = None) -> str:
