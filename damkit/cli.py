@@ -90,6 +90,15 @@ def fail(exc: BaseException, *, as_json: bool = False) -> NoReturn:
     raise exc
 
 
+def finish(report: Any, as_json: bool, render: Any) -> NoReturn:
+    """Print a check or sync report (JSON or for people); exit 0 when it is ok, else 1."""
+    if as_json:
+        out(report.model_dump(mode="json"))
+    else:
+        render(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
 def console() -> Any:
     from rich.console import Console
 
@@ -325,11 +334,7 @@ def check(name: str, as_json: bool = JsonOption) -> None:
     with guarded(as_json):
         ws = workspace()
         report = run_sync(ws.check(name))
-    if as_json:
-        out(report.model_dump(mode="json"))
-    else:
-        render_report(report)
-    raise typer.Exit(0 if report.ok else 1)
+    finish(report, as_json, render_report)
 
 
 @app.command("auth")
@@ -440,11 +445,7 @@ def sync(
         with ProgressRenderer(enabled=not as_json) as render:
             report = run_sync(sync_connection(ws, name, dry_run=dry_run, prune=prune,
                                               max_delete=max_delete, progress=render))
-    if as_json:
-        out(report.model_dump(mode="json"))
-    else:
-        print_sync_report(report)
-    raise typer.Exit(0 if report.ok else 1)
+    finish(report, as_json, print_sync_report)
 
 
 @library_app.command("stats")
