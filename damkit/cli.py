@@ -724,7 +724,7 @@ def tui(
     assets: int = typer.Option(300, "--assets", help="Sandbox assets per provider"),
 ) -> None:
     """Open the keyboard-driven console (connections, guided setup, check, sync, library)."""
-    from tui import run
+    from damkit_tui import run
 
     with guarded():
         run(state.home, sandbox=sandbox, assets=assets)

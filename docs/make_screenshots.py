@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from damkit.demo import add_sandbox_connections, demo_workspace  # noqa: E402
 from damkit.sandbox import Sandbox  # noqa: E402
-from tui.app import DamkitApp  # noqa: E402
-from tui.screens.edit import ConnectionFormScreen  # noqa: E402
-from tui.screens.sync import SyncScreen  # noqa: E402
+from damkit_tui.app import DamkitApp  # noqa: E402
+from damkit_tui.screens.edit import ConnectionFormScreen  # noqa: E402
+from damkit_tui.screens.sync import SyncScreen  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 SIZE = (80, 24)

@@ -140,7 +140,7 @@ def test_sandbox_refuses_a_public_host(tmp_path):
 
 def test_installed_package_includes_the_console(tmp_path):
     # Run outside the checkout so that only the installed packages can be imported.
-    r = subprocess.run([sys.executable, "-c", "import tui, damkit; print(tui.run.__name__)"],
+    r = subprocess.run([sys.executable, "-c", "import damkit_tui, damkit; print(damkit_tui.run.__name__)"],
                        capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "run", r.stderr[-500:]
 

@@ -14,10 +14,10 @@ from textual.app import App
 
 from damkit.demo import add_sandbox_connections, demo_workspace
 from damkit.redact import register_secret
-from tui.app import DamkitApp
-from tui.screens.bynder import BynderScreen
-from tui.screens.connections import ConnectionsScreen
-from tui.screens.sync import SyncScreen
+from damkit_tui.app import DamkitApp
+from damkit_tui.screens.bynder import BynderScreen
+from damkit_tui.screens.connections import ConnectionsScreen
+from damkit_tui.screens.sync import SyncScreen
 
 from tui_support import make_app, notifications, screen_text, type_text, wait_for, wait_text
 
@@ -237,7 +237,7 @@ async def test_sync_failures_logged_and_filterable(fresh_sandbox, tmp_path: Path
 ])
 def test_permission_lines_for_the_bynder_screen(found: Any) -> None:
     """The Bynder screen's marks from what Test Connection stored (``last_check.permissions``)."""
-    from tui.screens.bynder import permission_lines
+    from damkit_tui.screens.bynder import permission_lines
 
     lines = "\n".join(permission_lines(found, backlink=True))
     if found is None:

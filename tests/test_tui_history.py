@@ -13,8 +13,8 @@ from textual.widgets import DataTable
 
 from damkit.demo import add_sandbox_connections, demo_workspace
 from damkit.sync import sync_connection
-from tui.screens.connections import ConnectionsScreen
-from tui.screens.history import HistoryScreen, RunDetails
+from damkit_tui.screens.connections import ConnectionsScreen
+from damkit_tui.screens.history import HistoryScreen, RunDetails
 
 from tui_support import make_app, screen_text, wait_for, wait_text
 

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from damkit.sandbox.canto import consent
-from tui.app import DamkitApp
-from tui.screens.canto_login import CantoLoginScreen
-from tui.screens.check import CheckScreen
-from tui.screens.connections import ConnectionsScreen
-from tui.screens.edit import ConnectionFormScreen
-from tui.screens.library import AssetDetails, LibraryScreen
-from tui.screens.sync import SyncScreen
+from damkit_tui.app import DamkitApp
+from damkit_tui.screens.canto_login import CantoLoginScreen
+from damkit_tui.screens.check import CheckScreen
+from damkit_tui.screens.connections import ConnectionsScreen
+from damkit_tui.screens.edit import ConnectionFormScreen
+from damkit_tui.screens.library import AssetDetails, LibraryScreen
+from damkit_tui.screens.sync import SyncScreen
 
 from tui_support import (encrypted_workspace, focus_id, make_app, paste, screen_text, type_text,
                          wait_for, wait_text)

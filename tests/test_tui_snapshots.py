@@ -14,9 +14,9 @@ from textual.widgets import Input
 
 from damkit.demo import add_sandbox_connections, demo_workspace
 from damkit.sync import sync_connection
-from tui.screens.check import CheckScreen
-from tui.screens.library import LibraryScreen
-from tui.screens.sync import SyncScreen
+from damkit_tui.screens.check import CheckScreen
+from damkit_tui.screens.library import LibraryScreen
+from damkit_tui.screens.sync import SyncScreen
 
 from tui_support import make_app, type_text, wait_for, wait_text
 

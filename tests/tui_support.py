@@ -73,7 +73,7 @@ async def focus_id(pilot: Pilot[Any], widget_id: str, *, limit: int = 60) -> Non
 
 def make_app(ws: Workspace, **options: Any) -> Any:
     """The app as the tests run it: no animations (nothing to wait for between keys)."""
-    from tui.app import DamkitApp
+    from damkit_tui.app import DamkitApp
 
     app = DamkitApp(ws, **options)
     app.animation_level = "none"
