@@ -75,5 +75,48 @@ class AuthError(DamkitError):
     """Credentials refused, expired or missing."""
 
 
+# --- what a DAM answered: the typed tree the engine, the check and the frontends branch on ------
+# Nobody branches on message text. ``HttpError`` stays the common base (with ``status``, ``url``
+# and ``kind``); the HTTP layer raises the most specific subclass.
+
+
+class Unreachable(HttpError):
+    """No answer at all: the name does not resolve, the connection or TLS failed, or timed out."""
+
+
+class CredentialsRefused(HttpError, AuthError):
+    """The DAM refused the credentials (401, or a login the DAM rejected)."""
+
+
+class Forbidden(HttpError):
+    """The credentials are valid but lack a permission (403)."""
+
+
+class RemoteNotFound(HttpError, NotFoundError):
+    """The DAM has no such thing (404): a wrong domain path, a deleted asset."""
+
+    exit_code = 1
+
+
+class RateLimited(HttpError):
+    """The DAM asked us to slow down (429) and the run's patience ran out."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after  # seconds the DAM asked us to wait, when it said
+
+
+class Unavailable(HttpError):
+    """The DAM or its file host failed (5xx) after the retries allowed."""
+
+
+class BadAnswer(HttpError):
+    """The DAM answered, but not in a shape damkit understands (not JSON, missing keys)."""
+
+
+class LocalStorageError(DamkitError):
+    """The local disk refused a write or read: full, read-only, or no permission."""
+
+
 class SyncError(DamkitError):
     """A sync could not run."""

@@ -69,12 +69,26 @@ class NearMiss(BaseModel):
     count: int
 
 
+class Fix(BaseModel):
+    """A structured hint: which guide step and which field fix a failure, and how exactly.
+
+    Frontends render it (the console jumps to the field, the command line prints the exact
+    command); nobody parses it back out of text.
+    """
+
+    step: str | None = None  # the guide step's id, e.g. "canto.api-key"
+    field: str | None = None  # the settings field's name, e.g. "app_secret"
+    message: str = ""  # what is wrong, in a sentence
+    action: str = ""  # the exact fix, e.g. "set the keyword to 'Gelato'"
+
+
 class CheckStep(BaseModel):
     name: str
     status: StepStatus
     seconds: float = 0.0
     detail: str = ""
-    hint: str | None = None  # names the guide step and the field to fix
+    hint: str | None = None  # names the guide step and the field to fix (text form of ``fix``)
+    fix: Fix | None = None  # the same, structured
 
 
 class CheckReport(BaseModel):
