@@ -1,6 +1,7 @@
 # damkit: two commands do all the set-up.
 #   make demo   creates .venv, installs damkit, runs the demo against the built-in sandbox
-#   make test   creates .venv, installs damkit with its test extras, runs the whole suite
+#   make test   creates .venv, installs damkit with its test extras, checks the house rules
+#               (ruff, mypy, import contracts: `make lint`), then runs the whole suite
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,26 +9,38 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test install clean bench tui
+.PHONY: demo test lint install clean bench tui
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# pip's and the build backend's chatter (e.g. setuptools' note on editable installs) goes to a log
+# that is shown only when the install fails.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
-	touch $@
+	@echo "installing damkit into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/python -m pip install --quiet -e . >$(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }
+	@touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@ $(STAMP)
+	@echo "installing damkit[test] into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/python -m pip install --quiet -e '.[test]' >$(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }
+	@touch $@ $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
 	DAMKIT_HOME=$${DAMKIT_HOME:-$(CURDIR)/.demo-home} $(BIN)/damkit demo
 
-test: $(TEST_STAMP)
+# The house rules (docs/house-rules.md): lint, types, import contracts. Configured in pyproject.toml.
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
+
+test: lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 tui: $(STAMP)
@@ -41,4 +54,4 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/events_bench.py
 
 clean:
-	rm -rf $(VENV) .demo-home .pytest_cache
+	rm -rf $(VENV) .demo-home .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
