@@ -35,11 +35,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from damkit.demo import add_sandbox_connections, demo_workspace  # noqa: E402
-from damkit.events.server import ConsumerServer  # noqa: E402
-from damkit.sandbox import Sandbox  # noqa: E402
-from damkit.sandbox.sns import sign, timestamp  # noqa: E402
-from damkit.sandbox.server import free_port  # noqa: E402
+from damkit.demo import add_sandbox_connections, demo_workspace
+from damkit.events.server import ConsumerServer
+from damkit.sandbox import Sandbox
+from damkit.sandbox.server import free_port
+from damkit.sandbox.sns import sign, timestamp
 
 
 def prepare_assets(sb: Sandbox, tag: str, count: int) -> list[str]:

@@ -67,10 +67,7 @@ def client_process(args: tuple[dict[str, Any], int, float, float, int]) -> dict[
                 i += 1
             stop_at = start_at + seconds
             while time.time() < stop_at:
-                if i % 2:
-                    r = client.get(list_url, params=list_params)
-                else:
-                    r = client.get(urls[i % len(urls)])
+                r = client.get(list_url, params=list_params) if i % 2 else client.get(urls[i % len(urls)])
                 n += 1
                 errors += r.status_code != 200
                 i += 1

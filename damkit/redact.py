@@ -19,6 +19,7 @@ Thread safe: the registry is guarded by a lock and the compiled pattern is swapp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -181,7 +182,7 @@ def _scrub_value(value: Any, depth: int = 0) -> Any:
         return {k: _scrub_value(v, depth + 1) for k, v in value.items()}
     try:
         shown = repr(value)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any object's repr may raise anything; leave it as it is
         return value
     cleaned = redact_url(shown)
     return value if cleaned == shown else cleaned
@@ -197,10 +198,9 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
+        # A broken record must still be logged; the handler reports it.
+        with contextlib.suppress(Exception):
             self._scrub(record)
-        except Exception:  # a broken record must still be logged; the handler reports it
-            pass
         return True
 
     @staticmethod
@@ -209,7 +209,7 @@ class RedactingFilter(logging.Filter):
             return  # already done by another filter on the way (logger, then handler)
         try:
             message = record.getMessage()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a bad format string or argument: scrub the parts
             record.msg = _scrub_value(record.msg)
             record.args = _scrub_value(record.args) if record.args else record.args
         else:

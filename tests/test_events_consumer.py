@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
 import logging
 import threading
@@ -26,16 +27,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from sns_support import sign_message
 
 from damkit.demo import add_sandbox_connections, demo_workspace
 from damkit.errors import SettingsError
-from damkit.events.server import ConsumerServer
 from damkit.events.request import event_url_info, portal_key, request_text
+from damkit.events.server import ConsumerServer
 from damkit.events.store import ConsumerBusyError, EventStore
 from damkit.sandbox.server import free_port
 from damkit.workspace import Workspace
-
-from sns_support import sign_message
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:bynder-acme"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem"
@@ -44,7 +44,7 @@ SUBSCRIBE = ("https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&To
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EVIL_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 _name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-_now = dt.datetime.now(dt.timezone.utc)
+_now = dt.datetime.now(dt.UTC)
 CERT = (x509.CertificateBuilder().subject_name(_name).issuer_name(_name)
         .public_key(KEY.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(_now - dt.timedelta(days=1)).not_valid_after(_now + dt.timedelta(days=9))
@@ -56,7 +56,7 @@ PORTAL = "acme.bynder.com"
 
 
 def ts(offset: float = 0.0) -> str:
-    moment = dt.datetime.fromtimestamp(time.time() + offset, dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(time.time() + offset, dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -378,7 +378,7 @@ def test_failures_retried_with_backoff_and_recorded(ws: Workspace) -> None:
         assert srv.wait_idle(10)
         assert not srv.consumer.store.pending()
     assert len(sync.calls) == 3
-    gaps = [b[2] - a[2] for a, b in zip(sync.calls, sync.calls[1:])]
+    gaps = [b[2] - a[2] for a, b in itertools.pairwise(sync.calls)]
     assert gaps[1] > gaps[0] * 1.1  # exponential backoff
     failures = [e for e in ws.index.events() if e["kind"] == "events.sync_failed"]
     assert sorted(f["attempt"] for f in failures) == [1, 2]

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from sns_support import sign_message
 
 from damkit.events.verify import (
     SnsVerifier,
@@ -27,8 +28,6 @@ from damkit.events.verify import (
     sns_host,
 )
 
-from sns_support import sign_message
-
 TOPIC = "arn:aws:sns:us-east-1:123456789012:bynder-acme"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem"
 SUBSCRIBE = ("https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn="
@@ -37,7 +36,7 @@ SUBSCRIBE = ("https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&To
 
 def make_cert(key: rsa.RSAPrivateKey, days: int = 30, start: int = -1) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now + dt.timedelta(days=start))
@@ -52,7 +51,7 @@ OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def ts(offset: float = 0.0) -> str:
-    moment = dt.datetime.fromtimestamp(time.time() + offset, dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(time.time() + offset, dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -284,7 +283,7 @@ async def test_timestamp_format() -> None:
 async def test_every_signed_field_a_string(field: str, value: Any) -> None:
     msg = notification()
     msg[field] = value
-    await refused(msg, "bad_field" if field != "SignatureVersion" else "bad_field")
+    await refused(msg, "bad_field")
 
 
 @pytest.mark.parametrize("field", ["Token", "SubscribeURL", "Message"])

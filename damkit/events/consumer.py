@@ -452,7 +452,7 @@ class EventConsumer:
         state = self._states[key]
         if delay > 0:
             await asyncio.sleep(delay)
-        conn, asset = key
+        conn, _asset = key
         lock = self._conn_locks.setdefault(conn, asyncio.Lock())
         async with self._semaphore, lock:  # one sync_one per connection at a time (its file lock)
             state.scheduled = False
@@ -495,19 +495,22 @@ class EventConsumer:
             if self.ws.index.get_connection(conn) is None:
                 log.warning("event consumer: connection %s is gone; dropping asset %s", conn, asset)
                 return "dropped"
-            return await self._failed(key, "NotFoundError")
+            await self._failed(key, "NotFoundError")
+            return None
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is retried and recorded
             text = exc.message if isinstance(exc, DamkitError) else f"{type(exc).__name__}: {exc}"
-            return await self._failed(key, redact(text))
+            await self._failed(key, redact(text))
+            return None
         finally:
             self._active[key] -= 1
             if not self._active[key]:
                 del self._active[key]
         self.stats.results[result] = self.stats.results.get(result, 0) + 1
         if result == "failed":
-            return await self._failed(key, "the sync of this asset failed (see the sync log)")
+            await self._failed(key, "the sync of this asset failed (see the sync log)")
+            return None
         return result
 
     async def _failed(self, key: Key, detail: str) -> None:
@@ -612,7 +615,6 @@ def serve_events(ws: Workspace, host: str = "127.0.0.1", port: int = 8787, **opt
     import uvicorn
 
     from ..redact import install_log_redaction
-
     from ..settings import is_loopback_host
 
     install_log_redaction()

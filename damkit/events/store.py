@@ -218,7 +218,7 @@ class EventStore:
             batch, self._batch = self._batch, loop.create_future()
             try:
                 await asyncio.to_thread(self._write_sync, lines)
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiter of the batch
+            except BaseException as exc:
                 if batch is not None and not batch.done():
                     batch.set_exception(exc)
                     batch.exception()  # mark retrieved: waiters re-raise it themselves

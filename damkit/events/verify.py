@@ -34,8 +34,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Union
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -78,7 +78,7 @@ MAX_CERT_BYTES = 16 * 1024
 CERT_CACHE_SIZE = 32
 FAILURE_TTL_SECONDS = 5.0  # a failed certificate fetch is not retried for this long
 
-CertFetcher = Callable[[str], Union[bytes, Awaitable[bytes]]]
+CertFetcher = Callable[[str], bytes | Awaitable[bytes]]
 
 
 class VerificationError(DamkitError):
@@ -293,7 +293,7 @@ class CertCache:
             cert = x509.load_pem_x509_certificate(pem)
         except ValueError:
             raise fail("cert", "the signing certificate is not a PEM certificate") from None
-        now = datetime.fromtimestamp(self._now(), timezone.utc)
+        now = datetime.fromtimestamp(self._now(), UTC)
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             raise fail("cert", "the signing certificate is not valid now")
         key = cert.public_key()
@@ -332,7 +332,7 @@ def parse_timestamp(value: str) -> float:
         raise fail("timestamp", "Timestamp is not an ISO-8601 UTC time")
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if "." in value else "%Y-%m-%dT%H:%M:%SZ"
     try:
-        moment = datetime.strptime(value, fmt).replace(tzinfo=timezone.utc)
+        moment = datetime.strptime(value, fmt).replace(tzinfo=UTC)
     except ValueError:
         raise fail("timestamp", "Timestamp is not an ISO-8601 UTC time") from None
     return moment.timestamp()

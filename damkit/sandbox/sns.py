@@ -68,7 +68,7 @@ def signing_key() -> SigningKey:
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "damkit sandbox (not Amazon)"),
         x509.NameAttribute(NameOID.COMMON_NAME, "sns.sandbox.invalid"),
     ])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -94,7 +94,7 @@ def sign(message: dict[str, str], version: str = "1", key: SigningKey | None = N
 
 def timestamp(now: float | None = None) -> str:
     """SNS's timestamp format: ISO-8601 UTC with milliseconds, e.g. 2012-04-25T21:49:25.719Z."""
-    moment = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
