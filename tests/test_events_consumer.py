@@ -27,7 +27,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from sns_support import sign_message
 
 from damkit.demo import add_sandbox_connections, demo_workspace
 from damkit.errors import SettingsError
@@ -36,6 +35,8 @@ from damkit.events.server import ConsumerServer
 from damkit.events.store import ConsumerBusyError, EventStore
 from damkit.sandbox.server import free_port
 from damkit.workspace import Workspace
+
+from sns_support import sign_message
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:bynder-acme"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem"

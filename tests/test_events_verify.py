@@ -17,7 +17,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from sns_support import sign_message
 
 from damkit.events.verify import (
     SnsVerifier,
@@ -27,6 +26,8 @@ from damkit.events.verify import (
     parse_body,
     sns_host,
 )
+
+from sns_support import sign_message
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:bynder-acme"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem"
