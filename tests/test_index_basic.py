@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from tinydb import TinyDB
 
-import damkit.index.repository as repo
+import damkit.index.tuning as repo
 from damkit.errors import NotFoundError
 from damkit.index import AtomicJSONStorage, LibraryIndex, Transaction
 
