@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SecretStoreError
+from . import keycache
 from .filestore import FileBackend, check_data
 
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1  # 32 MiB, ~0.1 s per derivation
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1  # 32 MiB, 0.1-0.15 s per derivation
+
+KeyId = tuple[bytes, int, int, int]
+
 
 class EncryptedBackend(FileBackend):
     """scrypt(passphrase, salt) → 256-bit key; AES-256-GCM over the whole JSON document.
@@ -19,25 +23,43 @@ class EncryptedBackend(FileBackend):
     File: ``{"format": "damkit-secrets", "version": 1, "kdf": {...salt...}, "cipher":
     "AES-256-GCM", "nonce": b64, "ciphertext": b64}``. The header (format, version, kdf) is the
     GCM associated data, so tampering with it fails like a wrong passphrase. A fresh nonce on every
-    write; the key is derived once per salt and kept in memory for this process.
+    write; the key is derived once per salt and kept in memory for this process, and for a few
+    minutes in the session's key cache when there is a safe place for one (``key_cache``, see
+    :mod:`.keycache`).
     """
 
     kind = "encrypted"
 
-    def __init__(self, path: Path, passphrase: str) -> None:
+    def __init__(self, path: Path, passphrase: str, *, key_cache: Path | None = None) -> None:
         super().__init__(path)
         self._passphrase = passphrase
-        self._keys: dict[tuple[bytes, int, int, int], bytes] = {}
+        self._keys: dict[KeyId, bytes] = {}
+        self._unproven: set[KeyId] = set()  # keys from the session cache, not yet used to decrypt
+        self._key_cache = key_cache
         self._kdf: dict[str, Any] | None = None  # header of the file as last read or written
 
-    def _key(self, salt: bytes, n: int, r: int, p: int) -> bytes:
+    def _key(self, salt: bytes, n: int, r: int, p: int, *, cached: bool = True) -> bytes:
         from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
         ident = (salt, n, r, p)
-        if ident not in self._keys:
-            kdf = Scrypt(salt=salt, length=32, n=n, r=r, p=p)
-            self._keys[ident] = kdf.derive(self._passphrase.encode("utf-8"))
+        if ident in self._keys:
+            return self._keys[ident]
+        if cached and self._key_cache is not None:
+            key = keycache.lookup(self._key_cache, salt, n, r, p, self._passphrase)
+            if key is not None:
+                self._keys[ident] = key
+                self._unproven.add(ident)
+                return key
+        kdf = Scrypt(salt=salt, length=32, n=n, r=r, p=p)
+        self._keys[ident] = kdf.derive(self._passphrase.encode("utf-8"))
         return self._keys[ident]
+
+    def _remember(self, salt: bytes, n: int, r: int, p: int) -> None:
+        """The key opened (or made) the file: keep it in the session cache."""
+        ident = (salt, n, r, p)
+        if self._key_cache is not None and ident not in self._unproven:
+            keycache.store(self._key_cache, salt, n, r, p, self._passphrase, self._keys[ident])
+        self._unproven.discard(ident)
 
     @staticmethod
     def _aad(header: dict[str, Any]) -> bytes:
@@ -70,12 +92,22 @@ class EncryptedBackend(FileBackend):
                   "cipher": doc["cipher"]}
         key = self._key(salt, n, r, p)
         try:
-            plain = AESGCM(key).decrypt(nonce, ciphertext, self._aad(header))
+            try:
+                plain = AESGCM(key).decrypt(nonce, ciphertext, self._aad(header))
+            except (InvalidTag, ValueError):
+                if (salt, n, r, p) not in self._unproven:
+                    raise
+                # a cached key that does not open the file: forget it, derive the real one
+                del self._keys[(salt, n, r, p)]
+                self._unproven.discard((salt, n, r, p))
+                key = self._key(salt, n, r, p, cached=False)
+                plain = AESGCM(key).decrypt(nonce, ciphertext, self._aad(header))
         except (InvalidTag, ValueError):
             raise SecretStoreError(
                 f"wrong passphrase for {self.path} (or the file was altered); nothing was changed",
                 hint="check DAMKIT_SECRETS_PASSPHRASE (or the passphrase you typed)",
             ) from None
+        self._remember(salt, n, r, p)
         try:
             obj = json.loads(plain.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -91,7 +123,9 @@ class EncryptedBackend(FileBackend):
             "salt": base64.b64encode(os.urandom(16)).decode("ascii"),
         }
         header = {"format": "damkit-secrets", "version": 1, "kdf": kdf, "cipher": "AES-256-GCM"}
-        key = self._key(base64.b64decode(kdf["salt"]), kdf["n"], kdf["r"], kdf["p"])
+        salt = base64.b64decode(kdf["salt"])
+        key = self._key(salt, kdf["n"], kdf["r"], kdf["p"])
+        self._remember(salt, kdf["n"], kdf["r"], kdf["p"])
         nonce = os.urandom(12)
         plain = json.dumps({"connections": data}, sort_keys=True).encode("utf-8")
         ciphertext = AESGCM(key).encrypt(nonce, plain, self._aad(header))

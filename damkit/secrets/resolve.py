@@ -20,6 +20,7 @@ from .base import (
     PLAINTEXT_FILE,
     Backend,
 )
+from . import keycache
 from .encrypted import EncryptedBackend
 from .keyring_store import KEYRING_CALL_TIMEOUT, KeyringBackend, probe_keyring
 from .plaintext import PlaintextBackend
@@ -114,10 +115,14 @@ def resolve_secret_store(
             source = "the terminal prompt" if phrase else None
         if phrase:
             register_secret(phrase)
-            enc = EncryptedBackend(enc_path, phrase)
+            cache = keycache.cache_dir(environ)
+            enc = EncryptedBackend(enc_path, phrase, key_cache=cache)
             enc.load()  # wrong passphrase / damaged file: raise here, before anything is written
             state = "existing file" if enc_path.exists() else "created on first save"
-            why.append(f"encrypted: chosen: {enc_path} ({state}; passphrase from {source})")
+            kept = (f"derived key kept {keycache.TTL_SECONDS // 60} min in {cache}" if cache
+                    else "derived key kept in memory only (no private runtime directory)")
+            why.append(f"encrypted: chosen: {enc_path} ({state}; passphrase from {source}; "
+                       f"{kept})")
             why.append("plaintext: not needed (the encrypted store works)")
             return done(enc)
         enc_locked = enc_path.exists()
