@@ -7,10 +7,26 @@ needs TinyDB. Typed records of what it hands out live in :mod:`damkit.index.mode
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .backups import latest_backup, list_backups
-from .models import AssetRecord, ConnectionRecord, LibraryStats, RunRecord, StatusCounts
 from .repository import LibraryIndex, Transaction
 from .storage import AtomicJSONStorage
+
+if TYPE_CHECKING:
+    from .models import AssetRecord, ConnectionRecord, LibraryStats, RunRecord, StatusCounts
+
+_MODELS = frozenset({"AssetRecord", "ConnectionRecord", "LibraryStats", "RunRecord", "StatusCounts"})
+
+
+def __getattr__(name: str) -> Any:
+    """The typed records load on first use: building pydantic models costs ~25 ms at start."""
+    if name in _MODELS:
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["AssetRecord", "AtomicJSONStorage", "ConnectionRecord", "LibraryIndex", "LibraryStats",
            "RunRecord", "StatusCounts", "Transaction", "latest_backup", "list_backups"]

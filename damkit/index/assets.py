@@ -7,14 +7,17 @@ assets never holds a second copy of the library.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from collections.abc import Iterable, Iterator
 
 from ..errors import NotFoundError
 from .batch import Batch
 from .core import IndexCore
-from .models import AssetRecord
 from .shards import asset_key
 from .state import Doc, copy_json, json_copy
+
+if TYPE_CHECKING:
+    from .models import AssetRecord
 
 KEY_FIELDS = ("connection", "provider_id")
 STREAM_CHUNK = 1000
@@ -80,6 +83,8 @@ class AssetReads(IndexCore):
 
     def asset_record(self, connection: str, provider_id: str) -> AssetRecord | None:
         """One asset as a typed record, or ``None``."""
+        from .models import AssetRecord
+
         doc = self.get_asset(connection, provider_id)
         return None if doc is None else AssetRecord.model_validate(doc)
 
@@ -133,6 +138,8 @@ class AssetReads(IndexCore):
 
     def iter_asset_records(self, connection: str | None = None) -> Iterator[AssetRecord]:
         """:meth:`iter_assets` as typed records."""
+        from .models import AssetRecord
+
         for doc in self.iter_assets(connection):
             yield AssetRecord.model_validate(doc)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from .batch import Batch
 from .core import IndexCore
-from .models import ConnectionRecord
 from .state import Doc, copy_json, json_copy
+
+if TYPE_CHECKING:
+    from .models import ConnectionRecord
 
 
 class ConnectionWrites(Batch):
@@ -52,6 +55,8 @@ class ConnectionReads(IndexCore):
             self._read()
             doc = self._st.connections.get(name)
             raw = None if doc is None else copy_json(doc)
+        from .models import ConnectionRecord
+
         return None if raw is None else ConnectionRecord.model_validate(raw)
 
     def connection_records(self) -> list[ConnectionRecord]:
@@ -60,11 +65,13 @@ class ConnectionReads(IndexCore):
             self._read()
             conns = self._st.connections
             docs = copy_json([conns[n] for n in sorted(conns)])
+        from .models import ConnectionRecord
+
         return [ConnectionRecord.model_validate(d) for d in docs]
 
     def put_connection(self, doc: Doc | ConnectionRecord) -> None:
         """Insert or replace the connection named ``doc["name"]`` (one commit)."""
-        if isinstance(doc, ConnectionRecord):
+        if not isinstance(doc, dict):
             doc = doc.to_doc()
         with self.transaction() as tx:
             tx.put_connection(doc)

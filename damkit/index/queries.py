@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core import IndexCore
-from .models import AssetRecord, LibraryStats
 from .state import Doc, copy_json
+
+if TYPE_CHECKING:
+    from .models import AssetRecord, LibraryStats
 
 
 class QueryReads(IndexCore):
@@ -67,6 +69,8 @@ class QueryReads(IndexCore):
         """:meth:`assets` as typed records."""
         docs = self.assets(connection=connection, provider=provider, status=status, tag=tag,
                            name_contains=name_contains)
+        from .models import AssetRecord
+
         return [AssetRecord.model_validate(d) for d in docs]
 
     def stats(self, connection: str | None = None) -> dict[str, Any]:
@@ -95,6 +99,8 @@ class QueryReads(IndexCore):
 
     def library_stats(self, connection: str | None = None) -> LibraryStats:
         """:meth:`stats` as a typed record."""
+        from .models import LibraryStats
+
         return LibraryStats.model_validate(self.stats(connection))
 
 

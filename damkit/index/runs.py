@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import secrets
 from datetime import datetime, timezone
 
@@ -9,8 +10,10 @@ from ..errors import NotFoundError
 from . import tuning
 from .batch import Batch
 from .core import IndexCore
-from .models import RunRecord
 from .state import Doc, copy_json, json_copy, now_iso
+
+if TYPE_CHECKING:
+    from .models import RunRecord
 
 
 class RunWrites(Batch):
@@ -79,10 +82,14 @@ class RunReads(IndexCore):
             self._read()
             doc = self._st.runs.get(run_id)
             raw = None if doc is None else copy_json(doc)
+        from .models import RunRecord
+
         return None if raw is None else RunRecord.model_validate(raw)
 
     def run_records(self, connection: str | None = None, limit: int | None = None) -> list[RunRecord]:
         """:meth:`runs` as typed records, newest first."""
+        from .models import RunRecord
+
         return [RunRecord.model_validate(r) for r in self.runs(connection, limit)]
 
     def add_event(self, doc: Doc) -> None:
