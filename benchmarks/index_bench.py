@@ -14,19 +14,28 @@ prints ONE JSON object:
   1,000 existing assets spread at random (delta segments); ``batch_upsert_1000_max_ms`` is the
   slowest single commit (a delta compaction, when one happened);
 - ``audit_query_ms``: ``assets(tag=..., provider=..., status=...)`` including copying results;
-- ``peak_rss_mb``: ``ru_maxrss`` of the measuring process.
+- ``peak_rss_mb``: ``ru_maxrss`` of the measuring process;
+- ``audit_peak_rss_mb``: the larger ``ru_maxrss`` of two fresh processes that each open a
+  workspace whose one connection has N asset records and run ``damkit.audit.audit`` on it with
+  the default row limit: online (``audit_online_*``: the connection's DAM, a sandbox Percolate
+  serving N tagged assets in its own process, is listed page by page) and offline
+  (``audit_offline_*``: the index against the library folder). ``audit_*_s`` are their times.
 
-Targets at 100,000 assets: open <= 0.5 s, lookup <= 1 ms, batch upsert <= 150 ms, audit query
-<= 200 ms, peak <= 300 MB.
+Targets at 100,000 assets: open <= 0.5 s, lookup <= 1 ms, batch upsert <= 150 ms (the slowest
+single commit too), audit query <= 200 ms, peak <= 300 MB, audit peak <= 300 MB.
+``--no-audit`` skips the audit phases (they list N assets over HTTP: about a minute).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import hashlib
 import json
+import os
 import random
+import re
 import resource
 import statistics
 import subprocess
@@ -165,19 +174,132 @@ def measure(directory: Path, n: int, repeats: int) -> dict[str, Any]:
     }
 
 
+SANDBOX_CODE = (
+    "import sys; from damkit.sandbox.server import serve; "
+    "serve(port=0, assets=int(sys.argv[1]), providers=('percolate',), rate_limit=None)"
+)
+AUDIT_CONNECTION = "sandbox-percolate"
+AUDIT_RATE = 1000.0  # client-side requests/s: the sandbox runs on loopback, unthrottled
+
+
+def start_sandbox(tagged: int) -> tuple[subprocess.Popen[str], str]:
+    """A sandbox with one Percolate serving about ``tagged`` tagged assets, in its own process."""
+    assets = int(tagged / 0.7) + 1  # the sandbox tags 70 % of its catalog
+    proc = subprocess.Popen([sys.executable, "-c", SANDBOX_CODE, str(assets)],
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 120
+    while proc.stdout is not None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        match = re.match(r"manifest: (\S+)", line)
+        if match:
+            return proc, match.group(1)
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise SystemExit("the sandbox did not start")
+
+
+def _open_workspace(home: Path) -> Any:
+    import logging
+
+    from damkit.workspace import open_workspace
+
+    logging.getLogger("damkit.secrets").setLevel(logging.ERROR)  # the sandbox's plaintext keys
+
+    return open_workspace(home, env={"DAMKIT_SECRET_STORE": "plaintext"})
+
+
+def build_audit(home: Path, manifest_url: str) -> None:
+    """A workspace with the sandbox connection and one index record per asset it lists (the
+    records of a synced library; the files themselves are not written)."""
+    from damkit.demo import add_sandbox_connections
+    from damkit.sync.plan import metadata
+
+    ws = _open_workspace(home)
+    add_sandbox_connections(ws, manifest_url)
+
+    async def record_all() -> None:
+        async with ws.provider(AUDIT_CONNECTION, rate=AUDIT_RATE) as provider:
+            async for page in provider.list_assets():
+                ws.index.upsert_assets([
+                    {"connection": AUDIT_CONNECTION, "provider": "percolate",
+                     "provider_id": a.id, **metadata(a),
+                     "local_path": f"DAM Import/{AUDIT_CONNECTION}/{a.id}-{a.name}",
+                     "status": "synced", "last_synced": "2026-11-01T08:00:00Z",
+                     "last_error": None, "fingerprint": a.fingerprint, "failures": 0}
+                    for a in page])
+
+    asyncio.run(record_all())
+    ws.close()
+
+
+def measure_audit(home: Path, live: bool) -> dict[str, Any]:
+    """One audit in this (fresh) process: its time, counts, and the process's peak RSS."""
+    from damkit.audit import audit
+
+    t = time.perf_counter()
+    ws = _open_workspace(home)
+    report = asyncio.run(audit(ws, AUDIT_CONNECTION, live=live, rate=AUDIT_RATE))
+    seconds = time.perf_counter() - t
+    (conn,) = report.connections
+    if conn.error:
+        raise SystemExit(f"the audit could not list the DAM: {conn.error}")
+    ws.close()
+    return {"seconds": round(seconds, 2), "library": conn.library, "eligible": conn.eligible,
+            "rows_kept": len(report.rows), "counts": report.counts(),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def run_audit_phases(tmp: Path, n: int) -> dict[str, Any]:
+    """Build the audit workspace against a sandbox, then audit it online and offline."""
+    home = tmp / "audit-home"
+    proc, manifest_url = start_sandbox(n)
+    try:
+        common = [sys.executable, __file__, "--dir", str(home)]
+        subprocess.run([*common, "--phase", "audit-build", "--manifest", manifest_url], check=True)
+        out: dict[str, Any] = {}
+        for mode in ("online", "offline"):
+            raw = subprocess.run([*common, "--phase", f"audit-{mode}"], check=True,
+                                 capture_output=True, text=True).stdout
+            out[mode] = json.loads(raw)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return {
+        "audit_peak_rss_mb": max(out["online"]["peak_rss_mb"], out["offline"]["peak_rss_mb"]),
+        "audit_assets": out["online"]["library"],
+        "audit_online_peak_rss_mb": out["online"]["peak_rss_mb"],
+        "audit_offline_peak_rss_mb": out["offline"]["peak_rss_mb"],
+        "audit_online_s": out["online"]["seconds"],
+        "audit_offline_s": out["offline"]["seconds"],
+        "audit_online_eligible": out["online"]["eligible"],
+        "audit_rows_kept": out["online"]["rows_kept"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build in one child process, measure in another, print one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--phase", choices=("build", "measure"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-audit", action="store_true", help="skip the audit phases")
+    parser.add_argument("--phase", choices=("build", "measure", "audit-build", "audit-online",
+                                            "audit-offline"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--manifest", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.phase == "build":
         build(args.dir, args.assets)
         return 0
     if args.phase == "measure":
         print(json.dumps(measure(args.dir, args.assets, args.repeats)))
+        return 0
+    if args.phase == "audit-build":
+        build_audit(args.dir, args.manifest)
+        return 0
+    if args.phase in ("audit-online", "audit-offline"):
+        print(json.dumps(measure_audit(args.dir, live=args.phase == "audit-online")))
         return 0
     with tempfile.TemporaryDirectory(prefix="damkit-index-bench-") as tmp:
         directory = Path(tmp) / "index"
@@ -189,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
             capture_output=True,
             text=True,
         ).stdout
-    print(out.strip())
+        result = json.loads(out)
+        if not args.no_audit:
+            result.update(run_audit_phases(Path(tmp), args.assets))
+    print(json.dumps(result))
     return 0
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from tinydb import TinyDB
 
-import damkit.index.repository as repo
+import damkit.index.tuning as repo
 from damkit.errors import NotFoundError
 from damkit.index import AtomicJSONStorage, LibraryIndex, Transaction
 
@@ -388,3 +388,79 @@ def test_loading_restores_gc_state(tmp_path: Path, small_shards: None) -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_typed_records_beside_the_dicts(ix: LibraryIndex) -> None:
+    from damkit.index import AssetRecord, ConnectionRecord, LibraryStats, RunRecord
+
+    ix.put_connection({"name": "acme", "provider": "bynder", "settings": {"domain": "x"},
+                       "secrets": {"token": "secret:env-only:acme/token"}, "future": [1]})
+    rec = ix.connection_record("acme")
+    assert isinstance(rec, ConnectionRecord) and rec.settings == {"domain": "x"}
+    assert rec.model_extra == {"future": [1]}  # fields the model does not name survive
+    assert ix.connection_record("nope") is None
+    assert [c.name for c in ix.connection_records()] == ["acme"]
+    ix.put_connection(rec.model_copy(update={"provider": "canto"}))  # a record goes back in
+    assert ix.get_connection("acme") == {**rec.to_doc(), "provider": "canto"}
+
+    ix.upsert_assets([asset("1", size=5), asset("2", status="synced", version=3)])
+    one = ix.asset_record("acme", "1")
+    assert isinstance(one, AssetRecord) and one.size == 5 and one.tags == ["dam"]
+    assert ix.asset_record("acme", "9") is None
+    assert [a.provider_id for a in ix.asset_records(status="synced")] == ["2"]
+    assert sorted(a.provider_id for a in ix.iter_asset_records("acme")) == ["1", "2"]
+    stats = ix.library_stats()
+    assert isinstance(stats, LibraryStats) and stats.model_dump() == ix.stats()
+    assert stats.by_connection["acme"].bytes == 105
+
+    run_id = ix.add_run({"connection": "acme", "status": "running"})
+    ix.update_run(run_id, {"status": "ok", "counts": {"downloaded": 2},
+                           "errors": [{"asset_id": "3", "name": "x", "error": "HTTP 403"}]})
+    run = ix.run_record(run_id)
+    assert isinstance(run, RunRecord) and run.status == "ok" and run.counts == {"downloaded": 2}
+    assert run.errors[0].error == "HTTP 403" and ix.run_records("acme")[0].id == run_id
+    with pytest.raises(Exception):
+        one.size = 6  # type: ignore[misc]  # records are frozen: write through the index
+
+
+def test_pages_and_streams_of_assets(ix: LibraryIndex, small_shards: None) -> None:
+    ix.upsert_assets([asset(str(i)) for i in range(50)] + [asset("x", conn="other")])
+    assert ix.count_assets() == 51 and ix.count_assets("acme") == 50
+    page = ix.get_assets("acme", ["3", "7", "nope"])
+    assert sorted(page) == ["3", "7"] and page["3"] == asset("3")
+    page["3"]["name"] = "changed"  # copies: the index is untouched
+    assert ix.get_asset("acme", "3") == asset("3")
+    walked = list(ix.iter_assets("acme", chunk=7))
+    assert sorted(d["provider_id"] for d in walked) == sorted(str(i) for i in range(50))
+    stream = ix.iter_assets("acme", chunk=7)
+    first = next(stream)
+    ix.remove_assets("acme", ["0", "1", "2"])  # a snapshot: the walk started before this
+    assert len([first, *stream]) == 50
+    assert len(list(ix.iter_assets())) == 48
+
+
+def test_compaction_is_spread_over_commits(tmp_path: Path, small_shards: None,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """No commit folds more than COMPACT_DOCS_PER_COMMIT documents (at least one shard) back."""
+    monkeypatch.setattr(repo, "COMPACT_DOCS_PER_COMMIT", 20)  # one shard per compacting commit
+    monkeypatch.setattr(repo, "MAX_DELTAS", 50)
+    rng = random.Random(5)
+    ix = LibraryIndex.open(tmp_path / "ix")
+    ix.upsert_assets([asset(str(i)) for i in range(200)])  # 10 shards of 20
+    expected = {d["provider_id"]: d for d in ix.assets()}
+    most_rewritten = 0
+    for step in range(60):
+        pids = rng.sample(sorted(expected), 3)  # light changes to three shards: deltas
+        before = {s["id"]: s["file"] for s in ix._manifest["shards"]}
+        ix.update_assets("acme", {p: {"status": f"s{step}"} for p in pids})
+        after = {s["id"]: s["file"] for s in ix._manifest["shards"]}
+        most_rewritten = max(most_rewritten, sum(before[s] != after[s] for s in after))
+        for p in pids:
+            expected[p] = {**expected[p], "status": f"s{step}"}
+        pending = sum(len(keys) for keys in ix._st.pending.values())  # changes not yet folded
+        assert pending <= 25 + 3, step  # stays at the threshold, never runs away
+    assert most_rewritten == 1
+    fresh = LibraryIndex.open(tmp_path / "ix")
+    assert {d["provider_id"]: d for d in fresh.assets()} == expected
+    fresh.close()
+    ix.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import damkit.index.repository as repo
+import damkit.index.tuning as repo
 from damkit.errors import IndexCorruptError, NotFoundError
 from damkit.index import LibraryIndex, latest_backup, list_backups
 

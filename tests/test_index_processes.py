@@ -24,7 +24,7 @@ CRASH_CHILD = textwrap.dedent(
     """
     import random, sys
     from pathlib import Path
-    import damkit.index.repository as repo
+    import damkit.index.tuning as repo
     repo.SHARD_MAX_DOCS = 40       # small shards, frequent deltas, merges and compactions
     repo.COMPACT_MIN_DOCS = 60
     repo.MAX_DELTAS = 4

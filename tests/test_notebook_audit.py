@@ -162,6 +162,48 @@ async def test_a_dam_that_cannot_be_listed_falls_back_to_the_index(fresh_sandbox
     assert all(r.in_dam is None for r in conn.rows)
 
 
+async def test_summary_counts_every_asset_whatever_the_row_limit(fresh_sandbox: Any,
+                                                                 tmp_path: Path) -> None:
+    sb = fresh_sandbox(assets=ASSETS, providers=("percolate",), rate_limit=None)
+    ws = await dn.sandbox_workspace(sb, tmp_path)
+    changed = await dn.sandbox_audit_demo(sb, ws, rate=RATE)
+    for live in (True, False):
+        full = await core.audit(ws, live=live, limit=None)
+        everyone = len(full.rows)
+        assert sum(full.counts().values()) == everyone and not full.truncated
+        summary = await core.audit(ws, live=live, limit=0)  # counts only
+        assert summary.rows == [] and summary.counts() == full.counts()
+        assert summary.bytes_by_status() == full.bytes_by_status()
+        assert summary.connections[0].rows_omitted == everyone and summary.truncated
+        few = await core.audit(ws, live=live, limit=3)
+        assert len(few.rows) == 3 and few.counts() == full.counts()
+        assert few.connections[0].rows_omitted == everyone - 3
+        doc = json.loads(json.dumps(few.summary()))
+        assert doc["counts"] == full.counts() and doc["rows_kept"] == 3
+        assert doc["rows_omitted"] == everyone - 3 and "rows" not in doc["connections"][0]
+    current = await core.audit(ws, status="current", limit=None)
+    assert {r.status for r in current.rows} == {"current"}
+    assert len(current.rows) == current.counts()["current"] > 0
+    failed = await core.audit(ws, status="failed")
+    assert [r.name for r in failed.rows] == [changed["failed"]]
+    with pytest.raises(ValueError, match="status must be one of"):
+        await core.audit(ws, status="lost")
+
+    # the stream: every asset exactly once, listed ones first, and the same rows as the report
+    rows = []
+    facts = core.ConnectionAudit(connection="sandbox-percolate", provider="percolate")
+    async for chunk in core.stream_rows(ws, "sandbox-percolate", result=facts):
+        rows.extend(chunk)
+    ids = [r.asset_id for r in rows]
+    assert len(ids) == len(set(ids)) == facts.library + 1  # + the one never synced
+    assert facts.eligible == eligible(sb)["sandbox-percolate"] and facts.error is None
+    listed = [r.in_dam for r in rows]
+    assert listed == sorted(listed, reverse=True)  # True (listed) first, then False (gone)
+    whole = await core.audit(ws, "sandbox-percolate", limit=None)
+    assert sorted(r.model_dump_json() for r in rows) == \
+        sorted(r.model_dump_json() for r in whole.rows)
+
+
 def test_compare_classifies_each_case(tmp_path: Path) -> None:
     root = tmp_path
     (root / "lib").mkdir()

@@ -175,15 +175,12 @@ def test_latency_is_added_to_provider_routes_only(demo: Callable[..., Sandbox],
     sb = demo(latency_ms=400)
     t = time.perf_counter()
     assert client.get(f"{sb.url}/demo/items").status_code == 200
-    assert time.perf_counter() - t >= 0.4
-    t = time.perf_counter()
+    assert time.perf_counter() - t >= 0.4  # a lower bound: load only makes it longer
     assert client.get(sb.manifest_url).status_code == 200
-    assert time.perf_counter() - t < 0.4  # the control API is never faulted
-    assert sb.faults("demo")["injected"]["latency"] == 1
+    assert sb.faults("demo")["injected"]["latency"] == 1  # the control API is never faulted
     sb.set_faults("demo")
-    t = time.perf_counter()
-    client.get(f"{sb.url}/demo/items")
-    assert time.perf_counter() - t < 0.4
+    assert client.get(f"{sb.url}/demo/items").status_code == 200
+    assert sb.faults("demo")["injected"]["latency"] == 0  # cleared faults add nothing
 
 
 def test_fault_rate_gives_a_deterministic_share_of_5xx(demo: Callable[..., Sandbox],
@@ -341,27 +338,27 @@ def test_loopback_only_and_clean_stop() -> None:
         s.bind(("127.0.0.1", port))
 
 
-def test_100k_catalog_lists_fast(demo: Callable[..., Sandbox], client: httpx.Client) -> None:
+def test_100k_catalog_pages_and_changes(demo: Callable[..., Sandbox],
+                                        client: httpx.Client) -> None:
+    """A 100,000-asset catalog answers any page, filtered or not, and follows changes. How fast:
+    ``benchmarks/catalog_bench.py`` (no clock here: a loaded machine must not fail the suite)."""
     sb = demo(assets=100_000)
     api = f"{sb.url}/_sandbox/demo/assets"
     for params in ({"page": 1}, {"page": 900}, {"tag": "Gelato", "page": 600, "limit": 100},
                    {"state": "live", "page": 999}, {"tag": "Gelato", "page": 1, "limit": 1000}):
-        t = time.perf_counter()
         page = client.get(api, params=params).json()
-        assert time.perf_counter() - t < 1.0, params
         assert page["assets"], params
-    assert page["total"] == 70_000
-    for _ in range(3):  # list pages of the emulator itself stay fast after a change
+    assert page["total"] == 70_000 and len(page["assets"]) == 1000
+    totals = [page["total"]]
+    for _ in range(3):  # list pages of the emulator itself follow each change
         key = page["assets"][0]["key"]
         client.post(f"{api}/{key}/untag", json={"tag": "Gelato"})
-        t = time.perf_counter()
         assert client.get(f"{sb.url}/demo/items").status_code == 200
-        assert client.get(api, params={"tag": "Gelato", "page": 70}).json()["total"] < 70_000
-        assert time.perf_counter() - t < 1.0
+        totals.append(client.get(api, params={"tag": "Gelato", "page": 70}).json()["total"])
         page = client.get(api, params={"tag": "Gelato"}).json()
-    t = time.perf_counter()
+        assert key not in {a["key"] for a in page["assets"]}
+    assert totals == [70_000, 69_999, 69_998, 69_997]
     assert len(client.get(f"{api}/{key}").json()["md5"]) == 32  # content made on demand
-    assert time.perf_counter() - t < 1.0
 
 
 def test_python_m_damkit_sandbox_prints_manifest_url(tmp_path: Path) -> None:

@@ -560,3 +560,85 @@ def test_interactive_prompt_on_a_terminal(ws: Path) -> None:
     assert b"typed-pass" not in out, "getpass does not echo"
     store = resolve(ws, passphrase="typed-pass")
     assert store.get("c1", "token") == "typed-secret-1"
+
+
+# --- the session key cache ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def runtime_dir(tmp_path: Path) -> Path:
+    """A private per-user runtime directory, as systemd-logind makes /run/user/<uid>."""
+    path = tmp_path / "run-user"
+    path.mkdir(mode=0o700)
+    return path
+
+
+def cache_files(runtime: Path) -> list[Path]:
+    folder = runtime / "damkit-keys"
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def test_derived_key_is_cached_in_the_private_runtime_dir(ws: Path, runtime_dir: Path) -> None:
+    from damkit.secrets import keycache
+
+    env = {"DAMKIT_SECRETS_PASSPHRASE": PASS, "XDG_RUNTIME_DIR": str(runtime_dir)}
+    store = resolve(ws, env)
+    store.set("c1", "token", "cached-key-secret-1")
+    (entry,) = cache_files(runtime_dir)
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    assert stat.S_IMODE((runtime_dir / "damkit-keys").stat().st_mode) == 0o700
+    raw = entry.read_bytes()
+    assert PASS.encode() not in raw and b"cached-key-secret-1" not in raw
+    assert "derived key kept 10 min in" in why_of(store, "encrypted")
+
+    # the entry opens the file for the same passphrase only
+    doc = json.loads((ws / "secrets.enc").read_text())
+    salt = __import__("base64").b64decode(doc["kdf"]["salt"])
+    n, r, p = doc["kdf"]["n"], doc["kdf"]["r"], doc["kdf"]["p"]
+    key = keycache.lookup(runtime_dir / "damkit-keys", salt, n, r, p, PASS)
+    assert key is not None and len(key) == 32
+    assert keycache.lookup(runtime_dir / "damkit-keys", salt, n, r, p, PASS + "x") is None
+    assert resolve(ws, env).get("c1", "token") == "cached-key-secret-1"
+    with pytest.raises(SecretStoreError, match="wrong passphrase"):
+        resolve(ws, {**env, "DAMKIT_SECRETS_PASSPHRASE": "not the passphrase"})
+
+    # a damaged or forged entry is never trusted: the key is derived again
+    entry.write_text(json.dumps({**json.loads(raw), "key": __import__("base64").b64encode(
+        b"k" * 32).decode()}))
+    assert resolve(ws, env).get("c1", "token") == "cached-key-secret-1"
+    entry.write_text("{not json")
+    assert resolve(ws, env).get("c1", "token") == "cached-key-secret-1"
+    keycache.store(runtime_dir / "damkit-keys", salt, n, r, p, PASS, b"w" * 32)  # wrong key
+    assert resolve(ws, env).get("c1", "token") == "cached-key-secret-1"
+    assert keycache.lookup(runtime_dir / "damkit-keys", salt, n, r, p, PASS) == key  # repaired
+
+
+def test_expired_cache_entries_are_dropped(ws: Path, runtime_dir: Path) -> None:
+    env = {"DAMKIT_SECRETS_PASSPHRASE": PASS, "XDG_RUNTIME_DIR": str(runtime_dir)}
+    resolve(ws, env).set("c1", "token", "expiring-secret-1")
+    (entry,) = cache_files(runtime_dir)
+    doc = json.loads(entry.read_text())
+    entry.write_text(json.dumps({**doc, "expires": doc["expires"] - 3600}))
+    assert resolve(ws, env).get("c1", "token") == "expiring-secret-1"
+    (again,) = cache_files(runtime_dir)  # dropped, then stored afresh by the new derivation
+    assert json.loads(again.read_text())["expires"] > doc["expires"] - 3600
+
+
+@pytest.mark.parametrize("case", ["no runtime dir", "shared runtime dir", "turned off",
+                                  "relative path"])
+def test_no_key_cache_without_a_private_place(ws: Path, tmp_path: Path, runtime_dir: Path,
+                                              case: str) -> None:
+    env = {"DAMKIT_SECRETS_PASSPHRASE": PASS, "XDG_RUNTIME_DIR": str(runtime_dir)}
+    if case == "no runtime dir":
+        del env["XDG_RUNTIME_DIR"]
+    elif case == "shared runtime dir":
+        runtime_dir.chmod(0o755)
+    elif case == "turned off":
+        env["DAMKIT_KEY_CACHE"] = "0"
+    else:
+        env["XDG_RUNTIME_DIR"] = "run-user"
+    store = resolve(ws, env)
+    store.set("c1", "token", "uncached-secret-1")
+    assert cache_files(runtime_dir) == []
+    assert "in memory only" in why_of(store, "encrypted")
+    assert resolve(ws, env).get("c1", "token") == "uncached-secret-1"

@@ -2,13 +2,31 @@
 
 On disk: small TinyDB-format JSON files, written atomically and committed through a manifest under
 an inter-process lock (see ``docs/index.md``). Use :class:`LibraryIndex`; nothing else in damkit
-needs TinyDB.
+needs TinyDB. Typed records of what it hands out live in :mod:`damkit.index.models`.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .backups import latest_backup, list_backups
 from .repository import LibraryIndex, Transaction
 from .storage import AtomicJSONStorage
 
-__all__ = ["AtomicJSONStorage", "LibraryIndex", "Transaction", "latest_backup", "list_backups"]
+if TYPE_CHECKING:
+    from .models import AssetRecord, ConnectionRecord, LibraryStats, RunRecord, StatusCounts
+
+_MODELS = frozenset({"AssetRecord", "ConnectionRecord", "LibraryStats", "RunRecord", "StatusCounts"})
+
+
+def __getattr__(name: str) -> Any:
+    """The typed records load on first use: building pydantic models costs ~25 ms at start."""
+    if name in _MODELS:
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["AssetRecord", "AtomicJSONStorage", "ConnectionRecord", "LibraryIndex", "LibraryStats",
+           "RunRecord", "StatusCounts", "Transaction", "latest_backup", "list_backups"]

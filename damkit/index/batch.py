@@ -1,0 +1,225 @@
+"""The batch and commit machinery: what a transaction changed, and how it reaches the disk.
+
+A :class:`Batch` records what changed in memory (tables, shards, asset keys). :func:`commit`
+writes only that, under new file names (a rewritten shard, or a delta segment when a page touches
+many shards lightly), then atomically replaces ``manifest.json``: the commit point. The caller
+holds the inter-process lock. See ``docs/index.md`` ("Commit protocol").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections import Counter
+from typing import Any
+
+import orjson
+
+from . import tuning
+from .shards import (
+    MANIFEST,
+    delta_file_name,
+    encode_delta,
+    encode_shard,
+    encode_table,
+    shard_file_name,
+    table_file_name,
+)
+from .state import Doc, IndexState, gc_paused
+from .storage import fsync_dir, write_bytes_atomic
+
+
+class Batch:
+    """The changes of one transaction, applied to memory at once and written by :func:`commit`."""
+
+    def __init__(self, state: IndexState) -> None:
+        self._st = state
+        self.dirty_tables: set[str] = set()
+        self.dirty_shards: set[int] = set()
+        # (shard id, key) -> document, or None for a removal
+        self.changes: dict[tuple[int, str], Doc | None] = {}
+        self.active = True
+
+    def _check(self) -> None:
+        if not self.active:
+            raise RuntimeError("this transaction is finished")
+
+    def _put(self, key: str, doc: Doc) -> None:
+        st = self._st
+        sid = st.where.get(key)
+        if sid is None:
+            shard = st.tail_shard()
+            st.where[key] = shard.sid
+        else:
+            shard = st.shards[sid]
+        shard.docs[key] = doc
+        self.dirty_shards.add(shard.sid)
+        self.changes[(shard.sid, key)] = doc
+
+    def _remove(self, key: str) -> None:
+        st = self._st
+        sid = st.where.pop(key, None)
+        if sid is None:
+            return
+        del st.shards[sid].docs[key]
+        self.dirty_shards.add(sid)
+        self.changes[(sid, key)] = None
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to write."""
+        return not (self.dirty_shards or self.dirty_tables)
+
+
+def rollback(state: IndexState, batch: Batch) -> None:
+    """Reload what ``batch`` changed from the files the current manifest names."""
+    state.next_shard = state.manifest["next_shard"]
+    try:
+        with gc_paused():
+            state.apply(state.manifest, set(), batch.dirty_shards, batch.dirty_tables)
+    except BaseException:
+        state.forget()  # memory cannot be restored from disk: reload everything on next use
+        raise
+
+
+def _compaction(pending: dict[int, set[str]], state: IndexState, rewrite: set[int]) -> set[int]:
+    """Shards whose pending deltas to fold back now: the most pending first, within the budget."""
+    chosen: set[int] = set()
+    budget = tuning.COMPACT_DOCS_PER_COMMIT
+    for sid in sorted(pending, key=lambda s: len(pending[s]), reverse=True):
+        shard = state.shards.get(sid)
+        if sid in rewrite or shard is None or not pending[sid]:
+            continue
+        if chosen and len(shard.docs) > budget:
+            break
+        chosen.add(sid)
+        budget -= len(shard.docs)
+    return chosen
+
+
+def commit(state: IndexState, batch: Batch) -> None:
+    """Write changed files under new names, then replace the manifest (the commit point).
+
+    Memory already holds the new state; on return it also records what is on disk. On failure
+    every file written so far is removed and the manifest is untouched.
+    """
+    old = state.manifest
+    gen = old["generation"] + 1
+    token = secrets.token_hex(4)
+    d = state.directory
+    written: list[str] = []
+    superseded: list[str] = []
+    tables = dict(old["tables"])
+    pending = {sid: set(keys) for sid, keys in state.pending.items() if keys}
+    try:
+        for table in sorted(batch.dirty_tables):
+            name = table_file_name(table, gen, token)
+            write_bytes_atomic(d / name, encode_table(table, state.table_docs(table)), sync_dir=False)
+            written.append(name)
+            if tables.get(table):
+                superseded.append(tables[table])
+            tables[table] = name
+
+        # a shard is rewritten when much of it changed; light changes go to a delta segment
+        per_shard = Counter(sid for sid, _ in batch.changes)
+        rewrite: set[int] = set()
+        for sid in batch.dirty_shards:
+            shard = state.shards[sid]
+            if shard.file is None or per_shard[sid] * tuning.REWRITE_FRACTION >= len(shard.docs):
+                rewrite.add(sid)
+        delta_keys: dict[int, set[str]] = {}
+        for sid, key in batch.changes:
+            if sid not in rewrite:
+                delta_keys.setdefault(sid, set()).add(key)
+        deltas = list(old["deltas"])
+        if delta_keys:
+            for sid, keys in delta_keys.items():
+                pending.setdefault(sid, set()).update(keys)
+            total = sum(len(k) for sid, k in pending.items() if sid not in rewrite)
+            if total > max(tuning.COMPACT_MIN_DOCS, len(state.where) // 8):
+                # compaction, a few shards per commit: the most pending entries first
+                folded = _compaction(pending, state, rewrite)
+                rewrite |= folded
+                delta_keys = {sid: k for sid, k in delta_keys.items() if sid not in folded}
+            if delta_keys and len(deltas) >= tuning.MAX_DELTAS:
+                # merge every segment into one, written from memory
+                delta_keys = {sid: k for sid, k in pending.items() if sid not in rewrite}
+                superseded.extend(seg["file"] for seg in deltas)
+                deltas = []
+        for sid in rewrite:
+            pending.pop(sid, None)
+
+        shard_list = {s["id"]: dict(s) for s in old["shards"]}
+        for sid in sorted(rewrite):
+            shard = state.shards.get(sid)
+            if shard is None:
+                continue
+            if shard.file:
+                superseded.append(shard.file)
+            if not shard.docs:
+                shard_list.pop(sid, None)
+                continue
+            name = shard_file_name(sid, gen, token)
+            write_bytes_atomic(d / name, encode_shard(shard.docs.values()), sync_dir=False)
+            written.append(name)
+            shard_list[sid] = {"id": sid, "file": name, "gen": gen, "count": len(shard.docs)}
+        if delta_keys:
+            entries: list[dict[str, Any]] = []
+            for sid in sorted(delta_keys):
+                docs = state.shards[sid].docs
+                for key in sorted(delta_keys[sid]):
+                    doc = docs.get(key)
+                    entries.append(
+                        {"op": "put", "shard": sid, "doc": doc}
+                        if doc is not None and state.where.get(key) == sid
+                        else {"op": "del", "shard": sid, "key": key}
+                    )
+            name = delta_file_name(gen, token)
+            write_bytes_atomic(d / name, encode_delta(entries), sync_dir=False)
+            written.append(name)
+            deltas.append({"file": name, "gen": gen, "shards": sorted(delta_keys), "count": len(entries)})
+        # a segment is obsolete once each of its shards was rewritten after it (or is gone)
+        kept = []
+        for seg in deltas:
+            if any(sid in shard_list and shard_list[sid]["gen"] < seg["gen"] for sid in seg["shards"]):
+                kept.append(seg)
+            else:
+                superseded.append(seg["file"])
+        manifest = {
+            **old,
+            "generation": gen,
+            "commit": token,
+            "next_shard": state.next_shard,
+            "tables": tables,
+            "shards": [shard_list[s] for s in sorted(shard_list)],
+            "deltas": kept,
+        }
+        raw = orjson.dumps(manifest)
+        fsync_dir(d)  # the new data files are durable before the manifest names them
+        write_bytes_atomic(d / MANIFEST, raw, sync_dir=False)  # the commit point
+    except BaseException:
+        for name in written:
+            with contextlib.suppress(OSError):
+                os.unlink(d / name)
+        raise
+    fsync_dir(d)  # the manifest rename is durable before any superseded file goes
+    for sid in rewrite:
+        shard = state.shards.get(sid)
+        if shard is None:
+            continue
+        if not shard.docs:
+            del state.shards[sid]
+        else:
+            shard.file, shard.gen = shard_list[sid]["file"], gen
+    for table in batch.dirty_tables:
+        state.table_files[table] = tables[table]
+    state.pending = pending
+    state.deltas_loaded = {seg["file"] for seg in kept}
+    state.manifest, state.raw_manifest = manifest, raw
+    for name in superseded:
+        with contextlib.suppress(OSError):
+            os.unlink(d / name)
+
+
+__all__ = ["Batch", "commit", "rollback"]

@@ -1,0 +1,296 @@
+"""Opening the index: the file lock, reading the manifest, picking up other processes' commits,
+and running transactions. The concept modules (connections, assets, runs, folders, queries) build
+the public API on top of :class:`IndexCore`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
+from filelock import FileLock, Timeout
+
+from ..errors import IndexCorruptError, IndexLockedError
+from . import backups
+from .batch import Batch, commit, rollback
+from .shards import DATA_FILE_RE, LOCK_FILE, MANIFEST, TMP_FILE_RE, empty_manifest, encode_table, load_manifest, table_file_name
+from .state import Doc, IndexState, gc_paused, now_iso
+from .storage import write_bytes_atomic
+
+if TYPE_CHECKING:
+    from .transaction import Transaction
+
+StatKey = tuple[int, int, int, int]
+
+
+class IndexCore:
+    """Lock, load and refresh; one :class:`IndexState` per instance, guarded by ``_mutex``."""
+
+    _transaction_class: ClassVar[type[Batch]] = Batch  # the repository sets its Transaction
+
+    def __init__(self, directory: Path, *, lock_timeout: float = 30.0) -> None:
+        """Use :meth:`open`."""
+        self.directory = Path(directory)
+        self._manifest_path = self.directory / MANIFEST
+        self._lock_timeout = lock_timeout
+        self._flock = FileLock(
+            self.directory / LOCK_FILE,
+            timeout=lock_timeout,
+            poll_interval=0.002,
+            preserve_lock_file=True,
+        )
+        self._mutex = threading.RLock()
+        self._tx: Batch | None = None
+        self._tx_thread: int | None = None
+        self._closed = False
+        self._st = IndexState(self.directory)
+        self._manifest_key: StatKey | None = None
+        self._manifest_fd: int | None = None  # pins the inode so the stat key cannot be reused
+
+    @property
+    def _manifest(self) -> Doc:
+        """The manifest of the loaded state (read-only use)."""
+        return self._st.manifest
+
+    # -- opening -------------------------------------------------------------------------
+    @classmethod
+    def _open(cls, directory: Path, *, lock_timeout: float) -> Any:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        index = cls(directory, lock_timeout=lock_timeout)
+        try:
+            with index._mutex, index._locked():
+                if not index._manifest_path.exists():
+                    index._create()
+                index._refresh_locked()
+                index._sweep()
+                backups.make_backup(directory, index._st.manifest, index._st.raw_manifest)
+        except BaseException:
+            index._close_fd()
+            raise
+        return index
+
+    @classmethod
+    def restore(cls, directory: Path, backup: Path | None = None, *, lock_timeout: float = 30.0) -> Path:
+        """Replace a damaged index with a backup (default: the latest).
+
+        The damaged files are moved, untouched, into a ``damaged.<stamp>/`` folder, which is
+        returned. Other processes must reopen the index afterwards.
+        """
+        directory = Path(directory)
+        lock = FileLock(directory / LOCK_FILE, timeout=lock_timeout, preserve_lock_file=True)
+        try:
+            with lock:
+                return backups.restore(directory, backup)
+        except Timeout as exc:
+            raise IndexLockedError(f"the index lock {directory / LOCK_FILE} is held by another process") from exc
+
+    def _create(self) -> None:
+        if any(DATA_FILE_RE.match(n) for n in os.listdir(self.directory)):
+            raise self._corrupt(
+                IndexCorruptError(f"index file {self._manifest_path} is missing but data files exist"),
+                self._manifest_path,
+            )
+        token = secrets.token_hex(4)
+        meta_name = table_file_name("meta", 0, token)
+        write_bytes_atomic(
+            self.directory / meta_name,
+            encode_table("meta", [{"schema": 1, "created": now_iso()}]),
+            sync_dir=False,
+        )
+        manifest = empty_manifest(token)
+        manifest["tables"]["meta"] = meta_name
+        write_bytes_atomic(self._manifest_path, orjson.dumps(manifest))
+
+    def close(self) -> None:
+        """Release file handles. The instance cannot be used afterwards."""
+        with self._mutex:
+            self._closed = True
+            self._close_fd()
+
+    def _pin(self, fd: int) -> None:
+        """Keep the loaded manifest's inode open so its number cannot be reused by a later
+        manifest with the same size and mtime (POSIX; Windows cannot replace open files)."""
+        self._close_fd()
+        if os.name == "posix":
+            self._manifest_fd = fd
+        else:
+            os.close(fd)
+
+    def _close_fd(self) -> None:
+        if self._manifest_fd is not None:
+            os.close(self._manifest_fd)
+            self._manifest_fd = None
+
+    def __repr__(self) -> str:
+        return f"LibraryIndex({str(self.directory)!r}, assets={len(self._st.where)})"
+
+    # -- locking and loading -------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            self._flock.acquire()
+        except Timeout as exc:
+            raise IndexLockedError(
+                f"another process held the index lock {self._flock.lock_file} for more than "
+                f"{self._lock_timeout:g} s",
+                hint="close the other damkit window or wait for its sync to finish",
+            ) from exc
+        try:
+            yield
+        finally:
+            self._flock.release()
+
+    def _corrupt(self, exc: IndexCorruptError, path: Path | None = None) -> IndexCorruptError:
+        """The error to raise: names the damaged file and the latest backup."""
+        path = path or getattr(exc, "path", None)
+        latest = backups.latest_backup(self.directory)
+        message = f"{exc.message}; latest backup: {latest if latest else 'none'}"
+        hint = (
+            "the damaged file was left untouched; `damkit library restore` puts the latest "
+            "backup back and keeps the damaged files aside"
+            if latest
+            else "the damaged file was left untouched; no backup exists yet"
+        )
+        err = IndexCorruptError(message, hint=hint)
+        err.path = path  # type: ignore[attr-defined]
+        err.backup = latest  # type: ignore[attr-defined]
+        return err
+
+    def _read_manifest(self) -> tuple[Doc, bytes, StatKey, int]:
+        fd = os.open(self._manifest_path, os.O_RDONLY)
+        try:
+            st = os.fstat(fd)
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            raw = b"".join(chunks)
+            manifest = load_manifest(self._manifest_path, raw)
+        except BaseException:
+            os.close(fd)
+            raise
+        return manifest, raw, (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size), fd
+
+    def _stat_key(self) -> StatKey | None:
+        try:
+            st = os.stat(self._manifest_path)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise ValueError("the library index is closed")
+
+    def _refresh_locked(self, *, force: bool = False) -> bool:
+        """Load whatever changed since the last load. Caller holds the mutex."""
+        if not force and self._manifest_key is not None and self._stat_key() == self._manifest_key:
+            return False
+        reloaded: set[int] = set()
+        for attempt in range(20):
+            try:
+                manifest, raw, key, fd = self._read_manifest()
+            except FileNotFoundError as exc:
+                raise self._corrupt(
+                    IndexCorruptError(f"index file {self._manifest_path} is missing"), self._manifest_path
+                ) from exc
+            except IndexCorruptError as exc:
+                raise self._corrupt(exc, self._manifest_path) from exc
+            try:
+                big = len(manifest["shards"]) > 4  # a large (re)load: > ~16k documents
+                with gc_paused(promote=big):
+                    self._st.apply(manifest, reloaded)
+            except FileNotFoundError as exc:
+                os.close(fd)
+                # a writer superseded a file after we read the manifest: read the new one
+                if self._stat_key() != key or attempt < 2:
+                    continue
+                missing = Path(exc.filename) if exc.filename else self._manifest_path
+                raise self._corrupt(IndexCorruptError(f"index file {missing} is missing"), missing) from exc
+            except IndexCorruptError as exc:
+                os.close(fd)
+                if self._stat_key() != key:
+                    continue  # it changed under us; a half-read superseded file is no damage
+                raise self._corrupt(exc) from exc
+            except BaseException:
+                os.close(fd)
+                raise
+            self._pin(fd)
+            self._manifest_key = key
+            self._st.manifest = manifest
+            self._st.raw_manifest = raw
+            self._st.next_shard = manifest["next_shard"]
+            return True
+        raise IndexLockedError("the index kept changing while it was being read; try again")
+
+    def _sweep(self) -> None:
+        """Delete temp files and data files no manifest names (leftovers of crashes). Under the lock."""
+        live = set(backups.manifest_files(self._st.manifest))
+        for name in os.listdir(self.directory):
+            if TMP_FILE_RE.match(name) or (DATA_FILE_RE.match(name) and name not in live):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.directory / name)
+
+    def refresh(self) -> bool:
+        """Reload if another process committed since the last read; returns whether anything changed."""
+        with self._mutex:
+            self._ensure_open()
+            if self._tx is not None and self._tx_thread == threading.get_ident():
+                return False
+            return self._refresh_locked()
+
+    def _read(self) -> None:
+        """Before every read: pick up other processes' commits (one stat when nothing changed).
+        Caller holds the mutex."""
+        self._ensure_open()
+        if self._tx is None:
+            self._refresh_locked()
+
+    # -- transactions --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Batch changes into one commit under one lock hold; rolled back if the block raises.
+
+        Nested use in the same thread joins the outer transaction.
+        """
+        with self._mutex:
+            self._ensure_open()
+            if self._tx is not None:
+                yield self._tx  # type: ignore[misc]
+                return
+            with self._locked():
+                self._refresh_locked()
+                tx = self._transaction_class(self._st)
+                self._tx, self._tx_thread = tx, threading.get_ident()
+                try:
+                    yield tx  # type: ignore[misc]
+                    tx.active = False
+                    if not tx.empty:
+                        commit(self._st, tx)
+                        self._pin_current()
+                except BaseException:
+                    tx.active = False
+                    try:
+                        rollback(self._st, tx)
+                    except BaseException:
+                        self._manifest_key = None
+                        raise
+                    raise
+                finally:
+                    self._tx, self._tx_thread = None, None
+
+    def _pin_current(self) -> None:
+        """After our own commit: remember the manifest just written (no reload needed)."""
+        fd = os.open(self._manifest_path, os.O_RDONLY)
+        st = os.fstat(fd)
+        self._pin(fd)
+        self._manifest_key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+__all__ = ["IndexCore"]

@@ -1,0 +1,107 @@
+"""Questions over every asset: filtered lists and counts per connection and status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .core import IndexCore
+from .state import Doc, copy_json
+
+if TYPE_CHECKING:
+    from .models import AssetRecord, LibraryStats
+
+
+class QueryReads(IndexCore):
+    """Index methods that scan the assets."""
+
+    def _matching(
+        self,
+        connection: str | None,
+        provider: str | None,
+        status: str | None,
+        tag: str | None,
+        name_contains: str | None,
+    ) -> Iterator[Doc]:
+        """Stored documents (not copies) matching every filter. Caller holds the mutex."""
+        needle = name_contains.casefold() if name_contains is not None else None
+        prefix = f"{connection}/" if connection is not None else None
+        for shard in self._st.shards.values():
+            for key, doc in shard.docs.items():
+                if prefix is not None and not key.startswith(prefix):
+                    continue
+                if provider is not None and doc.get("provider") != provider:
+                    continue
+                if status is not None and doc.get("status") != status:
+                    continue
+                if tag is not None:
+                    tags = doc.get("tags")
+                    if not isinstance(tags, list) or tag not in tags:
+                        continue
+                if needle is not None and needle not in str(doc.get("name", "")).casefold():
+                    continue
+                yield doc
+
+    def assets(
+        self,
+        *,
+        connection: str | None = None,
+        provider: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+        name_contains: str | None = None,
+    ) -> list[Doc]:
+        """Assets matching every given filter (``tag``: exact tag; ``name_contains``: case-insensitive)."""
+        with self._mutex:
+            self._read()
+            found = list(self._matching(connection, provider, status, tag, name_contains))
+            return copy_json(found)  # type: ignore[no-any-return]
+
+    def asset_records(
+        self,
+        *,
+        connection: str | None = None,
+        provider: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+        name_contains: str | None = None,
+    ) -> list[AssetRecord]:
+        """:meth:`assets` as typed records."""
+        docs = self.assets(connection=connection, provider=provider, status=status, tag=tag,
+                           name_contains=name_contains)
+        from .models import AssetRecord
+
+        return [AssetRecord.model_validate(d) for d in docs]
+
+    def stats(self, connection: str | None = None) -> dict[str, Any]:
+        """Counts: ``{"assets", "bytes", "by_status", "by_connection": {name: {...}}}``."""
+        with self._mutex:
+            self._read()
+            per: dict[str, dict[str, Any]] = {}
+            for doc in self._matching(connection, None, None, None, None):
+                entry = per.get(doc["connection"])
+                if entry is None:
+                    entry = per[doc["connection"]] = {"assets": 0, "bytes": 0, "by_status": {}}
+                entry["assets"] += 1
+                size = doc.get("size")
+                if isinstance(size, int) and not isinstance(size, bool):
+                    entry["bytes"] += size
+                st = str(doc.get("status"))
+                entry["by_status"][st] = entry["by_status"].get(st, 0) + 1
+        total: dict[str, Any] = {"assets": 0, "bytes": 0, "by_status": {}}
+        for entry in per.values():
+            total["assets"] += entry["assets"]
+            total["bytes"] += entry["bytes"]
+            for st, n in entry["by_status"].items():
+                total["by_status"][st] = total["by_status"].get(st, 0) + n
+        total["by_connection"] = {name: per[name] for name in sorted(per)}
+        return total
+
+    def library_stats(self, connection: str | None = None) -> LibraryStats:
+        """:meth:`stats` as a typed record."""
+        from .models import LibraryStats
+
+        return LibraryStats.model_validate(self.stats(connection))
+
+
+__all__ = ["QueryReads"]

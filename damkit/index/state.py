@@ -1,0 +1,242 @@
+"""The index held in memory, and how it follows the manifest on disk.
+
+:class:`IndexState` is what one process has loaded: asset shards (key -> document), where each
+key lives, the small tables, and the manifest they came from. :meth:`IndexState.apply` brings it
+in line with a (newer) manifest, re-reading only the files whose names changed. No locking here:
+the repository holds its mutex (and, for writes, the file lock) around every call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import tuning
+from .shards import TABLES, asset_key, decode_delta, decode_shard, decode_table
+from .storage import corrupt_error
+
+Doc = dict[str, Any]
+
+
+def now_iso() -> str:
+    """UTC now, milliseconds, ``Z`` suffix."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@contextlib.contextmanager
+def gc_paused(promote: bool = False) -> Iterator[None]:
+    """Pause the cyclic GC while parsing: it would rescan every new dict (3x slower loads).
+
+    With ``promote``, the parsed documents then move straight to the oldest GC generation
+    (``freeze`` + ``unfreeze``: two list splices) instead of being scanned by the next young
+    collection; skipped if the host process uses ``gc.freeze`` itself.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if promote and gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON data (orjson round trip: fast, and proves it is JSON)."""
+    return orjson.loads(orjson.dumps(value))
+
+
+def json_copy(doc: Any, what: str) -> Doc:
+    """A deep copy of a caller's document; TypeError naming ``what`` if it is not a JSON object."""
+    if not isinstance(doc, dict):
+        raise TypeError(f"{what} must be a dict, not {type(doc).__name__}")
+    try:
+        out: Doc = orjson.loads(orjson.dumps(doc))
+    except TypeError as exc:
+        raise TypeError(f"{what} is not JSON-serialisable: {exc}") from exc
+    return out
+
+
+def folder_path(path: str) -> str:
+    """A library folder path normalised to ``a/b/c``; ValueError for empty or ``..`` paths."""
+    parts = [p for p in str(path).replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise ValueError(f"bad folder path {path!r}")
+    return "/".join(parts)
+
+
+@dataclass
+class Shard:
+    """One asset shard in memory."""
+
+    sid: int
+    file: str | None  # None: not on disk yet
+    gen: int  # generation the file was written at
+    docs: dict[str, Doc] = field(default_factory=dict)
+
+
+class IndexState:
+    """What this process has loaded of the index in ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.manifest: Doc = {}
+        self.raw_manifest = b""
+        self.next_shard = 1
+        self.shards: dict[int, Shard] = {}
+        self.where: dict[str, int] = {}  # asset key -> shard id
+        self.deltas_loaded: set[str] = set()
+        self.pending: dict[int, set[str]] = {}  # shard id -> keys changed by listed deltas
+        self.table_files: dict[str, str | None] = {t: None for t in TABLES}
+        self.connections: dict[str, Doc] = {}
+        self.folders: dict[str, Doc] = {}
+        self.runs: dict[str, Doc] = {}
+        self.events: list[Doc] = []
+        self.meta: list[Doc] = []
+
+    # -- lookups -----------------------------------------------------------------------------
+    def get(self, key: str) -> Doc | None:
+        """The stored document of an asset key (not a copy), or None."""
+        sid = self.where.get(key)
+        return None if sid is None else self.shards[sid].docs[key]
+
+    def tail_shard(self) -> Shard:
+        """The shard new assets go to (a new one once the newest is full)."""
+        if self.shards:
+            tail = self.shards[max(self.shards)]
+            if len(tail.docs) < tuning.SHARD_MAX_DOCS:
+                return tail
+        sid = self.next_shard
+        self.next_shard += 1
+        shard = Shard(sid, None, 0)
+        self.shards[sid] = shard
+        return shard
+
+    def table_docs(self, table: str) -> list[Doc]:
+        """The documents of a small table, in file order."""
+        if table == "connections":
+            return list(self.connections.values())
+        if table == "folders":
+            return list(self.folders.values())
+        if table == "runs":
+            return list(self.runs.values())
+        if table == "events":
+            return self.events
+        return self.meta
+
+    def forget(self) -> None:
+        """Drop everything loaded: the next refresh reloads from disk."""
+        self.shards.clear()
+        self.where.clear()
+        self.deltas_loaded = set()
+        self.pending.clear()
+        self.table_files = {t: None for t in TABLES}
+
+    # -- loading -----------------------------------------------------------------------------
+    def set_table(self, table: str, docs: list[Doc], path: Path | None) -> None:
+        """Install a small table read from ``path`` (IndexCorruptError if a key field is missing)."""
+
+        def keyed(field_name: str) -> dict[str, Doc]:
+            out = {}
+            for doc in docs:
+                value = doc.get(field_name)
+                if not isinstance(value, str):
+                    raise corrupt_error(Path(str(path)), f"is corrupt: {table} without {field_name!r}")
+                out[value] = doc
+            return out
+
+        if table == "connections":
+            self.connections = keyed("name")
+        elif table == "folders":
+            self.folders = keyed("path")
+        elif table == "runs":
+            self.runs = keyed("id")
+        elif table == "events":
+            self.events = docs
+        else:
+            self.meta = docs
+
+    def apply(
+        self,
+        manifest: Doc,
+        reloaded: set[int],
+        force_shards: frozenset[int] | set[int] = frozenset(),
+        force_tables: frozenset[str] | set[str] = frozenset(),
+    ) -> None:
+        """Bring memory in line with ``manifest``, re-reading only files whose names changed.
+
+        ``reloaded`` collects the shard ids read from disk (kept across retries by the caller).
+        Raises FileNotFoundError when a named file is gone (a writer superseded it meanwhile) and
+        IndexCorruptError when one is damaged.
+        """
+        d = self.directory
+        for table in TABLES:
+            name = manifest["tables"].get(table)
+            if table in force_tables or name != self.table_files[table]:
+                docs = decode_table(d / name, table) if name else []
+                self.set_table(table, docs, d / name if name else None)
+                self.table_files[table] = name
+        listed = {s["id"]: s for s in manifest["shards"]}
+        shards = self.shards
+        removed: set[str] = set()  # keys that left a shard: their home is settled at the end
+        for sid in [s for s in shards if s not in listed]:
+            removed.update(shards.pop(sid).docs)
+        for sid, entry in listed.items():
+            shard = shards.get(sid)
+            if shard is not None and shard.file == entry["file"] and sid not in force_shards:
+                continue
+            docs = decode_shard(d / entry["file"])
+            if shard is not None:
+                removed.update(shard.docs)
+            shards[sid] = Shard(sid, entry["file"], entry["gen"], docs)
+            reloaded.add(sid)
+        affected = set(reloaded)
+        pending = self.pending
+        for sid in list(pending):
+            if sid not in shards:
+                del pending[sid]
+        for sid in reloaded:
+            if sid in shards:
+                pending[sid] = set()
+        for seg in manifest["deltas"]:
+            new = seg["file"] not in self.deltas_loaded
+            if not new and not reloaded.intersection(seg["shards"]):
+                continue
+            gen = seg["gen"]
+            for entry in decode_delta(d / seg["file"]):
+                shard = shards.get(entry["shard"])
+                if shard is None or shard.gen >= gen or (not new and shard.sid not in reloaded):
+                    continue
+                if entry["op"] == "put":
+                    doc = entry["doc"]
+                    key = asset_key(doc["connection"], doc["provider_id"])
+                    shard.docs[key] = doc
+                else:
+                    key = entry["key"]
+                    shard.docs.pop(key, None)
+                    removed.add(key)
+                affected.add(shard.sid)
+                pending.setdefault(shard.sid, set()).add(key)
+        self.deltas_loaded = {seg["file"] for seg in manifest["deltas"]}
+        where = self.where
+        for key in removed:
+            sid = where.get(key)
+            if sid is not None and (sid not in shards or key not in shards[sid].docs):
+                del where[key]
+        for sid in affected:
+            shard = shards.get(sid)
+            if shard is not None:
+                where.update(dict.fromkeys(shard.docs, sid))
+
+
+__all__ = ["Doc", "IndexState", "Shard", "copy_json", "folder_path", "gc_paused", "json_copy",
+           "now_iso"]

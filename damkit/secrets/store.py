@@ -1,0 +1,93 @@
+"""The secret store the rest of damkit uses: environment first, then one writable backend."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from ..redact import register_secret
+from .base import Backend, check_names
+from .env import env_value, env_var_name
+
+log = logging.getLogger("damkit.secrets")
+
+
+class SecretStore:
+    """Connection secrets: environment variables first, then the one writable store chosen by
+    :func:`resolve_secret_store`.
+
+    ``kind`` is ``"keyring"``, ``"encrypted"``, ``"plaintext"`` or ``"env-only"``; ``why`` has one
+    line per store considered (for ``damkit doctor``); ``warnings`` what a user should see at start;
+    ``location`` the keyring backend class or the file path (None for env-only).
+    """
+
+    def __init__(self, backend: Backend, *, env: Mapping[str, str] | None,
+                 why: list[str], warnings: list[str]) -> None:
+        self._backend = backend
+        self._env = env
+        self.kind: str = backend.kind
+        self.location: str | None = backend.location
+        self.why: list[str] = why
+        self.warnings: list[str] = warnings
+
+    def __repr__(self) -> str:
+        return f"SecretStore(kind={self.kind!r}, location={self.location!r})"
+
+    @property
+    def writable(self) -> bool:
+        return self.kind != "env-only"
+
+    def _env_value(self, connection: str, field: str) -> str | None:
+        return env_value(os.environ if self._env is None else self._env, connection, field)
+
+    def get(self, connection: str, field: str) -> str | None:
+        """The secret, from ``DAMKIT_<CONNECTION>_<FIELD>`` if set, else from the store; None when
+        absent. Raises SecretStoreError when the store fails (never returns None for a failure)."""
+        check_names(connection, field)
+        value = self._env_value(connection, field)
+        if value is None:
+            value = self._backend.get(connection, field)
+        if value is not None:
+            register_secret(value)
+        return value
+
+    def set(self, connection: str, field: str, value: str) -> None:
+        """Save into the writable store (never into the environment)."""
+        check_names(connection, field)
+        if not isinstance(value, str) or not value:
+            raise ValueError("secret store: an empty value cannot be saved; use delete()")
+        register_secret(value)
+        self._backend.set(connection, field, value)
+        name = env_var_name(connection, field)
+        if self._env_value(connection, field) is not None:
+            log.warning("saved secret '%s' of connection '%s' in the %s store, but %s is set and "
+                        "takes precedence while it is", field, connection, self.kind, name)
+
+    def delete(self, connection: str, field: str) -> None:
+        """Remove from the writable store (a missing secret is fine). Environment untouched."""
+        self.delete_connection(connection, [field])
+
+    def delete_connection(self, connection: str, fields: list[str]) -> None:
+        """Remove every listed field of ``connection`` from the writable store."""
+        for field in fields:
+            check_names(connection, field)
+        if fields:
+            self._backend.delete_many(connection, list(fields))
+
+    def ref(self, connection: str, field: str) -> str:
+        """What the index stores instead of the value: ``secret:<kind>:<connection>/<field>``."""
+        check_names(connection, field)
+        return f"secret:{self.kind}:{connection}/{field}"
+
+    def source(self, connection: str, field: str) -> str | None:
+        """``"env"`` or the store's kind, where :meth:`get` would read the value; None if unset."""
+        check_names(connection, field)
+        if self._env_value(connection, field) is not None:
+            return "env"
+        if self._backend.get(connection, field) is not None:
+            return self.kind
+        return None
+
+
+__all__ = ["SecretStore"]
