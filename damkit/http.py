@@ -167,9 +167,16 @@ class HostBudget:
         now = time.monotonic()
         with self._lock:
             self._ok.append(now)
-            if self.rate is None or self.fixed or now - self._last_wait > 1.0:
+            if self.rate is None or now - self._last_wait > 1.0:
                 return
-            step = 1.0 if self.slow_start else self.RISE  # slow start doubles each second
+            if self.ceiling is not None and self.rate >= self.ceiling:
+                return
+            if self.slow_start:
+                step = 1.0  # +1 per answer: doubles each second
+            elif self.documented or self.fixed:
+                step = 0.1  # back up to the limit within seconds
+            else:
+                step = self.RISE  # probing for the unknown limit: +1.5 % per second
             self.rate = min(self.rate + step, self.ceiling or MAX_RATE)
 
     def accepted_rate(self, now: float, window: float = 2.0) -> float:
@@ -177,22 +184,23 @@ class HostBudget:
         return sum(1 for t in self._ok if t >= now - window) / window
 
     def throttled(self, retry_after: float) -> None:
-        """A 429: hold every request for ``retry_after`` and back off (once per second)."""
+        """A 429: hold every request for ``retry_after``; back off (at most once a second) when
+        the DAM was answering us just before, i.e. when our rate was what it refused. A 429
+        after a hold with nothing answered since is the DAM holding everyone: no back-off."""
         now = time.monotonic()
         with self._lock:
             self.stats["429"] += 1
             self.blocked_until = max(self.blocked_until, now + retry_after)
-            if now - self._last_cut < 1.0:
+            accepted = self.accepted_rate(now)
+            if now - self._last_cut < 1.0 or accepted == 0:
                 return
             self._last_cut = now
-            accepted = self.accepted_rate(now)
             if self.rate is None:  # not paced until now: start just under what was accepted
-                self.rate = max(MIN_RATE, 0.9 * accepted if accepted else OPENING_RATE)
+                self.rate = max(MIN_RATE, 0.9 * accepted)
             elif self.documented or self.fixed:
                 self.rate = max(MIN_RATE, self.rate * 0.7)  # someone else spends this budget too
             else:  # just under the rate the DAM was accepting
-                target = 0.9 * accepted if accepted > 0 else self.rate * 0.5
-                self.rate = max(MIN_RATE, min(self.rate * 0.9, target))
+                self.rate = max(MIN_RATE, min(self.rate * 0.9, 0.9 * accepted))
             self.slow_start = False
 
 
