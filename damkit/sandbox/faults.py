@@ -179,13 +179,15 @@ class FaultState:
             self._status_turn = 0
             self.injected = {k: 0 for k in ("latency", "429", "5xx", "cut", "slow",
                                             "rate_limited", "shifted")}
+            self.under_limit = 0  # requests the hidden rate limit let through
             self.requests = 0
             self._buckets: dict[str, list[float]] = {}  # client host -> [tokens, updated]
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {"provider": self.provider, "faults": self.spec.to_dict(),
-                    "injected": dict(self.injected), "requests": self.requests}
+                    "injected": dict(self.injected), "requests": self.requests,
+                    "under_limit": self.under_limit}
 
     def _over_limit(self, client: str, path: str) -> bool:
         """The hidden rate limit: a token bucket per client host (call under the lock)."""
@@ -198,6 +200,7 @@ class FaultState:
         bucket[1] = now
         if bucket[0] >= 1.0:
             bucket[0] -= 1.0
+            self.under_limit += 1
             return False
         return True
 
