@@ -2,7 +2,8 @@
 
 - **Budgets** (:class:`HostBudget`): one request budget per DAM host, shared by every
   connection, client and the event consumer in the process. A budget paces requests (a token
-  bucket in GCRA form, safe across event loops and threads) and adapts (AIMD): from the
+  bucket that waiting requests borrow from; safe across event loops and threads) and adapts
+  (AIMD): from the
   provider's documented limit it only backs off on 429 and recovers up to it; where no limit is
   published it opens at the connector's polite rate, rises while the DAM answers (doubling per
   second until the first 429, then a few per cent per second) and, on a 429, falls just under
@@ -101,10 +102,10 @@ class HostBudget:
         self.configured = False
         self.documented = False
         self.fixed = False  # the user's --rate
-        self._tat = 0.0  # theoretical arrival time of the next request (GCRA)
+        self._tokens = 1.0  # a token bucket that may go into debt (requests waiting their turn)
+        self._updated = time.monotonic()
         self.blocked_until = 0.0
         self._last_cut = 0.0
-        self._last_wait = 0.0
         self._ok: collections.deque[float] = collections.deque(maxlen=4096)
         self.stats = {"requests": 0, "429": 0}
 
@@ -128,6 +129,7 @@ class HostBudget:
             self.ceiling = rate if (documented or fixed) else None
             self.slow_start = not (documented or fixed)
             self.burst = float(max(1, burst or 1))
+            self._tokens = min(self._tokens, self.burst)
 
     def ensure(self, rate: float | None, burst: int | None) -> None:
         """A client's constructor: its rate is taken as a limit until a sync says otherwise."""
@@ -135,21 +137,15 @@ class HostBudget:
             self.configure(rate, burst=burst, documented=True)
 
     def _reserve(self, now: float) -> float:
-        """Take the next slot; returns how long to wait for it."""
-        if now < self.blocked_until:
-            self._tat = max(self._tat, self.blocked_until)
-            if self.rate is None:
-                return self.blocked_until - now
+        """Take a token (going into debt if none is left); returns how long to wait for it."""
+        start = max(now, self.blocked_until)
         if self.rate is None:
-            return 0.0
-        interval = 1.0 / self.rate
-        tat = max(self._tat, now)
-        allowed = tat - (self.burst - 1.0) * interval
-        self._tat = tat + interval
-        wait = max(0.0, allowed - now)
-        if wait > 0:
-            self._last_wait = now + wait
-        return wait
+            return start - now
+        if start > self._updated:
+            self._tokens = min(self.burst, self._tokens + (start - self._updated) * self.rate)
+            self._updated = start
+        self._tokens -= 1.0
+        return (start - now) + max(0.0, -self._tokens / self.rate)
 
     async def acquire(self) -> None:
         while True:
@@ -157,18 +153,19 @@ class HostBudget:
                 wait = self._reserve(time.monotonic())
             if wait > 0:
                 await asyncio.sleep(wait)
-            if time.monotonic() >= self.blocked_until:
-                with self._lock:
+            with self._lock:
+                if time.monotonic() >= self.blocked_until:
                     self.stats["requests"] += 1
-                return
+                    return
+                self._tokens += 1.0  # a 429 came meanwhile: give the slot back, wait again
 
     def answered(self) -> None:
-        """A request was answered (not 429): rise while the pacer is what holds us back."""
+        """A request was answered (not 429): rise while the budget is what holds us back."""
         now = time.monotonic()
         with self._lock:
             self._ok.append(now)
-            if self.rate is None or now - self._last_wait > 1.0:
-                return
+            if self.rate is None or self._tokens > self.burst / 2:
+                return  # not saturated: the DAM is not what limits us
             if self.ceiling is not None and self.rate >= self.ceiling:
                 return
             if self.slow_start:
@@ -179,7 +176,7 @@ class HostBudget:
                 step = self.RISE  # probing for the unknown limit: +1.5 % per second
             self.rate = min(self.rate + step, self.ceiling or MAX_RATE)
 
-    def accepted_rate(self, now: float, window: float = 2.0) -> float:
+    def accepted_rate(self, now: float, window: float = 1.0) -> float:
         """Answers per second over the last ``window`` seconds."""
         return sum(1 for t in self._ok if t >= now - window) / window
 
@@ -191,6 +188,7 @@ class HostBudget:
         with self._lock:
             self.stats["429"] += 1
             self.blocked_until = max(self.blocked_until, now + retry_after)
+            self._tokens = min(self._tokens, 1.0)  # after the hold: paced, no burst
             accepted = self.accepted_rate(now)
             if now - self._last_cut < 1.0 or accepted == 0:
                 return
