@@ -14,6 +14,14 @@ of its assets exactly, so ``assets=2855`` gives 2,000 eligible files and ``14284
 3. re-sync of 10,000 tagged assets with nothing changed (a fresh process: open + sync).
 4. peak RSS (ru_maxrss of a child process) of the first 10,000-asset sync, of the re-sync, and of
    a re-sync that downloads one extra 50 MB file.
+5. adaptive: for each provider that publishes no limit (Canto, Percolate), the sandbox enforces
+   one the client is not told, drawn at random between 5 and 50 requests/s (``--rate-limit``);
+   damkit syncs with no ``--rate``. ``adaptive_bound_ratio`` = wall time / (requests the limit let
+   through / the limit), target <= 1.2; ``throttled_share`` = 429s / requests under the limit,
+   target <= 2 %. The catalog is sized so that the limit allows about 25 s of work.
+6. ``storm_ok``: 60 x 429 with ``Retry-After: 1`` in the middle of a 200-file sync, every file
+   synced in the end; ``breaker_requests``: requests a 2,000-file sync spends against a dead file
+   host (every download 5xx) before it stops (target <= 50), listing included.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -34,7 +43,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from damkit.demo import add_sandbox_connections, demo_workspace, fetch_manifest  # noqa: E402
+from damkit.demo import (add_sandbox_connections, demo_workspace, fetch_manifest,  # noqa: E402
+                         login_sandbox_connections)
 from damkit.sandbox import free_port  # noqa: E402
 from damkit.sync import sync_connection  # noqa: E402
 
@@ -44,6 +54,10 @@ BYNDER_ASSETS = 284  # ... 200
 LATENCY_MS = 20.0
 BYNDER_RATE = 15.0
 BIG_FILE = 50_000_000
+ADAPTIVE_SECONDS = 25.0  # work the hidden limit allows in each adaptive run
+#: requests under the limit per tagged file (Canto: the binary link; its /_files host is not
+#: counted; Percolate: the download link and the CDN)
+PER_FILE = {"canto": 1.0, "percolate": 2.0}
 
 SANDBOX = """
 import sys, json
@@ -138,6 +152,68 @@ def child_sync(root: Path, name: str, rate: float) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+async def adaptive(tmp: Path, provider: str, limit: int) -> dict[str, Any]:
+    """A sync against a limit the client is not told; wall time against what the limit allows."""
+    files = int(limit * ADAPTIVE_SECONDS / PER_FILE[provider])
+    sb = SandboxProcess(assets=int(files / 0.7) + 1, providers=[provider], rate_limit=None,
+                        faults={provider: {"rate_limit": limit}})
+    try:
+        with demo_workspace(tmp / f"ws-adaptive-{provider}") as ws:
+            names = add_sandbox_connections(ws, sb.manifest)
+            await login_sandbox_connections(ws, names)
+            sb.control("PUT", f"{provider}/faults", json={"rate_limit": limit})  # counters at 0
+            t = time.perf_counter()
+            report = await sync_connection(ws, names[0])
+            wall = time.perf_counter() - t
+        seen = sb.control("GET", f"{provider}/faults")
+    finally:
+        sb.stop()
+    under, limited = seen["under_limit"], seen["injected"]["rate_limited"]
+    return {"limit": limit, "files": report.downloaded, "status": report.status,
+            "wall_s": round(wall, 2), "bound_s": round(under / limit, 2),
+            "adaptive_bound_ratio": round(wall / (under / limit), 3),
+            "throttled_share": round(limited / max(1, under + limited), 4),
+            "requests": under + limited, "http_429": limited}
+
+
+async def storm(tmp: Path) -> bool:
+    """60 x 429 (Retry-After: 1) mid-way through a 200-file sync: does every file arrive?"""
+    sb = SandboxProcess(assets=BYNDER_ASSETS, providers=["percolate"], rate_limit=None)
+    try:
+        with demo_workspace(tmp / "ws-storm") as ws:
+            (name,) = add_sandbox_connections(ws, sb.manifest)
+            eligible = sb.manifest["providers"]["percolate"]["eligible"]
+
+            def burst(event: Any) -> None:
+                if event.kind == "file_done" and event.done == 20:
+                    sb.control("PATCH", "percolate/faults",
+                               json={"burst_429": 60, "retry_after": 1})
+
+            report = await sync_connection(ws, name, progress=burst)
+            injected = sb.control("GET", "percolate/faults")["injected"]["429"]
+        return report.status == "ok" and report.downloaded == eligible and injected == 60
+    finally:
+        sb.stop()
+
+
+async def breaker(tmp: Path) -> dict[str, Any]:
+    """Requests a 2,000-file sync spends against a dead file host before it stops."""
+    sb = SandboxProcess(assets=ELIGIBLE_2K, providers=["percolate"], rate_limit=None)
+    try:
+        with demo_workspace(tmp / "ws-breaker") as ws:
+            (name,) = add_sandbox_connections(ws, sb.manifest)
+            sb.control("PUT", "percolate/faults", json={"fault_rate": 1.0, "match": "cdn"})
+            t = time.perf_counter()
+            report = await sync_connection(ws, name)
+            seconds = time.perf_counter() - t
+            spent = sb.control("GET", "percolate/faults")["requests"] - 1
+        return {"breaker_requests": spent, "breaker_status": report.status,
+                "breaker_s": round(seconds, 2),
+                "breaker_files": sb.manifest["providers"]["percolate"]["eligible"]}
+    finally:
+        sb.stop()
+
+
 async def main() -> dict[str, Any]:
     result: dict[str, Any] = {}
     tmp = Path(tempfile.mkdtemp(prefix="damkit-bench-"))
@@ -213,10 +289,43 @@ async def main() -> dict[str, Any]:
             )
         finally:
             sb.stop()
+
+        # 5. adaptive rates under a limit the client is not told ---------------------------------
+        rng = random.Random()
+        runs = {p: await adaptive(tmp, p, rng.randint(5, 50)) for p in ("canto", "percolate")}
+        result.update(
+            adaptive=runs,
+            adaptive_bound_ratio=max(r["adaptive_bound_ratio"] for r in runs.values()),
+            throttled_share=max(r["throttled_share"] for r in runs.values()))
+
+        # 6. a 429 storm; a dead file host ------------------------------------------------------
+        result["storm_ok"] = await storm(tmp)
+        result.update(await breaker(tmp))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main())))
+    if "--only" in sys.argv:  # e.g. --only adaptive,storm,breaker: a quick look at some parts
+        parts = sys.argv[sys.argv.index("--only") + 1].split(",")
+
+        async def some() -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            tmp = Path(tempfile.mkdtemp(prefix="damkit-bench-"))
+            try:
+                if "adaptive" in parts:
+                    rng = random.Random()
+                    out["adaptive"] = {p: await adaptive(tmp, p, rng.randint(5, 50))
+                                       for p in ("canto", "percolate")}
+                if "storm" in parts:
+                    out["storm_ok"] = await storm(tmp)
+                if "breaker" in parts:
+                    out.update(await breaker(tmp))
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return out
+
+        print(json.dumps(asyncio.run(some())))
+    else:
+        print(json.dumps(asyncio.run(main())))

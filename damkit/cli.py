@@ -433,6 +433,10 @@ def sync(
     max_delete: Optional[int] = typer.Option(
         None, "--max-delete", min=0,
         help="With --prune: delete nothing if more than this many files would go"),
+    rate: Optional[float] = typer.Option(None, "--rate", min=0.1,
+                                         help="Requests/s to the DAM (default: adapts)"),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1,
+                                              help="Most downloads at once (default 8)"),
     as_json: bool = JsonOption,
 ) -> None:
     """Sync every file carrying the tag into DAM Import/NAME/."""
@@ -444,7 +448,8 @@ def sync(
         ws.connection(name)
         with ProgressRenderer(enabled=not as_json) as render:
             report = run_sync(sync_connection(ws, name, dry_run=dry_run, prune=prune,
-                                              max_delete=max_delete, progress=render))
+                                              max_delete=max_delete, progress=render,
+                                              rate=rate, concurrency=concurrency))
     finish(report, as_json, print_sync_report)
 
 
@@ -670,6 +675,8 @@ def sandbox(
     seed: int = typer.Option(7, "--seed"),
     latency_ms: float = typer.Option(0.0, "--latency-ms"),
     fault_rate: float = typer.Option(0.0, "--fault-rate"),
+    rate_limit: list[str] = typer.Option([], "--rate-limit", metavar="PROVIDER=R",
+                                         help="A limit clients are not told, e.g. canto=20"),
     allow_remote: bool = typer.Option(False, "--allow-remote",
                                       help="Allow a non-loopback host (the manifest serves every "
                                       "sandbox secret to whoever asks)"),
@@ -679,9 +686,14 @@ def sandbox(
     from .sandbox import serve
 
     with guarded():
+        from .sandbox.faults import parse_rate_limits
+        try:
+            faults = parse_rate_limits(rate_limit)
+        except ValueError as exc:
+            raise SettingsError(str(exc), field="rate_limit") from None
         try:
             serve(host=host, port=port, assets=assets, seed=seed, latency_ms=latency_ms,
-                  fault_rate=fault_rate, allow_remote=allow_remote)
+                  fault_rate=fault_rate, allow_remote=allow_remote, faults=faults)
         except ValueError as exc:
             raise SettingsError(f"--host: {exc}", field="host") from None
 

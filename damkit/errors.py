@@ -84,6 +84,14 @@ class Unreachable(HttpError):
     """No answer at all: the name does not resolve, the connection or TLS failed, or timed out."""
 
 
+class BodyCut(Unreachable):
+    """The answer started but its body broke off: the whole request may be sent again.
+
+    The HTTP layer cannot retry this one itself (the caller was already reading the body), so it
+    is the only failure the sync engine retries on its own.
+    """
+
+
 class CredentialsRefused(HttpError, AuthError):
     """The DAM refused the credentials (401, or a login the DAM rejected)."""
 
@@ -110,12 +118,82 @@ class Unavailable(HttpError):
     """The DAM or its file host failed (5xx) after the retries allowed."""
 
 
+class CircuitOpen(Unavailable):
+    """The DAM or its file host failed consistently: the run stopped sending requests to it."""
+
+
 class BadAnswer(HttpError):
     """The DAM answered, but not in a shape damkit understands (not JSON, missing keys)."""
 
 
 class LocalStorageError(DamkitError):
-    """The local disk refused a write or read: full, read-only, or no permission."""
+    """The local disk refused a write or read: full, read-only, or no permission.
+
+    ``cause`` is the ``errno`` name (``"ENOSPC"``, ``"EROFS"``, ``"EACCES"``...), ``path`` the
+    folder or file concerned; the hint says how to fix it.
+    """
+
+    def __init__(self, message: str, *, cause: str | None = None, path: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.cause = cause
+        self.path = path
+
+
+_DISK_FIXES = {
+    "ENOSPC": ("the disk holding the library is full",
+               "free some space on that disk (or move DAMKIT_HOME to a larger one), then sync "
+               "again: finished files are kept"),
+    "EDQUOT": ("the disk quota of this user is used up",
+               "free some space or raise the quota, then sync again: finished files are kept"),
+    "EROFS": ("the library is on a read-only file system",
+              "mount it writable, or set DAMKIT_HOME to a writable folder, then sync again"),
+    "EACCES": ("no permission to write in the library",
+               "give this user write permission on the folder (or set DAMKIT_HOME to a folder "
+               "it owns), then sync again"),
+    "EPERM": ("the operating system refused the write",
+              "give this user write permission on the folder, then sync again"),
+}
+
+
+def local_storage_error(exc: OSError, path: object = None) -> LocalStorageError | None:
+    """The typed error for an ``OSError`` that means "the library's disk refused", else None."""
+    import errno as _errno
+
+    name = _errno.errorcode.get(exc.errno or 0, "")
+    if name not in _DISK_FIXES:
+        return None
+    what, fix = _DISK_FIXES[name]
+    where = str(path if path is not None else (exc.filename or "the library"))
+    return LocalStorageError(f"cannot write to the library: {what} ({name}, {where})",
+                             cause=name, path=where, hint=fix)
+
+
+def error_for_status(status: int, message: str, *, url: str | None = None,
+                     retry_after: float | None = None) -> HttpError:
+    """The most specific :class:`HttpError` for a final HTTP status."""
+    if status == 401:
+        return CredentialsRefused(message, status=status, url=url)
+    if status == 403:
+        return Forbidden(message, status=status, url=url)
+    if status in (404, 410):
+        return RemoteNotFound(message, status=status, url=url)
+    if status == 429:
+        return RateLimited(message, status=status, url=url, retry_after=retry_after)
+    if status >= 500 or status == 408:
+        return Unavailable(message, status=status, url=url)
+    return HttpError(message, status=status, url=url)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that may go away by itself (throttling, 5xx, no answer), not a refusal."""
+    if isinstance(exc, (RateLimited, Unavailable, Unreachable)):
+        return not isinstance(exc, CircuitOpen)
+    if isinstance(exc, (CredentialsRefused, Forbidden, RemoteNotFound, BadAnswer)):
+        return False
+    if isinstance(exc, HttpError):  # a plain HttpError from a connector: judge by its status
+        return exc.status is None or exc.status in (408, 429) or exc.status >= 500
+    return False
 
 
 class SyncError(DamkitError):

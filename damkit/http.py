@@ -1,8 +1,23 @@
-"""The one HTTP layer every provider uses.
+"""The one HTTP layer every provider uses, and the one retry policy of the whole stack.
 
-Timeouts, a client-side rate limiter (token bucket, slowed down by 429s), retries with backoff on
-429 (honouring ``Retry-After``), 5xx and transport errors, no retry on other 4xx, and a clear
-:class:`~damkit.errors.HttpError` after the last try. URLs in errors and logs are redacted.
+- **Budgets** (:class:`HostBudget`): one request budget per DAM host, shared by every
+  connection, client and the event consumer in the process. A budget paces requests (a token
+  bucket that waiting requests borrow from; safe across event loops and threads) and adapts
+  (AIMD): from the
+  provider's documented limit it only backs off on 429 and recovers up to it; where no limit is
+  published it opens at the connector's polite rate, rises while the DAM answers (doubling per
+  second until the first 429, then a few per cent per second) and, on a 429, falls just under
+  the rate the DAM was actually accepting, so a run settles just under whatever limit the
+  server enforces. ``Retry-After`` holds every request to that host.
+- **Patience** (:class:`Patience`, set per run through :func:`patience`): the only retry policy.
+  A 429 is waited out while the run's throttle budget lasts (minutes for a sync, seconds for Test
+  Connection); 5xx and transport errors get a few tries per request with backoff; a circuit
+  breaker stops every request of the run once the DAM or its file host fails consistently.
+  Nobody above this layer retries a request that reached an answer; the sync engine only
+  restarts a file whose body broke off (:class:`~damkit.errors.BodyCut`).
+- **Errors**: the most specific class of :mod:`damkit.errors` (unreachable, refused, forbidden,
+  not found, rate limited with its wait, unavailable). URLs in errors and logs are redacted.
+
 Redirects are followed by hand: an authenticated request never carries its credentials to another
 host, and plain http is allowed to loopback hosts only.
 """
@@ -10,62 +25,301 @@ host, and plain http is allowed to loopback hosts only.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import contextvars
 import email.utils
+import inspect
 import logging
 import random
 import ssl
+import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from .errors import HttpError
+from .errors import (BodyCut, CircuitOpen, HttpError, RateLimited, Unreachable,
+                     error_for_status)
 from .redact import redact, redact_url
 from .settings import is_loopback_host
 
 log = logging.getLogger("damkit.http")
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+FAIL_STATUS = frozenset({408, 500, 502, 503, 504})
 USER_AGENT = "damkit/0.1"
+
+#: where no limit is published and the connector gives no polite rate either
+OPENING_RATE = 5.0
+MIN_RATE = 0.5
+MAX_RATE = 2000.0  # "unpaced" in practice; concurrency bounds the rest
+
+
+# --- budgets ------------------------------------------------------------------------------------
+
+
+def budget_key(url: str, base: str = "") -> str:
+    """Which budget a URL spends: its origin.
+
+    On loopback the sandbox serves every DAM on one port under a path of its own (the client's
+    ``base``, else the first path segment) and stands in for file hosts with a segment starting
+    with ``_`` below it (``/bynder/_s3``): there those path segments are part of the key.
+    """
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    if not is_loopback_host(parts.hostname or ""):
+        return origin
+    path = parts.path
+    base_path = urlsplit(base).path.rstrip("/") if base and url.startswith(base) else None
+    if base_path is None:
+        first = [s for s in path.split("/") if s][:1]
+        base_path = "/" + first[0] if first else ""
+    rest = [s for s in path[len(base_path):].split("/") if s]
+    key = origin + base_path
+    if rest and rest[0].startswith("_") and len(rest) > 1:
+        key += "/" + rest[0]
+    return key
+
+
+class HostBudget:
+    """The request budget of one DAM host (see the module's doc)."""
+
+    RISE = 0.015  # per answer while paced: +1.5 % of the rate per second
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._lock = threading.Lock()
+        self.rate: float | None = None  # requests/s now; None = not paced (until a 429)
+        self.ceiling: float | None = None  # never above: a documented limit or the user's --rate
+        self.opening: float | None = None
+        self.burst = 1.0
+        self.slow_start = True
+        self.configured = False
+        self.documented = False
+        self.fixed = False  # the user's --rate
+        self._tokens = 1.0  # a token bucket that may go into debt (requests waiting their turn)
+        self._updated = time.monotonic()
+        self.blocked_until = 0.0
+        self._last_cut = 0.0
+        self._ok: collections.deque[float] = collections.deque(maxlen=4096)
+        self.stats = {"requests": 0, "429": 0}
+
+    def configure(self, rate: float | None, *, burst: int | None = None,
+                  documented: bool = False, fixed: bool = False) -> None:
+        """Set where the budget starts and how far it may rise.
+
+        ``documented``: ``rate`` is the DAM's published limit (a ceiling it only backs off
+        from); ``fixed``: the user chose ``rate`` (the start and a ceiling); otherwise ``rate``
+        is an opening rate to rise from. A budget already configured the same way keeps what it
+        learned (the next run of the process starts where the last one settled).
+        """
+        with self._lock:
+            same = (self.configured and rate == self.opening and documented == self.documented
+                    and fixed == self.fixed)
+            if same and not fixed:
+                return
+            self.configured = True
+            self.opening, self.documented, self.fixed = rate, documented, fixed
+            self.rate = rate
+            self.ceiling = rate if (documented or fixed) else None
+            self.slow_start = not (documented or fixed)
+            self.burst = float(max(1, burst or 1))
+            self._tokens = min(self._tokens, self.burst)
+
+    def ensure(self, rate: float | None, burst: int | None) -> None:
+        """A client's constructor: its rate is taken as a limit until a sync says otherwise."""
+        if not self.configured and rate:
+            self.configure(rate, burst=burst, documented=True)
+
+    def _reserve(self, now: float) -> float:
+        """Take a token (going into debt if none is left); returns how long to wait for it."""
+        start = max(now, self.blocked_until)
+        if self.rate is None:
+            return start - now
+        if start > self._updated:
+            self._tokens = min(self.burst, self._tokens + (start - self._updated) * self.rate)
+            self._updated = start
+        self._tokens -= 1.0
+        return (start - now) + max(0.0, -self._tokens / self.rate)
+
+    async def acquire(self) -> None:
+        while True:
+            with self._lock:
+                wait = self._reserve(time.monotonic())
+            if wait > 0:
+                await asyncio.sleep(wait)
+            with self._lock:
+                if time.monotonic() >= self.blocked_until:
+                    self.stats["requests"] += 1
+                    return
+                self._tokens += 1.0  # a 429 came meanwhile: give the slot back, wait again
+
+    def answered(self) -> None:
+        """A request was answered (not 429): rise while the budget is what holds us back."""
+        now = time.monotonic()
+        with self._lock:
+            self._ok.append(now)
+            if self.rate is None or self._tokens > self.burst / 2:
+                return  # not saturated: the DAM is not what limits us
+            if self.ceiling is not None and self.rate >= self.ceiling:
+                return
+            if self.slow_start:
+                step = 1.0  # +1 per answer: doubles each second
+            elif self.documented or self.fixed:
+                step = 0.1  # back up to the limit within seconds
+            else:
+                step = self.RISE  # probing for the unknown limit: +1.5 % per second
+            self.rate = min(self.rate + step, self.ceiling or MAX_RATE)
+
+    def accepted_rate(self, now: float, window: float = 1.0) -> float:
+        """Answers per second over the last ``window`` seconds."""
+        return sum(1 for t in self._ok if t >= now - window) / window
+
+    def throttled(self, retry_after: float) -> None:
+        """A 429: hold every request for ``retry_after``; back off (at most once a second) when
+        the DAM was answering us just before, i.e. when our rate was what it refused. A 429
+        after a hold with nothing answered since is the DAM holding everyone: no back-off."""
+        now = time.monotonic()
+        with self._lock:
+            self.stats["429"] += 1
+            self.blocked_until = max(self.blocked_until, now + retry_after)
+            self._tokens = min(self._tokens, 1.0)  # after the hold: paced, no burst
+            accepted = self.accepted_rate(now)
+            if now - self._last_cut < 1.0 or accepted == 0:
+                return
+            self._last_cut = now
+            if self.rate is None:  # not paced until now: start just under what was accepted
+                self.rate = max(MIN_RATE, 0.9 * accepted)
+            elif self.documented or self.fixed:
+                self.rate = max(MIN_RATE, self.rate * 0.7)  # someone else spends this budget too
+            else:  # just under the rate the DAM was accepting
+                self.rate = max(MIN_RATE, min(self.rate * 0.9, 0.9 * accepted))
+            self.slow_start = False
+
+
+_budgets: dict[str, HostBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def budget_for(url: str, base: str = "") -> HostBudget:
+    """The process-wide budget of ``url``'s host (``base``: the client's base URL)."""
+    key = budget_key(url, base)
+    with _budgets_lock:
+        budget = _budgets.get(key)
+        if budget is None:
+            budget = _budgets[key] = HostBudget(key)
+        return budget
 
 
 class RateLimiter:
-    """Async token bucket. ``penalize`` slows it down after a 429 so retries do not storm."""
+    """A stand-alone pacer (a budget of its own): ``await limiter.acquire()``."""
 
     def __init__(self, rate: float | None, burst: int | None = None) -> None:
-        self.rate = rate
-        self.capacity = float(burst or max(1, int(rate or 1)))
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-        self.blocked_until = 0.0
-        self._lock = asyncio.Lock()
+        self._budget = HostBudget("local")
+        if rate:
+            self._budget.configure(rate, burst=burst, fixed=True)
 
     async def acquire(self) -> None:
-        if not self.rate:
-            wait = self.blocked_until - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            return
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                if now < self.blocked_until:
-                    await asyncio.sleep(self.blocked_until - now)
-                    continue
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+        await self._budget.acquire()
 
-    def penalize(self, seconds: float) -> None:
-        """Nobody sends until ``seconds`` from now (a 429's Retry-After)."""
-        self.blocked_until = max(self.blocked_until, time.monotonic() + seconds)
-        self.tokens = 0
+
+# --- patience: the one retry policy -------------------------------------------------------------
+
+
+WaitCallback = Callable[[str, float], "Awaitable[None] | None"]
+
+
+@dataclass
+class Patience:
+    """How long a run waits out throttling, how often a failing request is tried again, and
+    when it gives up on a DAM that keeps failing (the circuit breaker).
+
+    ``throttle_budget``: seconds the run may spend held by 429s in all (the union of the holds,
+    not their sum over concurrent requests); ``retries``: further tries of one request after a
+    5xx or a transport error; ``breaker_window``/``breaker_failures``: the breaker opens when
+    that many of the last ``breaker_window`` answers of the run were failures (5xx, no answer,
+    a body cut off). ``on_wait(host, seconds)`` is told each new hold (progress).
+    """
+
+    throttle_budget: float = 15.0
+    retries: int = 3
+    backoff: float = 0.25
+    max_backoff: float = 10.0
+    breaker_window: int = 20
+    breaker_failures: int = 14
+    on_wait: WaitCallback | None = None
+    throttled_s: float = 0.0
+    throttles: int = 0
+    failures: int = 0
+    broken: CircuitOpen | None = None
+    _held_until: float = 0.0
+    _recent: collections.deque[bool] = field(default_factory=lambda: collections.deque(maxlen=64))
+
+    def hold(self, seconds: float) -> bool:
+        """A 429 asking for ``seconds``: may the run wait that long? (counts the hold)"""
+        now = time.monotonic()
+        until = now + seconds
+        extra = max(0.0, until - max(now, self._held_until))
+        self.throttles += 1
+        if self.throttled_s + extra > self.throttle_budget:
+            return False
+        self.throttled_s += extra
+        self._held_until = max(self._held_until, until)
+        return True
+
+    def record(self, ok: bool, where: str = "") -> None:
+        """One answer: feeds the breaker."""
+        self._recent.append(ok)
+        if ok:
+            return
+        self.failures += 1
+        window = list(self._recent)[-self.breaker_window:]
+        if self.broken is None and len(window) >= self.breaker_window \
+                and window.count(False) >= self.breaker_failures:
+            self.broken = CircuitOpen(
+                f"stopped early: {window.count(False)} of the last {len(window)} requests to "
+                f"{where or 'the DAM'} failed (the DAM or its file host is down)",
+                url=where or None, kind="http",
+                hint="what failed is marked and is tried again by the next sync; check the DAM's "
+                     "status page")
+
+    async def waiting(self, host: str, seconds: float) -> None:
+        if self.on_wait is None or seconds <= 0:
+            return
+        try:
+            result = self.on_wait(host, seconds)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:  # progress must not break a request
+            log.exception("progress callback failed")
+
+
+#: Outside a run (Test Connection, one-off calls): answer in seconds.
+QUICK = Patience(throttle_budget=10.0, retries=2, breaker_window=10_000, breaker_failures=10_000)
+
+_patience: contextvars.ContextVar[Patience | None] = contextvars.ContextVar("damkit_patience",
+                                                                           default=None)
+
+
+def current_patience() -> Patience:
+    return _patience.get() or Patience(throttle_budget=QUICK.throttle_budget, retries=QUICK.retries,
+                                       breaker_window=QUICK.breaker_window,
+                                       breaker_failures=QUICK.breaker_failures)
+
+
+@contextlib.contextmanager
+def patience(policy: Patience) -> Iterator[Patience]:
+    """Every request made in this context (and the tasks it starts) follows ``policy``."""
+    token = _patience.set(policy)
+    try:
+        yield policy
+    finally:
+        _patience.reset(token)
 
 
 def parse_retry_after(value: str | None, default: float) -> float:
@@ -100,7 +354,9 @@ class HttpClient:
     """An async HTTP client for one connection.
 
     ``auth`` is any ``httpx.Auth`` (or a callable returning one, re-evaluated per try so refreshed
-    tokens are used). It is applied only to requests to ``base_url``'s origin.
+    tokens are used). It is applied only to requests to ``base_url``'s origin. ``rate``/``burst``
+    configure the host's shared budget when nobody did yet (taken as a limit until a sync
+    says how to treat it); ``retries`` caps the policy's tries of a 5xx for this client.
     """
 
     def __init__(
@@ -113,15 +369,17 @@ class HttpClient:
         max_connections: int = 16,
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
-        retries: int = 5,
-        backoff: float = 0.25,
-        max_backoff: float = 20.0,
+        retries: int | None = None,
+        backoff: float | None = None,
+        max_backoff: float | None = None,
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
-        self.limiter = RateLimiter(rate, burst)
+        self.rate, self.burst = rate, burst
+        if self.base_url:
+            self.budget.ensure(rate, burst)
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -134,6 +392,15 @@ class HttpClient:
             follow_redirects=False,
             transport=transport,
         )
+
+    @property
+    def budget(self) -> HostBudget:
+        """The shared budget of this client's own host."""
+        return budget_for(self.base_url or "http://localhost", self.base_url)
+
+    @property
+    def limiter(self) -> HostBudget:  # the name older callers know
+        return self.budget
 
     async def __aenter__(self) -> HttpClient:
         return self
@@ -173,9 +440,11 @@ class HttpClient:
         follow_redirects: bool = True,
         retries: int | None = None,
     ) -> httpx.Response:
-        """Send with retries; returns the response for any status that is not retried.
+        """Send under the current :class:`Patience`; returns the response for any status that is
+        not retried (or once patience ran out). ``retries``: at most that many further tries of
+        anything, 429 included (Test Connection's quick answers).
 
-        With ``ok`` given, any other final status raises :class:`HttpError`.
+        With ``ok`` given, any other final status raises the matching :class:`HttpError`.
         """
         url = self.url(path)
         response = await self._send_retrying(
@@ -198,10 +467,11 @@ class HttpClient:
     ) -> AsyncIterator[httpx.Response]:
         """Open a streamed response (status 2xx), retrying until the headers arrive.
 
-        A body cut mid-way surfaces as :class:`HttpError` of kind ``"protocol"`` from iteration;
-        the caller (the sync engine) decides to restart the file.
+        A body cut mid-way surfaces as :class:`~damkit.errors.BodyCut` from iteration; the
+        caller (the sync engine) decides to restart the file.
         """
         url = self.url(path)
+        policy = current_patience()
         response = await self._send_retrying(
             method, url, params=params, data=None, json=None, headers=headers, auth=auth,
             follow_redirects=True, stream=True, retries=retries)
@@ -209,10 +479,14 @@ class HttpClient:
             await response.aread()
             await response.aclose()
             raise status_error(response, url)
+        where = budget_key(str(response.url), self.base_url)
         try:
             yield response
         except httpx.TransportError as exc:
-            raise transport_error(exc, url) from None
+            policy.record(False, where)
+            raise transport_error(exc, url, mid_body=True) from None
+        else:
+            policy.record(True, where)
         finally:
             await response.aclose()
 
@@ -221,25 +495,57 @@ class HttpClient:
         auth: httpx.Auth | None | bool, follow_redirects: bool, stream: bool,
         retries: int | None,
     ) -> httpx.Response:
-        """Send until a response that is not retried, or raise after the last try."""
+        """Send until an answer that is not retried, or raise after the last try.
+
+        429: waited out (``Retry-After``, on the host's budget) while the run's throttle budget
+        lasts; 5xx/408 and transport errors: the policy's tries; the breaker stops it all.
+        """
         check_scheme(url)
-        tries = self.retries if retries is None else retries
-        attempt = 0
+        policy = current_patience()
+        quick = retries is not None
+        tries = policy.retries if self.retries is None else min(policy.retries, self.retries)
+        if quick:
+            tries = min(tries, retries or 0)
+        where = budget_key(url, self.base_url)
+        attempt = 0  # failed tries so far (429s not counted unless quick)
         while True:
-            attempt += 1
+            if policy.broken is not None:
+                raise policy.broken
             try:
                 response = await self._send_following(
                     method, url, params=params, data=data, json=json, headers=headers,
                     auth=auth, follow_redirects=follow_redirects, stream=stream)
             except httpx.TransportError as exc:
-                if attempt > tries:
+                policy.record(False, where)
+                attempt += 1
+                if attempt > tries or policy.broken is not None:
                     raise transport_error(exc, url) from None
-                await self._sleep_before_retry(attempt, None, type(exc).__name__, url)
+                await self._sleep_before_retry(policy, attempt, type(exc).__name__, url)
                 continue
-            if response.status_code in RETRY_STATUS and attempt <= tries:
+            status = response.status_code
+            if status == 429:
+                wait = parse_retry_after(response.headers.get("Retry-After"), 1.0)
+                if quick:
+                    attempt += 1
+                    if attempt > tries:
+                        return response
+                elif not policy.hold(wait):
+                    return response  # patience ran out: the caller raises RateLimited
                 await response.aclose()
-                await self._sleep_before_retry(attempt, response, str(response.status_code), url)
-                continue
+                self.stats["retries"] += 1
+                await policy.waiting(urlsplit(url).hostname or "the DAM", wait)
+                log.info("throttled by %s: waiting %.1fs", redact_url(url), wait)
+                continue  # the budget holds this request until Retry-After has passed
+            if status in FAIL_STATUS:
+                policy.record(False, where)
+                attempt += 1
+                if attempt <= tries and policy.broken is None:
+                    await response.aclose()
+                    await self._sleep_before_retry(policy, attempt, str(status), url)
+                    continue
+                return response
+            if not stream:
+                policy.record(True, where)
             return response
 
     async def _send_following(
@@ -249,14 +555,19 @@ class HttpClient:
         current_auth = self._auth_for(url, auth)
         origin = httpx.URL(url)
         for _ in range(10):
-            await self.limiter.acquire()
+            budget = budget_for(url, self.base_url)
+            if not self.base_url:
+                budget.ensure(self.rate, self.burst)
+            await budget.acquire()
             self.stats["requests"] += 1
             request = self._client.build_request(method, url, params=params, data=data,
                                                  json=json, headers=headers)
             response = await self._client.send(request, auth=current_auth, stream=stream)
             if response.status_code == 429:
                 self.stats["429"] += 1
-                self.limiter.penalize(parse_retry_after(response.headers.get("Retry-After"), 1.0))
+                budget.throttled(parse_retry_after(response.headers.get("Retry-After"), 1.0))
+            elif response.status_code < 500:
+                budget.answered()
             if not (follow_redirects and response.is_redirect):
                 return response
             location = response.headers.get("Location", "")
@@ -272,13 +583,13 @@ class HttpClient:
             url, params = str(target), None
         raise HttpError("too many redirects", url=redact_url(url), kind="protocol")
 
-    async def _sleep_before_retry(self, attempt: int, response: httpx.Response | None,
-                                  reason: str, url: str) -> None:
+    async def _sleep_before_retry(self, policy: Patience, attempt: int, reason: str,
+                                  url: str) -> None:
         self.stats["retries"] += 1
-        delay = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
+        backoff = policy.backoff if self.backoff is None else self.backoff
+        ceiling = policy.max_backoff if self.max_backoff is None else self.max_backoff
+        delay = min(ceiling, backoff * (2 ** (attempt - 1)))
         delay = delay * (0.5 + random.random() / 2)
-        if response is not None and "Retry-After" in response.headers:
-            delay = max(delay, parse_retry_after(response.headers["Retry-After"], delay))
         log.info("retry %d after %s in %.2fs: %s", attempt, reason, delay, redact_url(url))
         await asyncio.sleep(delay)
 
@@ -290,44 +601,52 @@ def _small_body(response: httpx.Response, limit: int = 65_536) -> bool:
         return False
 
 
-def transport_error(exc: httpx.TransportError, url: str) -> HttpError:
+def transport_error(exc: httpx.TransportError, url: str, *, mid_body: bool = False) -> HttpError:
     """Name what failed: DNS, TLS, connect, timeout or a cut body, with no secret in it."""
     safe = redact_url(url)
     host = urlsplit(url).hostname or "?"
     text = redact(str(exc)) or type(exc).__name__
+    if mid_body:
+        return BodyCut(f"the transfer from {host} broke off: {type(exc).__name__}: {text}",
+                       url=safe, kind="protocol")
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLError):
-            return HttpError(f"TLS failed with {host}: {text}", url=safe, kind="tls",
-                             hint="check the domain; a proxy or a wrong host may present another certificate")
+            return Unreachable(f"TLS failed with {host}: {text}", url=safe, kind="tls",
+                               hint="check the domain; a proxy or a wrong host may present "
+                                    "another certificate")
         cause = cause.__cause__ or cause.__context__
     lowered = text.lower()
     if isinstance(exc, httpx.ConnectError) and ("name or service" in lowered or "nodename" in lowered
                                                   or "getaddrinfo" in lowered or "name resolution" in lowered
                                                   or "no address" in lowered):
-        return HttpError(f"the domain {host} does not resolve", url=safe, kind="dns",
-                         hint="check the spelling of the domain")
+        return Unreachable(f"the domain {host} does not resolve", url=safe, kind="dns",
+                           hint="check the spelling of the domain")
     if "certificate" in lowered or "ssl" in lowered:
-        return HttpError(f"TLS failed with {host}: {text}", url=safe, kind="tls")
+        return Unreachable(f"TLS failed with {host}: {text}", url=safe, kind="tls")
     if isinstance(exc, httpx.TimeoutException):
-        return HttpError(f"{host} did not answer in time ({type(exc).__name__})", url=safe, kind="timeout")
+        return Unreachable(f"{host} did not answer in time ({type(exc).__name__})", url=safe,
+                           kind="timeout")
     if isinstance(exc, httpx.ConnectError):
-        return HttpError(f"cannot connect to {host}: {text}", url=safe, kind="connect")
-    return HttpError(f"connection to {host} failed: {type(exc).__name__}: {text}", url=safe,
-                     kind="protocol")
+        return Unreachable(f"cannot connect to {host}: {text}", url=safe, kind="connect")
+    return Unreachable(f"connection to {host} failed: {type(exc).__name__}: {text}", url=safe,
+                       kind="protocol")
 
 
 def status_error(response: httpx.Response, url: str) -> HttpError:
+    """The most specific error for a final answer that is not a success."""
     status = response.status_code
     safe = redact_url(url)
     host = urlsplit(url).hostname or "?"
+    retry_after = None
     if status == 429:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), 1.0)
         msg = f"{host} kept answering 429 Too Many Requests"
     elif status >= 500:
         msg = f"{host} kept answering {status} {response.reason_phrase}"
     else:
         msg = f"{host} answered {status} {response.reason_phrase}"
-    return HttpError(msg, status=status, url=safe, kind="http")
+    return error_for_status(status, msg, url=safe, retry_after=retry_after)
 
 
 def join(base: str, path: str) -> str:

@@ -7,6 +7,8 @@ A job reports :class:`ProgressEvent` objects to a *sink*: any callable taking on
     started            per file, when its download begins
     file_done          per file, when it is whole and in place
     file_failed        per file, when it failed for good in this run
+    throttled          when the DAM asks to slow down (429): ``wait`` seconds, ``host``;
+                       the run waits it out while its throttle budget lasts
     finished           once, last (also after a failure or a cancellation; see ``status``)
 
 A dry run reports ``planned`` then ``finished``. A sink that raises never breaks the job: the
@@ -26,7 +28,7 @@ from pydantic import BaseModel, Field
 
 log = logging.getLogger("damkit.progress")
 
-EventKind = Literal["planned", "started", "file_done", "file_failed", "finished"]
+EventKind = Literal["planned", "started", "file_done", "file_failed", "throttled", "finished"]
 
 
 class ProgressEvent(BaseModel):
@@ -44,6 +46,8 @@ class ProgressEvent(BaseModel):
     error: str | None = None  # file_failed, or finished with a run-level failure
     status: str | None = None  # finished: "ok" | "partial" | "failed" | "cancelled" | "dry_run"
     plan: dict[str, int] = Field(default_factory=dict)  # planned/finished: counts per category
+    wait: float | None = None  # throttled: seconds the DAM asked us to wait
+    host: str | None = None  # throttled: which host asked
     at: float = Field(default_factory=time.time)
 
     @property
@@ -60,6 +64,8 @@ class ProgressEvent(BaseModel):
             return f"{head} {self.done + self.failed}/{self.total}: {self.asset}"
         if self.kind == "file_failed":
             return f"{head} {self.done + self.failed}/{self.total}: {self.asset}: {self.error}"
+        if self.kind == "throttled":
+            return f"{head} by the DAM ({self.host}), waiting {self.wait or 0:.0f} s"
         tail = f": {self.error}" if self.error else ""
         return (f"{head} ({self.status}): {self.done} downloaded, {self.failed} failed, "
                 f"{self.bytes} bytes{tail}")

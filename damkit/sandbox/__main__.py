@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .faults import parse_rate_limits
 from .server import serve
 
 
@@ -15,11 +16,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--rate-limit", action="append", default=[], metavar="PROVIDER=R",
+                        help="a limit the clients are not told, requests/s per client host "
+                             "(e.g. canto=20); repeat for more providers")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback host (the manifest serves every secret)")
     args = parser.parse_args(argv)
+    try:
+        faults = parse_rate_limits(args.rate_limit)
+    except ValueError as exc:
+        parser.error(str(exc))
     serve(host=args.host, port=args.port, allow_remote=args.allow_remote, assets=args.assets,
-          seed=args.seed, latency_ms=args.latency_ms, fault_rate=args.fault_rate)
+          seed=args.seed, latency_ms=args.latency_ms, fault_rate=args.fault_rate, faults=faults)
 
 
 if __name__ == "__main__":

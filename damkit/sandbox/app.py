@@ -39,7 +39,7 @@ class SandboxConfig:
     #: e.g. ``{"bynder": {"burst_429": 3, "retry_after": 0}}``.
     latency_ms: float = 0.0
     fault_rate: float = 0.0
-    rate_limit: float | None = 15.0  # Bynder's requests/s per credential; None = off
+    rate_limit: float | None = 15.0  # Bynder's requests/s per client host (its IP); None = off
     providers: tuple[str, ...] = _DEFAULT_PROVIDERS
     extra: dict[str, Any] = field(default_factory=dict)
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -73,6 +73,8 @@ class SandboxState:
                 raise ValueError(f"faults given for unknown provider {name!r}")
         self.faults: dict[str, FaultState] = {
             name: FaultState(name, config.seed, config.fault_spec(name)) for name in self.providers}
+        for name, faults in self.faults.items():
+            faults.catalog = lambda name=name: self.catalog(name)  # for the listing shift
         self.build()
 
     @staticmethod

@@ -308,7 +308,7 @@ class BynderEmulator(Emulator):
     def _plain_endpoint(self, handler: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             if handler == "oauth2_token":
-                limited = self._rate_limited("oauth2-token:" + _client_host(request))
+                limited = self._rate_limited("host:" + _client_host(request))
                 if limited is not None:
                     return limited
             result: Response = await getattr(self, handler)(request)
@@ -349,7 +349,7 @@ class BynderEmulator(Emulator):
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             token = value.strip()
-            limited = self._rate_limited("bearer:" + hashlib.sha256(token.encode()).hexdigest())
+            limited = self._rate_limited("host:" + _client_host(request))
             if limited is not None:
                 return limited
             return self._check_bearer(token)
@@ -359,12 +359,11 @@ class BynderEmulator(Emulator):
                           for k, v in oauth_utils.parse_authorization_header(header)}
             except (ValueError, TypeError):
                 return error(401, "Malformed OAuth authorization header")
-            claimed = f"oauth1:{params.get('oauth_consumer_key', '')}:{params.get('oauth_token', '')}"
-            limited = self._rate_limited(claimed)
+            limited = self._rate_limited("host:" + _client_host(request))
             if limited is not None:
                 return limited
             return self._check_oauth1(request, body, params)
-        limited = self._rate_limited("anonymous:" + _client_host(request))
+        limited = self._rate_limited("host:" + _client_host(request))
         if limited is not None:
             return limited
         return error(401, "Missing authorization")

@@ -11,7 +11,15 @@ Knobs (:class:`FaultSpec`, one per provider, changed at run time by ``/_sandbox/
   the body is sent before the connection closes (clients see e.g. ``httpx.RemoteProtocolError``);
 - ``slow_body_bps``: every body is trickled at that many bytes per second (0 = off);
 - ``match``: a regular expression searched in the path below the mount (``/api/v5/asset/``);
-  when set, only matching requests are touched (e.g. ``"download|cdn"`` to hit downloads only).
+  when set, only matching requests are touched (e.g. ``"download|cdn"`` to hit downloads only);
+- ``rate_limit``: a limit the client is not told, in requests per second per client host (a
+  token bucket holding one second's worth), answered ``429`` with ``Retry-After: 1`` and no
+  rate-limit headers; it counts the provider's API and files, not the stand-ins for other hosts
+  (paths below the mount starting with ``/_``, e.g. Bynder's ``/_s3``); 0 = off;
+- ``shift_listing``: the next successful answer that lists assets (a request matching ``match``:
+  set it to the listing's path) has that many of the tagged assets it lists lose the tag right
+  after it is sent, so a client paging by offset skips as many others on the next page (what
+  happens when people untag assets during a long listing).
 
 Paths below the mount that start with ``/_sandbox``, ``/_revoke``, ``/_expire`` (an emulator's
 own control routes) or ``/_sns`` (the emulated AWS SNS) are never faulted; file hosts such as
@@ -20,7 +28,8 @@ Bynder's ``/_s3`` or Canto's ``/_files`` are.
 Rates draw from a ``random.Random`` seeded from (sandbox seed, provider) and re-seeded whenever
 the spec is set, so a given sequence of requests meets the same faults on every run;
 ``fault_rate=1.0`` fails every request and ``0.0`` none. Counters (``*_next``, ``burst_429``)
-are exact. Order of checks per request: latency, 429 burst, 5xx, then cut or slow body.
+are exact. Order of checks per request: latency, rate limit, 429 burst, 5xx, then cut or slow
+body (or the listing shift).
 """
 
 from __future__ import annotations
@@ -32,19 +41,41 @@ import logging
 import random
 import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+if TYPE_CHECKING:
+    from .catalog import Catalog
+
 #: Fields of :class:`FaultSpec` that a user may set (the control API's and config's names).
 FAULT_FIELDS = ("latency_ms", "fault_rate", "fault_statuses", "fail_next", "burst_429",
-                "retry_after", "cut_rate", "cut_next", "slow_body_bps", "match")
+                "retry_after", "cut_rate", "cut_next", "slow_body_bps", "match", "rate_limit",
+                "shift_listing")
 
 #: Paths below a provider mount that are sandbox plumbing, not the provider's API: never faulted.
 EXEMPT = ("/_sandbox", "/_sns", "/_revoke", "/_expire")
 
 _cutting: contextvars.ContextVar[bool] = contextvars.ContextVar("damkit_sandbox_cut", default=False)
+
+
+def parse_rate_limits(values: list[str]) -> dict[str, dict[str, float]]:
+    """``["canto=20", "percolate=35"]`` -> faults ``{"canto": {"rate_limit": 20.0}, ...}``."""
+    faults: dict[str, dict[str, float]] = {}
+    for value in values:
+        provider, sep, rate = value.partition("=")
+        try:
+            number = float(rate)
+        except ValueError:
+            number = -1.0
+        if not sep or not provider.strip() or number < 0:
+            raise ValueError(f"--rate-limit {value!r}: write PROVIDER=REQUESTS_PER_SECOND, "
+                             "e.g. canto=20")
+        faults[provider.strip()] = {"rate_limit": number}
+    return faults
 
 
 class FaultError(ValueError):
@@ -63,6 +94,8 @@ class FaultSpec:
     cut_next: int = 0
     slow_body_bps: float = 0.0
     match: str = ""
+    rate_limit: float = 0.0
+    shift_listing: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: FaultSpec | None = None) -> FaultSpec:
@@ -87,6 +120,8 @@ class FaultSpec:
                 cut_next=int(values.get("cut_next", 0)),
                 slow_body_bps=float(values.get("slow_body_bps", 0.0)),
                 match=str(values.get("match", "") or ""),
+                rate_limit=float(values.get("rate_limit", 0.0) or 0.0),
+                shift_listing=int(values.get("shift_listing", 0) or 0),
             )
         except (TypeError, ValueError) as exc:
             raise FaultError(f"bad fault value: {exc}") from None
@@ -98,7 +133,7 @@ class FaultSpec:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise FaultError(f"{name} must be between 0 and 1")
         for name in ("latency_ms", "fail_next", "burst_429", "retry_after", "cut_next",
-                     "slow_body_bps"):
+                     "slow_body_bps", "rate_limit", "shift_listing"):
             if getattr(self, name) < 0:
                 raise FaultError(f"{name} must not be negative")
         if not self.fault_statuses or any(not 400 <= s <= 599 for s in self.fault_statuses):
@@ -131,6 +166,8 @@ class FaultState:
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
         self._pattern: re.Pattern[str] | None = None
+        #: the provider's current catalog (set by the sandbox app): for ``shift_listing``
+        self.catalog: Callable[[], Catalog] | None = None
         self.set(self.spec)
 
     def set(self, spec: FaultSpec) -> None:
@@ -140,15 +177,34 @@ class FaultState:
             self._rng = random.Random(f"{self.seed}:{self.provider}:faults")
             self._pattern = re.compile(spec.match) if spec.match else None
             self._status_turn = 0
-            self.injected = {k: 0 for k in ("latency", "429", "5xx", "cut", "slow")}
+            self.injected = {k: 0 for k in ("latency", "429", "5xx", "cut", "slow",
+                                            "rate_limited", "shifted")}
+            self.under_limit = 0  # requests the hidden rate limit let through
             self.requests = 0
+            self._buckets: dict[str, list[float]] = {}  # client host -> [tokens, updated]
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {"provider": self.provider, "faults": self.spec.to_dict(),
-                    "injected": dict(self.injected), "requests": self.requests}
+                    "injected": dict(self.injected), "requests": self.requests,
+                    "under_limit": self.under_limit}
 
-    def decide(self, path: str) -> Decision:
+    def _over_limit(self, client: str, path: str) -> bool:
+        """The hidden rate limit: a token bucket per client host (call under the lock)."""
+        rate = self.spec.rate_limit
+        if rate <= 0 or path.startswith("/_"):
+            return False
+        now = time.monotonic()
+        bucket = self._buckets.setdefault(client, [rate, now])
+        bucket[0] = min(rate, bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        if bucket[0] >= 1.0:
+            bucket[0] -= 1.0
+            self.under_limit += 1
+            return False
+        return True
+
+    def decide(self, path: str, client: str = "?") -> Decision:
         """What to do with one request (consumes counters and random draws)."""
         with self.lock:
             spec = self.spec
@@ -158,6 +214,10 @@ class FaultState:
             d = Decision(latency=spec.latency_ms / 1000.0)
             if d.latency:
                 self.injected["latency"] += 1
+            if self._over_limit(client, path):
+                self.injected["rate_limited"] += 1
+                d.status, d.retry_after, d.quiet = 429, 1, True
+                return d
             if spec.burst_429 > 0:
                 spec.burst_429 -= 1
                 self.injected["429"] += 1
@@ -184,7 +244,27 @@ class FaultState:
             elif spec.slow_body_bps > 0:
                 d.slow_bps = spec.slow_body_bps
                 self.injected["slow"] += 1
+            elif spec.shift_listing > 0 and self._pattern is not None:
+                d.shift = True
             return d
+
+    def shift(self, body: bytes) -> int:
+        """Untag up to ``shift_listing`` tagged assets listed in ``body``; returns how many."""
+        catalog = self.catalog() if self.catalog is not None else None
+        if catalog is None:
+            return 0
+        with self.lock:
+            wanted = self.spec.shift_listing
+            if wanted <= 0:
+                return 0
+            text = body.decode("utf-8", "replace")
+            listed = [a for a in catalog.tagged(catalog.tag) if f'"{a.key}"' in text]
+            chosen = listed[:wanted]
+            self.spec.shift_listing -= len(chosen) if chosen else 0
+            self.injected["shifted"] += len(chosen)
+        for asset in chosen:
+            catalog.set_tags(asset.key, remove=[catalog.tag])
+        return len(chosen)
 
 
 @dataclass
@@ -194,6 +274,8 @@ class Decision:
     retry_after: int = 0
     cut: bool = False
     slow_bps: float = 0.0
+    quiet: bool = False  # a 429 that says nothing but Retry-After (the hidden rate limit)
+    shift: bool = False  # after this answer, untag assets it listed (``shift_listing``)
 
 
 class FaultMiddleware:
@@ -213,11 +295,17 @@ class FaultMiddleware:
         if relative.startswith(EXEMPT):
             await self.app(scope, receive, send)
             return
-        d = self.faults.decide(relative)
+        client = scope.get("client")
+        d = self.faults.decide(relative, client[0] if client else "?")
         if d.latency:
             await asyncio.sleep(d.latency)
         if d.status:
             await _fault_response(send, d)
+        elif d.shift:
+            recorder = _Recorder(send)
+            await self.app(scope, receive, recorder.send)
+            if recorder.status == 200:
+                self.faults.shift(b"".join(recorder.body))
         elif d.cut:
             await self.app(scope, receive, _CutSender(send).send)
             _cutting.set(True)  # read by the log filter: the close below is on purpose
@@ -228,7 +316,10 @@ class FaultMiddleware:
 
 
 async def _fault_response(send: Send, d: Decision) -> None:
-    if d.status == 429:
+    if d.status == 429 and d.quiet:
+        body = json.dumps({"message": "Too Many Requests"}).encode()
+        extra = [(b"retry-after", str(d.retry_after).encode())]
+    elif d.status == 429:
         body = json.dumps({"message": "Too Many Requests", "sandbox_fault": "429",
                            "retry_after": d.retry_after}).encode()
         extra = [(b"retry-after", str(d.retry_after).encode())]
@@ -240,6 +331,22 @@ async def _fault_response(send: Send, d: Decision) -> None:
                (b"x-sandbox-fault", str(d.status).encode()), *extra]
     await send({"type": "http.response.start", "status": d.status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class _Recorder:
+    """Passes an answer through, keeping its status and body (for the listing shift)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 0
+        self.body: list[bytes] = []
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message.get("status", 0))
+        elif message["type"] == "http.response.body":
+            self.body.append(message.get("body", b""))
+        await self._send(message)
 
 
 class _CutSender:

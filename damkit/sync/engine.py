@@ -14,6 +14,16 @@ Order of a run (one connection, under a per-connection inter-process lock):
 6. write backlinks (Bynder, when on) for files whose recorded backlink differs;
 7. record the run.
 
+Every request of a run follows one :class:`~damkit.http.Patience` (the only retry policy): 429s
+are waited out while the run's throttle budget lasts, 5xx get a few tries per request, and the
+circuit breaker stops the run (``failed``, with the cause) once the DAM or its file host fails
+consistently; the files that failed stay marked ``failed`` for the next run. The engine itself
+only restarts a file whose body broke off or did not verify.
+
+An asset missing from the listing is marked gone only once the DAM confirms it (``get_asset``
+answers "deleted", "untagged" or "archived"): a listing paged by offset skips assets when others
+leave the tag during it, and those must never be marked, let alone pruned.
+
 Pruning (``prune=True``) deletes the files of gone assets and keeps their records, with
 ``status="gone"``, ``local_path=None`` and ``pruned`` set to the time: the index still says what
 left the DAM and when.
@@ -32,7 +42,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from ..errors import DamkitError, SyncError
+from ..errors import DamkitError, LocalStorageError, RateLimited, SyncError, local_storage_error
+from ..http import Patience, patience
 from ..index.storage import fsync_dir
 from ..library import connection_dir, inside, partial_dir
 from ..progress import ProgressCallback, Reporter
@@ -40,15 +51,18 @@ from ..providers.base import Provider, RemoteAsset
 from ..workspace import LIBRARY_FOLDER, Workspace, now_iso
 from .backlink import backlink_wanted, library_url, require_backlink_ready
 from .fetch import FetchError, fetch_file, file_matches, sweep_partials
-from .gate import AdaptiveGate, throttle_counter
+from .gate import AdaptiveGate, throttle_counter, tune_budgets
 from .journal import JOURNAL, Journal
 from .models import FileError, SyncReport
+from .paths import folds_case, same_entry
 from .plan import Job, PathBook, Plan, classify, make_plan, metadata, target_path
 
 log = logging.getLogger("damkit.sync")
 
 DEFAULT_CONCURRENCY = 8
-ATTEMPTS = 5  # per file and run, on top of the HTTP layer's own retries of each request
+DEFAULT_THROTTLE_BUDGET = 300.0  # seconds a run may spend held by 429s before it gives up
+ONE_THROTTLE_BUDGET = 60.0  # the same for one asset (a change notification)
+ATTEMPTS = 3  # per file and run, only for a body cut off or a file that did not verify
 RETRY_DELAY = 0.2
 FLUSH_SECONDS = 0.5
 MAX_ERRORS_KEPT = 100
@@ -103,6 +117,14 @@ class Runner:
         self.backlink_template: str | None = None
         self.gate = AdaptiveGate(self.concurrency, throttle_counter(provider))
         self.journal = Journal(ws.state_dir(name) / JOURNAL)
+        self._fold_case: bool | None = None
+
+    @property
+    def fold_case(self) -> bool:
+        """Is the library folder case-insensitive? (probed once, when a file is first placed)"""
+        if self._fold_case is None:
+            self._fold_case = folds_case(self.conn_dir)
+        return self._fold_case
 
     # --- index writes -------------------------------------------------------------------------
 
@@ -175,24 +197,28 @@ class Runner:
             doc.update({"local_path": None, "fingerprint": None})
         return doc
 
-    async def _download(self, job: Job) -> tuple[int | None, str | None]:
+    async def _download(self, job: Job) -> tuple[int | None, FetchError | None]:
         """(bytes or None when adopted, error)."""
         target = inside(self.root, job.rel_path)
         if job.try_adopt and await file_matches(target, job.asset.size, job.asset.checksum):
             return None, None
-        error = "not attempted"
+        error = FetchError("not attempted")
         for attempt in range(1, ATTEMPTS + 1):
+            if self.fatal is not None:
+                return 0, FetchError(f"not fetched: {self.fatal}", retryable=False)
             self.report.requests += 1
             try:
                 return await fetch_file(self.provider, job.asset, target, self.part_dir), None
             except FetchError as exc:
-                error = str(exc)
+                error = exc
                 if exc.fatal:
-                    self.fatal = self.fatal or error
-                    return 0, error
+                    cause = exc.cause
+                    self.fatal = self.fatal or (str(cause) if isinstance(cause, DamkitError)
+                                                else str(exc))
+                    return 0, exc
                 if not exc.retryable or attempt == ATTEMPTS:
-                    return 0, error
-                log.info("retrying %s after: %s", job.asset.id, error)
+                    return 0, exc
+                log.info("fetching %s again after: %s", job.asset.id, exc)
                 await asyncio.sleep(RETRY_DELAY * 2 ** (attempt - 1))
         return 0, error
 
@@ -203,10 +229,10 @@ class Runner:
             await self.reporter.emit("started", asset=job.asset.name, asset_id=job.asset.id,
                                      **self._counts())
             try:
-                size, error = await self._download(job)
+                size, failure = await self._download(job)
             except ValueError as exc:  # a path that would leave the library
-                size, error = 0, str(exc)
-            if error is None:
+                size, failure = 0, FetchError(str(exc), retryable=False)
+            if failure is None:
                 rel = job.rel_path
                 doc = self._record(job.asset, rel)
                 self.journal.append(doc)  # before any await: survives a kill from here on
@@ -215,7 +241,7 @@ class Runner:
                 else:
                     report.downloaded += 1
                     report.bytes += size
-                if job.old_path and job.old_path != rel:
+                if job.old_path and not same_entry(job.old_path, rel, fold_case=self.fold_case):
                     with contextlib.suppress(OSError, ValueError):
                         os.unlink(inside(self.root, job.old_path))
                 self.pending.append(doc)
@@ -226,7 +252,8 @@ class Runner:
                 await self.reporter.emit("file_done", asset=job.asset.name,
                                          asset_id=job.asset.id, **self._counts())
             else:
-                throttled = "429" in error
+                error = str(failure)
+                throttled = isinstance(failure.cause, RateLimited)
                 report.failed += 1
                 if len(report.errors) < MAX_ERRORS_KEPT:
                     report.errors.append(FileError(asset_id=job.asset.id, name=job.asset.name,
@@ -353,21 +380,72 @@ async def _list_all(provider: Provider, runner: Runner) -> list[RemoteAsset]:
 
 
 def _prune(runner: Runner, records: dict[str, dict[str, Any]], gone_now: list[str],
-           max_delete: int | None = None) -> None:
-    """Delete files of gone assets; keep the records (status gone, local_path None, pruned)."""
+           listed: Iterable[str], max_delete: int | None = None) -> None:
+    """Delete files of gone assets; keep the records (status gone, local_path None, pruned).
+
+    Only assets confirmed gone (now or by an earlier run) and not in this run's listing."""
+    back = set(listed)
     doomed = [pid for pid, rec in records.items()
-              if (rec.get("status") == "gone" or pid in gone_now) and rec.get("local_path")]
+              if (rec.get("status") == "gone" or pid in gone_now) and rec.get("local_path")
+              and pid not in back]
     if max_delete is not None and len(doomed) > max_delete:
         runner.prune_refused = (f"prune refused: {len(doomed)} files would be deleted, more than "
                                 f"--max-delete {max_delete}; nothing was deleted")
         return
     changes: dict[str, dict[str, Any]] = {}
-    for pid in doomed:
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            os.unlink(inside(runner.root, records[pid]["local_path"]))
-        changes[pid] = {"local_path": None, "pruned": now_iso()}
-    runner.write_pages(changes)
-    runner.report.pruned = len(changes)
+    try:
+        for pid in doomed:
+            path = inside(runner.root, records[pid]["local_path"])
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise local_storage_error(exc, path.parent) or LocalStorageError(
+                    f"cannot delete {path.name}: {exc.strerror or exc}", path=str(path),
+                    hint="close what holds the file, or delete it by hand") from None
+            changes[pid] = {"local_path": None, "pruned": now_iso()}
+    except ValueError:
+        pass
+    finally:
+        runner.write_pages(changes)
+        runner.report.pruned = len(changes)
+
+
+async def confirm_gone(runner: Runner, candidates: list[str]) -> dict[str, str]:
+    """Ask the DAM about each asset the listing missed: ``id -> reason`` ("deleted",
+    "untagged", "archived") for those it confirms gone. One still tagged, or one the DAM could
+    not answer about, is left as it is (and counted in ``report.not_gone``)."""
+    sem = asyncio.Semaphore(runner.concurrency)
+    confirmed: dict[str, str] = {}
+
+    async def one(pid: str) -> None:
+        async with sem:
+            if runner.stopping():
+                return
+            try:
+                asset = await runner.provider.get_asset(pid)
+            except DamkitError as exc:
+                log.info("not marking %s gone: the DAM did not confirm it (%s)", pid, exc.message)
+                return
+            reason = gone_reason(runner.provider, asset)
+            if reason is not None:
+                confirmed[pid] = reason
+
+    await asyncio.gather(*(one(pid) for pid in candidates))
+    runner.report.not_gone = len(candidates) - len(confirmed)
+    return confirmed
+
+
+def gone_reason(provider: Provider, asset: RemoteAsset | None) -> str | None:
+    """Why ``asset`` (as the DAM answers it now) no longer belongs in the library, or None."""
+    if asset is None:
+        return "deleted"
+    if asset.extra.get("archived"):
+        return "archived"
+    if not provider.has_tag(asset):
+        return "untagged"
+    return None
 
 
 def _final_status(report: SyncReport, runner: Runner | None) -> None:
@@ -412,7 +490,8 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
                           progress: ProgressCallback | None = None,
                           cancel: asyncio.Event | None = None,
                           concurrency: int | None = None,
-                          rate: float | None = None) -> SyncReport:
+                          rate: float | None = None,
+                          throttle_budget: float | None = None) -> SyncReport:
     """Bring ``DAM Import/<name>/`` in line with what carries the tag; returns the report.
 
     Raises for problems before the run starts (unknown connection, bad settings, another sync of
@@ -420,7 +499,9 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
     run (listing refused, disk full) is reported in ``report.status``/``report.error``. Cancel
     with ``cancel.set()`` or by cancelling the task: finished files stay recorded.
     ``concurrency``: most downloads in flight (default 8, lowered while the provider answers 429);
-    ``rate``: client-side requests per second, overriding the provider's default.
+    ``rate``: requests per second to the DAM, fixed (default: the host's budget adapts; see
+    :mod:`damkit.http`); ``throttle_budget``: seconds the run may spend held by 429s before it
+    fails (default :data:`DEFAULT_THROTTLE_BUDGET`).
     ``max_delete``: with ``prune``, delete nothing when more files than this would go (a renamed
     tag upstream makes every asset "gone"; the run then ends "partial" saying so).
     """
@@ -431,6 +512,13 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
     reporter = Reporter(progress, connection=name)
     started = time.perf_counter()
     runner: Runner | None = None
+
+    async def throttled(host: str, wait: float) -> None:
+        await reporter.emit("throttled", wait=round(wait, 1), host=host,
+                            **(runner._counts() if runner else {}))
+
+    policy = Patience(throttle_budget=DEFAULT_THROTTLE_BUDGET if throttle_budget is None
+                      else throttle_budget, on_wait=throttled)
     async with connection_lock(ws, name):
         if not dry_run:
             report.run_id = ws.index.add_run({
@@ -439,9 +527,15 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
             reporter.set(run_id=report.run_id)
         try:
             async with ws.provider(name, rate=rate) as provider:
+                tune_budgets(provider, rate)
                 runner = Runner(ws, name, provider, report, reporter,
                                 concurrency=concurrency or DEFAULT_CONCURRENCY, cancel=cancel)
-                await _run(runner, settings, dry_run=dry_run, prune=prune, max_delete=max_delete)
+                with patience(policy):
+                    try:
+                        await _run(runner, settings, dry_run=dry_run, prune=prune,
+                                   max_delete=max_delete)
+                    finally:
+                        report.throttled_s = round(policy.throttled_s, 2)
         except asyncio.CancelledError:
             if runner is not None:
                 runner.cancelled = True
@@ -502,14 +596,18 @@ async def _run(runner: Runner, settings: Any, *, dry_run: bool, prune: bool,
     await runner.reporter.emit("planned", plan=report.plan.model_dump(), total=runner.total)
     if dry_run:
         return
-    report.gone = len(plan.gone)
+    gone = await confirm_gone(runner, plan.gone)
+    if runner.stopping():
+        runner.cancelled = runner.fatal is None
+        return
+    report.gone = len(gone)
     changes = dict(plan.refresh)
     stamp = now_iso()
-    for pid in plan.gone:
-        changes[pid] = {"status": "gone", "gone_since": stamp}
+    for pid, reason in gone.items():
+        changes[pid] = {"status": "gone", "gone_since": stamp, "gone_reason": reason}
     runner.write_pages(changes)
     if prune:
-        _prune(runner, records, plan.gone, max_delete)
+        _prune(runner, records, list(gone), plan.listed, max_delete)
     await runner.prepare_backlink(settings)
     await runner.download_all(plan.jobs, records)
     await runner.flush(force=True)
@@ -531,38 +629,42 @@ async def sync_one(ws: Workspace, name: str, asset_id: str) -> str:
     report = SyncReport(connection=name, provider=doc["provider"])
     async with connection_lock(ws, name, wait=60.0):
         async with ws.provider(name) as provider:
-            runner = Runner(ws, name, provider, report, Reporter(None, connection=name),
-                            concurrency=1, cancel=None)
-            runner.replay(runner.journal.read(ws.root))
-            asset = await provider.get_asset(asset_id)
-            record = ws.index.get_asset(name, asset_id)
-            if asset is None or not provider.has_tag(asset) or asset.extra.get("archived"):
-                if record is None:
-                    return "ignored"
-                if record.get("status") != "gone":
-                    reason = ("deleted" if asset is None else
-                              "archived" if asset.extra.get("archived") else "untagged")
-                    ws.index.update_assets(name, {asset_id: {"status": "gone",
-                                                             "gone_since": now_iso(),
-                                                             "gone_reason": reason}})
-                return "gone"
-            kind = classify(asset, record, ws.root)
-            if kind == "unchanged" and record is not None:
-                fresh = {k: v for k, v in metadata(asset).items() if record.get(k) != v}
-                if record.get("status") != "synced":
-                    fresh.update(status="synced", gone_since=None)
-                if fresh:
-                    ws.index.update_assets(name, {asset_id: fresh})
-                return "unchanged"
-            book = PathBook(ws.index.assets(connection=name))
-            rel = target_path(name, asset, record, book)
-            old = record.get("local_path") if record else None
-            previous = old if old and old != rel else None
-            job = Job(asset, kind, rel, previous, try_adopt=False)  # type: ignore[arg-type]
-            await runner.prepare_backlink(settings)
-            await runner.gate.acquire()
-            await runner.run_job(job, record)
-            await runner.finish()
+            with patience(Patience(throttle_budget=ONE_THROTTLE_BUDGET)):
+                return await _sync_one(ws, name, asset_id, provider, settings, report)
+
+
+async def _sync_one(ws: Workspace, name: str, asset_id: str, provider: Provider, settings: Any,
+                    report: SyncReport) -> str:
+    runner = Runner(ws, name, provider, report, Reporter(None, connection=name),
+                    concurrency=1, cancel=None)
+    runner.replay(runner.journal.read(ws.root))
+    asset = await provider.get_asset(asset_id)
+    record = ws.index.get_asset(name, asset_id)
+    reason = gone_reason(provider, asset)
+    if reason is not None or asset is None:
+        if record is None:
+            return "ignored"
+        if record.get("status") != "gone":
+            ws.index.update_assets(name, {asset_id: {"status": "gone", "gone_since": now_iso(),
+                                                     "gone_reason": reason}})
+        return "gone"
+    kind = classify(asset, record, ws.root)
+    if kind == "unchanged" and record is not None:
+        fresh = {k: v for k, v in metadata(asset).items() if record.get(k) != v}
+        if record.get("status") != "synced":
+            fresh.update(status="synced", gone_since=None)
+        if fresh:
+            ws.index.update_assets(name, {asset_id: fresh})
+        return "unchanged"
+    book = PathBook(ws.index.assets(connection=name))
+    rel = target_path(name, asset, record, book)
+    old = record.get("local_path") if record else None
+    previous = old if old and old != rel else None
+    job = Job(asset, kind, rel, previous, try_adopt=False)  # type: ignore[arg-type]
+    await runner.prepare_backlink(settings)
+    await runner.gate.acquire()
+    await runner.run_job(job, record)
+    await runner.finish()
     return "synced" if report.failed == 0 else "failed"
 
 

@@ -9,29 +9,33 @@ byte count equals the provider's size and its hash equals the provider's checksu
 from __future__ import annotations
 
 import asyncio
-import errno
 import hashlib
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
-from ..errors import AuthError, DamkitError, HttpError
+from ..errors import (AuthError, BodyCut, CircuitOpen, DamkitError, LocalStorageError,
+                      RateLimited, local_storage_error)
 from ..library import PART_SUFFIX
 from ..providers.base import Provider, RemoteAsset
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) \
     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-_FATAL_ERRNO = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS})
 
 
 class FetchError(Exception):
-    """One file failed. ``retryable``: try it again in this run; ``fatal``: stop the run."""
+    """One file failed. ``retryable``: fetch it again in this run (only what the HTTP layer
+    could not retry itself: a body cut off, a size or checksum that does not match);
+    ``fatal``: stop the run (the disk refused, the credentials were refused, the breaker
+    opened). ``cause``: the typed error behind it, when there is one."""
 
-    def __init__(self, message: str, *, retryable: bool = True, fatal: bool = False) -> None:
+    def __init__(self, message: str, *, retryable: bool = True, fatal: bool = False,
+                 cause: BaseException | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable and not fatal
         self.fatal = fatal
+        self.cause = cause
 
 
 def parse_checksum(checksum: str | None) -> tuple[str, str] | None:
@@ -56,33 +60,36 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _classify(exc: BaseException) -> FetchError:
+def _classify(exc: BaseException, where: Path) -> FetchError:
+    """Branch on the error's type: the HTTP layer already retried what it could."""
     if isinstance(exc, FetchError):
         return exc
     if isinstance(exc, OSError):
-        if exc.errno in _FATAL_ERRNO:
-            return FetchError(f"cannot write to the library: {os.strerror(exc.errno or 0)}",
-                              fatal=True)
-        return FetchError(f"cannot write the file: {exc.strerror or exc}", retryable=False)
-    if isinstance(exc, AuthError):
-        return FetchError(exc.message, fatal=True)
-    if isinstance(exc, HttpError):
-        transient = exc.status is None or exc.status in (408, 429) or exc.status >= 500
-        return FetchError(exc.message, retryable=transient)
+        disk = local_storage_error(exc, where)
+        if disk is not None:
+            return FetchError(str(disk), fatal=True, cause=disk)
+        return FetchError(f"cannot write the file: {exc.strerror or exc}", retryable=False,
+                          cause=exc)
+    if isinstance(exc, LocalStorageError):
+        return FetchError(str(exc), fatal=True, cause=exc)
+    if isinstance(exc, (AuthError, CircuitOpen, RateLimited)):  # RateLimited: patience ran out
+        return FetchError(exc.message, fatal=True, cause=exc)
+    if isinstance(exc, BodyCut):
+        return FetchError(exc.message, retryable=True, cause=exc)
     if isinstance(exc, DamkitError):
-        return FetchError(exc.message, retryable=False)
-    return FetchError(f"{type(exc).__name__}: {exc}", retryable=True)
+        return FetchError(exc.message, retryable=False, cause=exc)
+    return FetchError(f"{type(exc).__name__}: {exc}", retryable=True, cause=exc)
 
 
 async def fetch_file(provider: Provider, asset: RemoteAsset, target: Path, part_dir: Path) -> int:
     """Download ``asset`` to ``target`` atomically; returns the byte count. Raises FetchError."""
-    part_dir.mkdir(parents=True, exist_ok=True)
     part = part_dir / f"{secrets.token_hex(12)}{PART_SUFFIX}"
     expected = parse_checksum(asset.checksum)
     hasher = _hasher(expected[0]) if expected else None
     fd = -1
     count = 0
     try:
+        part_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(part, _OPEN_FLAGS, 0o644)
         async for chunk in provider.download(asset):
             if not chunk:
@@ -112,7 +119,7 @@ async def fetch_file(provider: Provider, asset: RemoteAsset, target: Path, part_
             pass
         if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
             raise
-        raise _classify(exc) from None
+        raise _classify(exc, target.parent) from None
 
 
 def _hash_file(path: Path, algo: str) -> str:

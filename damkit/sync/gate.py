@@ -1,8 +1,9 @@
-"""Adaptive bound on concurrent downloads (AIMD): halve on 429s, creep back up after successes.
+"""Adaptive bound on concurrent downloads (AIMD), and how a run sets up the host budgets.
 
-The HTTP layer's rate limiter already pauses every request after a 429 (honouring Retry-After);
-this gate makes sure the engine does not keep a large number of requests in flight against a
-provider that is pushing back, so a rate limit never turns into a storm of 429s.
+The host budget (:mod:`damkit.http`) paces every request and holds them all after a 429
+(honouring Retry-After); this gate also halves the files in flight on 429s (down to a quarter of
+the maximum, so a storm of 429s is still waited out at a useful pace) and creeps back up after
+successes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from ..http import HttpClient
+from ..http import OPENING_RATE, HttpClient
 from ..providers.base import Provider
 
 
@@ -25,12 +26,34 @@ def throttle_counter(provider: Provider) -> Callable[[], int]:
     return lambda: sum(c.stats.get("429", 0) for c in clients)
 
 
+def tune_budgets(provider: Provider, rate: float | None = None) -> None:
+    """Set up the budgets of the provider's hosts for a sync.
+
+    ``rate`` (the user's ``--rate``) fixes the rate; else a documented limit
+    (``rate_documented`` on the connector class) is a ceiling backed off from on 429; else the
+    connector's ``default_rate`` (or :data:`~damkit.http.OPENING_RATE`) is where an adaptive
+    rate opens, rising until the DAM pushes back.
+    """
+    cls = type(provider)
+    burst = cls.default_burst
+    for client in http_clients(provider):
+        if not client.base_url:
+            continue  # file hosts (pre-signed URLs): not paced until they answer 429
+        if rate:
+            client.budget.configure(rate, burst=burst, fixed=True)
+        elif cls.default_rate and getattr(cls, "rate_documented", False):
+            client.budget.configure(cls.default_rate, burst=burst, documented=True)
+        else:
+            client.budget.configure(cls.default_rate or OPENING_RATE, burst=burst)
+
+
 class AdaptiveGate:
     """A semaphore whose limit moves between 1 and ``maximum``."""
 
     def __init__(self, maximum: int, seen_429: Callable[[], int] | None = None,
                  grow_after: int = 8) -> None:
         self.maximum = max(1, maximum)
+        self.floor = max(1, self.maximum // 4)
         self.limit = self.maximum
         self.active = 0
         self.lowest = self.maximum
@@ -55,7 +78,7 @@ class AdaptiveGate:
             self.active -= 1
             now = self._seen()
             if throttled or now > self._last:
-                self.limit = max(1, self.limit // 2)
+                self.limit = max(self.floor, self.limit // 2)
                 self.lowest = min(self.lowest, self.limit)
                 self._streak = 0
             else:
@@ -67,4 +90,4 @@ class AdaptiveGate:
             self._cond.notify_all()
 
 
-__all__ = ["AdaptiveGate", "http_clients", "throttle_counter"]
+__all__ = ["AdaptiveGate", "http_clients", "throttle_counter", "tune_budgets"]

@@ -52,7 +52,8 @@ class SyncReport(BaseModel):
     adopted: int = 0  # already whole on disk (verified by checksum), recorded without download
     failed: int = 0
     unchanged: int = 0
-    gone: int = 0  # marked gone in this run
+    gone: int = 0  # marked gone in this run (each confirmed by the DAM)
+    not_gone: int = 0  # missing from the listing but still tagged when asked: left as they are
     pruned: int = 0  # files of gone assets removed (prune=True)
     backlinks: int = 0  # backlink URLs written (Bynder)
     backlink_failed: int = 0
@@ -60,6 +61,7 @@ class SyncReport(BaseModel):
     seconds: float = 0.0
     requests: int = 0  # download attempts started (not counting HTTP-level retries)
     http_429: int = 0  # 429 answers the provider gave during the run
+    throttled_s: float = 0.0  # seconds the run was held by 429s (the union of the holds)
     min_concurrency: int = 0  # lowest download concurrency the adaptive gate went down to
     errors: list[FileError] = Field(default_factory=list)
     error: str | None = None  # run-level failure (listing failed, disk full, ...)
