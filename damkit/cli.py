@@ -673,15 +673,20 @@ def sandbox(
     allow_remote: bool = typer.Option(False, "--allow-remote",
                                       help="Allow a non-loopback host (the manifest serves every "
                                       "sandbox secret to whoever asks)"),
+    switch: list[str] = typer.Option([], "--switch", metavar="PROVIDER:NAME",
+                                     help="Behave as a real server might where facts are unknown "
+                                     "(docs/sandbox.md, Switches); repeatable; *:NAME for all"),
 ) -> None:
     """Serve the Bynder, Canto and Percolate emulators on one loopback port."""
     from .errors import SettingsError
     from .sandbox import serve
+    from .sandbox.__main__ import switch_config
 
     with guarded():
         try:
             serve(host=host, port=port, assets=assets, seed=seed, latency_ms=latency_ms,
-                  fault_rate=fault_rate, allow_remote=allow_remote)
+                  fault_rate=fault_rate, allow_remote=allow_remote,
+                  switches=switch_config(switch))
         except ValueError as exc:
             raise SettingsError(f"--host: {exc}", field="host") from None
 

@@ -206,7 +206,24 @@ def control_routes(state: SandboxState) -> list[Route]:
         current.set(spec)
         return JSONResponse(current.snapshot())
 
+    async def switches(request: Request) -> Response:
+        from .switches import SwitchError, validate
+
+        provider = request.path_params["provider"]
+        emu = state.emulators.get(provider)
+        if emu is None:
+            raise ControlError(404, f"unknown provider {provider!r}")
+        if request.method == "PUT":
+            try:
+                state.switches[provider] = validate(provider, (await _body(request)).get("on", []),
+                                                    emu.switch_names())
+            except SwitchError as exc:
+                raise ControlError(400, str(exc)) from None
+        return JSONResponse({"provider": provider, "on": sorted(state.switches[provider]),
+                             "known": list(emu.switch_names())})
+
     table: list[tuple[str, Handler, list[str]]] = [
+        ("/{provider}/switches", switches, ["GET", "PUT"]),
         ("/manifest", manifest, ["GET"]),
         ("/reset", reset, ["POST"]),
         ("/faults", all_faults, ["GET"]),
