@@ -185,18 +185,24 @@ async def _tagged(provider: BynderProvider, report: CheckReport, step: CheckStep
     if "," in tag:
         report.warnings.append(f"the tag '{tag}' contains a comma: Bynder's tag filter splits "
                                "on commas, so the count may be wrong")
-    response = await _get(provider, MEDIA, params={
-        "tags": tag, "limit": 0, "total": 1})
-    busy = overloaded(response)
-    if busy is not None:
-        raise busy
-    if response.status_code != 200:
-        raise StepFailed(str(provider.refused(response, "count the tagged files")))
-    body = json_body(response)
-    try:
-        count = int(body["total"]["count"])  # type: ignore[index]
-    except (TypeError, KeyError, ValueError):
-        raise StepFailed("Bynder's count answer has no total.count") from None
+    tally = await provider.count_eligible()
+    count = tally.eligible
+    left_out = {k: v for k, v in tally.excluded.items() if v}
+    if tally.untagged:
+        report.warnings.append(f"Bynder's tag filter let {tally.untagged} media without the tag "
+                               f"'{tag}' through; they are not imported")
+    setting = {"archived": "include_archived", "limited use": "include_limited"}
+    for reason, n in sorted(left_out.items()):
+        report.warnings.append(f"{n} media carrying the tag are {reason} and are not imported "
+                               f"(setting {field_label(setting.get(reason, 'tag'))})")
+    if not provider.settings.include_limited and "limited use" not in left_out:
+        limited = await _get(provider, MEDIA, params={"tags": tag, "limited": 1, "limit": 0,
+                                                      "total": 1})
+        hidden = (json_body(limited) or {}) if limited.status_code == 200 else {}
+        n = hidden.get("total", {}).get("count") if isinstance(hidden, dict) else None
+        if isinstance(n, int) and n:
+            report.warnings.append(f"Bynder counts {n} limited-use media with the tag; they are "
+                                   f"not imported (setting {field_label('include_limited')})")
     report.eligible = count
     state["eligible"] = count
     if count == 0:
@@ -205,7 +211,7 @@ async def _tagged(provider: BynderProvider, report: CheckReport, step: CheckStep
                          guide_hint("bynder.tagging", None,
                                     f"Tag at least one file with '{tag}' in Bynder, or fix "
                                     + field_label("tag")))
-    step.detail = f"{count} file(s) carry the tag '{tag}'"
+    step.detail = f"{count} file(s) carry the tag '{tag}' ({tally.summary()})"
 
 
 async def _near_misses(provider: BynderProvider, report: CheckReport, step: CheckStep,
