@@ -25,6 +25,7 @@ import httpx
 from ...errors import DamkitError, HttpError
 from ...redact import redact
 from ..base import CheckReport, CheckStep, NearMiss, Stage, StepFailed, run_stages
+from ..membership import MembershipUnproven
 from .backlink import permission_table
 from .settings import BACKLINK_PERMISSIONS
 from .connector import (MEDIA, diagnose_401, field_label, guide_hint, is_token_response,
@@ -185,7 +186,10 @@ async def _tagged(provider: BynderProvider, report: CheckReport, step: CheckStep
     if "," in tag:
         report.warnings.append(f"the tag '{tag}' contains a comma: Bynder's tag filter splits "
                                "on commas, so the count may be wrong")
-    tally = await provider.count_eligible()
+    try:
+        tally = await provider.count_eligible()
+    except MembershipUnproven as exc:  # the DAM answered: say what it lacks, not "unreachable"
+        raise StepFailed(exc.message, exc.hint) from None
     count = tally.eligible
     left_out = {k: v for k, v in tally.excluded.items() if v}
     if tally.untagged:
