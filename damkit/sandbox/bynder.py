@@ -188,7 +188,7 @@ Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 class BynderEmulator(Emulator):
     name = "bynder"
-    own_switches = ("hide_archived", "limited_included")
+    own_switches = ("hide_archived", "limited_included", "unknown_role_names")
 
     def __init__(self, state: SandboxState, catalog: Catalog) -> None:
         super().__init__(state, catalog)
@@ -871,6 +871,8 @@ class BynderEmulator(Emulator):
             return error(404, "Profile not found")
         missing = self._missing(kind)
         roles = [r for r in (*ROLE_NAMES.values(), *OTHER_ROLES) if r not in missing]
+        if "unknown_role_names" in self.switches:  # the names are in no public source
+            roles = ["ROLE_" + r.lower() for r in roles]
         return JSONResponse({"id": profile_id, "name": f"Integration ({kind})", "roles": roles})
 
     async def list_brands(self, request: Request, who: Principal) -> Response:

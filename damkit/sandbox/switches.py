@@ -29,6 +29,8 @@ SWITCHES: dict[str, str] = {
     "hide_archived": "Bynder: lists leave archived media out unless archive=1 (the opposite of "
                      "'archive=0 means no filtering')",
     "limited_included": "Bynder: limited-use media are listed without limited=1",
+    "unknown_role_names": "Bynder: security-profile roles come under other names than damkit's "
+                          "guess (METAPROPERTY_MANAGEMENT, ...)",
     "asset_term_ids": "Percolate: v5 assets carry term_ids (no public fixture shows it)",
     "term_search_substring": "Percolate: term search matches anywhere in the name, not as a "
                              "prefix",

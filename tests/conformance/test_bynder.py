@@ -334,3 +334,17 @@ async def test_secrets_never_in_logs_or_errors(sb: Sandbox, tmp_path: Path,
     assert "HTTP Request" in caplog.text or "127.0.0.1" in everything  # something was logged
     for secret in secrets + ["a-wrong-token-secret-value", "wrong-secret-x"]:
         assert secret not in everything
+
+
+async def test_unknown_role_names_never_fail_a_working_backlink(sb: Sandbox, tmp_path: Path) -> None:
+    """Role names are in no public source: other names leave the permissions "not verified"."""
+    try:
+        sb.set_switches("bynder", "unknown_role_names")
+        async with provider(sb, tmp_path, backlink=True) as p:
+            report = await p.check()
+    finally:
+        sb.set_switches("bynder")
+    perms = step(report, "Permissions")
+    assert report.ok and perms.status == "warning" and "not verified" in perms.detail
+    assert report.permissions == {name: None for name in report.permissions or {}}
+    assert report.permissions and len(report.permissions) == 4
