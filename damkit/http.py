@@ -10,6 +10,7 @@ host, and plain http is allowed to loopback hosts only.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import logging
 import random
@@ -29,6 +30,9 @@ from .settings import is_loopback_host
 log = logging.getLogger("damkit.http")
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+#: Called with (response, streamed, seconds) after every exchange while set (damkit.record).
+EXCHANGE_HOOK: contextvars.ContextVar[Any] = contextvars.ContextVar("damkit_exchange_hook",
+                                                                    default=None)
 USER_AGENT = "damkit/0.1"
 
 
@@ -253,7 +257,10 @@ class HttpClient:
             self.stats["requests"] += 1
             request = self._client.build_request(method, url, params=params, data=data,
                                                  json=json, headers=headers)
+            sent = time.perf_counter()
             response = await self._client.send(request, auth=current_auth, stream=stream)
+            if (hook := EXCHANGE_HOOK.get()) is not None:
+                hook(response, stream, time.perf_counter() - sent)
             if response.status_code == 429:
                 self.stats["429"] += 1
                 self.limiter.penalize(parse_retry_after(response.headers.get("Retry-After"), 1.0))

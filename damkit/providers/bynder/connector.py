@@ -297,6 +297,9 @@ class BynderProvider(Provider):
                     break
                 page += 1
 
+    async def replay(self, path: str, params: list[tuple[str, str]]) -> httpx.Response:
+        return await self.http.request("GET", path, params=params, follow_redirects=False)
+
     async def count_eligible(self) -> Tally:
         """Test Connection's count: the listing the sync would do, so the two always agree."""
         async for _ in self.list_assets():

@@ -181,6 +181,9 @@ class CantoProvider(Provider):
             if not results or start >= found:
                 return
 
+    async def replay(self, path: str, params: list[tuple[str, str]]) -> Any:
+        return await self.client.request("GET", path, params=params, follow_redirects=False)
+
     async def count_eligible(self, retries: int | None = None) -> Tally:
         """Test Connection's count: the listing the sync would do, so the two always agree."""
         async for _ in self.list_assets():

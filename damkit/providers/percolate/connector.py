@@ -337,6 +337,11 @@ class PercolateProvider(Provider):
             if not data or offset >= total:
                 return
 
+    async def replay(self, path: str, params: list[tuple[str, str]]) -> httpx.Response:
+        token = await self.tokens.get(self.http)
+        return await self.http.request("GET", path, params=params, auth=BearerAuth(token),
+                                       follow_redirects=False)
+
     async def count_eligible(self) -> Tally:
         """Test Connection's count: the listing the sync would do, so the two always agree."""
         async for _ in self.list_assets():
