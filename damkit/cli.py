@@ -10,6 +10,8 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
@@ -326,15 +328,47 @@ def render_report(report: CheckReport) -> None:
         c.print("[red bold]Connection failed[/]")
 
 
+RecordOption = typer.Option(None, "--record", metavar="FILE",
+                            help="Write the HTTP exchanges as a redacted HAR 1.2 file (attach it "
+                            "to a bug report; compare it with: damkit sandbox compare FILE)")
+
+
 @app.command("check")
-def check(name: str, as_json: bool = JsonOption) -> None:
+def check(name: str, as_json: bool = JsonOption,
+          record: Optional[Path] = RecordOption) -> None:
     """Test Connection: does it work, and how many files are eligible?"""
     from .workspace import run_sync
 
     with guarded(as_json):
         ws = workspace()
-        report = run_sync(ws.check(name))
+        with recorded(ws, name, record):
+            report = run_sync(ws.check(name))
     finish(report, as_json, render_report)
+
+
+@contextmanager
+def recorded(ws: Any, name: str, path: Optional[Path]) -> Iterator[None]:
+    """``--record FILE``: record every exchange of the block into FILE (written even when the
+    block fails: a failure is what a bug report needs)."""
+    if path is None:
+        yield
+        return
+    from .record import Recorder, recording
+
+    settings = ws.load_settings(name)
+    fields = type(settings).model_fields
+    secrets = [v.get_secret_value() for n in fields
+               if hasattr(v := getattr(settings, n), "get_secret_value")]
+    base = next((getattr(settings, n) for n, f in fields.items()
+                 if (f.json_schema_extra or {}).get("kind") == "url"), "")  # type: ignore[union-attr]
+    recorder = Recorder(secrets=secrets, meta={"provider": ws.connection(name)["provider"],
+                                               "base_url": base, "connection": name})
+    try:
+        with recording(recorder):
+            yield
+    finally:
+        recorder.save(path)
+        err(f"recorded {len(recorder.entries)} exchanges (redacted) to {path}")
 
 
 @app.command("auth")
@@ -438,6 +472,7 @@ def sync(
     concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1,
                                               help="Most downloads at once (default 8)"),
     as_json: bool = JsonOption,
+    record: Optional[Path] = RecordOption,
 ) -> None:
     """Sync every file carrying the tag into DAM Import/NAME/."""
     from .sync import sync_connection
@@ -446,7 +481,7 @@ def sync(
     with guarded(as_json):
         ws = workspace()
         ws.connection(name)
-        with ProgressRenderer(enabled=not as_json) as render:
+        with ProgressRenderer(enabled=not as_json) as render, recorded(ws, name, record):
             report = run_sync(sync_connection(ws, name, dry_run=dry_run, prune=prune,
                                               max_delete=max_delete, progress=render,
                                               rate=rate, concurrency=concurrency))
@@ -669,6 +704,11 @@ def demo(
 
 @app.command("sandbox")
 def sandbox(
+    action: Optional[str] = typer.Argument(None, metavar="[compare FILE]",
+                                           help="compare FILE: replay a recorded HAR against "
+                                           "a fresh sandbox and report the differences"),
+    file: Optional[Path] = typer.Argument(None, metavar="", show_default=False),
+    as_json: bool = JsonOption,
     host: str = typer.Option("127.0.0.1", "--host"),
     port: Optional[int] = typer.Option(None, "--port"),
     assets: int = typer.Option(300, "--assets"),
@@ -680,10 +720,17 @@ def sandbox(
     allow_remote: bool = typer.Option(False, "--allow-remote",
                                       help="Allow a non-loopback host (the manifest serves every "
                                       "sandbox secret to whoever asks)"),
+    switch: list[str] = typer.Option([], "--switch", metavar="PROVIDER:NAME",
+                                     help="Behave as a real server might where facts are unknown "
+                                     "(docs/sandbox.md, Switches); repeatable; *:NAME for all"),
 ) -> None:
     """Serve the Bynder, Canto and Percolate emulators on one loopback port."""
+    if action is not None:
+        sandbox_compare(action, file, as_json, assets=assets, seed=seed)
+        return
     from .errors import SettingsError
     from .sandbox import serve
+    from .sandbox.__main__ import switch_config
 
     with guarded():
         from .sandbox.faults import parse_rate_limits
@@ -693,9 +740,40 @@ def sandbox(
             raise SettingsError(str(exc), field="rate_limit") from None
         try:
             serve(host=host, port=port, assets=assets, seed=seed, latency_ms=latency_ms,
-                  fault_rate=fault_rate, allow_remote=allow_remote, faults=faults)
+                  fault_rate=fault_rate, allow_remote=allow_remote, faults=faults,
+                  switches=switch_config(switch))
         except ValueError as exc:
             raise SettingsError(f"--host: {exc}", field="host") from None
+
+
+def sandbox_compare(action: str, file: Optional[Path], as_json: bool, **sandbox: Any) -> None:
+    """``damkit sandbox compare FILE [--assets N --seed S]``: replay against a fresh sandbox of
+    that size and seed; exit 0 when it answers as recorded, 1 if not."""
+    from .errors import SettingsError
+
+    with guarded(as_json):
+        if action != "compare" or file is None:
+            raise SettingsError(f"unknown sandbox action {action!r}: use damkit sandbox "
+                                "compare FILE (or damkit sandbox with options to serve)")
+        from .compare import CompareError, compare
+
+        try:
+            result = compare(file, **sandbox)
+        except CompareError as exc:
+            raise SettingsError(str(exc), field="FILE") from None
+    if as_json:
+        out(result.model_dump())
+    else:
+        console().print(f"{result.provider}: {result.replayed} requests replayed over "
+                        f"{len(result.endpoints)} endpoints, {len(result.skipped)} skipped",
+                        highlight=False)
+        for d in result.differences:
+            where = f" {d.key}" if d.key else ""
+            console().print(f"  {d.endpoint}: {d.what}{where}: recorded {d.recorded}, "
+                            f"sandbox {d.sandbox}", highlight=False)
+        if result.same:
+            console().print("no difference", highlight=False)
+    raise typer.Exit(0 if result.same else 1)
 
 
 @events_app.command("request")

@@ -52,6 +52,9 @@ log = logging.getLogger("damkit.http")
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 FAIL_STATUS = frozenset({408, 500, 502, 503, 504})
+#: Called with (response, streamed, seconds) after every exchange while set (damkit.record).
+EXCHANGE_HOOK: contextvars.ContextVar[Any] = contextvars.ContextVar("damkit_exchange_hook",
+                                                                    default=None)
 USER_AGENT = "damkit/0.1"
 
 #: where no limit is published and the connector gives no polite rate either
@@ -562,7 +565,10 @@ class HttpClient:
             self.stats["requests"] += 1
             request = self._client.build_request(method, url, params=params, data=data,
                                                  json=json, headers=headers)
+            sent = time.perf_counter()
             response = await self._client.send(request, auth=current_auth, stream=stream)
+            if (hook := EXCHANGE_HOOK.get()) is not None:
+                hook(response, stream, time.perf_counter() - sent)
             if response.status_code == 429:
                 self.stats["429"] += 1
                 budget.throttled(parse_retry_after(response.headers.get("Retry-After"), 1.0))

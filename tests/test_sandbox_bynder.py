@@ -142,15 +142,51 @@ def test_archived_and_deleted(m: dict[str, Any], sb: Sandbox) -> None:
     key = made["key"]
     try:
         sb.control("POST", f"bynder/assets/{key}/archive", json={"archived": True})
-        listed = signed(m, "GET", "/api/v4/media/", {"tags": m["tag"], "limit": 1000}).json()
-        assert key not in {a["id"] for a in listed}
+        # the real API: archive=0 (or none) means no filtering; archive=1 only archived
+        for params in ({}, {"archive": 0}):
+            listed = signed(m, "GET", "/api/v4/media/",
+                            {"tags": m["tag"], "limit": 1000, **params}).json()
+            assert {a["id"]: a["archive"] for a in listed}[key] == 1
         one = signed(m, "GET", f"/api/v4/media/{key}/").json()
         assert one["archive"] == 1
         archived = signed(m, "GET", "/api/v4/media/", {"tags": m["tag"], "archive": 1}).json()
         assert [a["id"] for a in archived] == [key]
+        sb.set_switches("bynder", "hide_archived")  # the opposite guess
+        listed = signed(m, "GET", "/api/v4/media/", {"tags": m["tag"], "limit": 1000}).json()
+        assert key not in {a["id"] for a in listed}
     finally:
+        sb.set_switches("bynder")
         sb.control("POST", f"bynder/assets/{key}/delete")
     assert signed(m, "GET", f"/api/v4/media/{key}/").status_code == 404
+
+
+def test_limited_media_are_listed_only_with_limited_1(m: dict[str, Any], sb: Sandbox) -> None:
+    made = sb.control("POST", "bynder/assets", json={"name": "limited.png", "tags": [m["tag"]]})
+    key = made["key"]
+    try:
+        sb.control("POST", f"bynder/assets/{key}/limit", json={"limited": True})
+        listed = signed(m, "GET", "/api/v4/media/", {"tags": m["tag"], "limit": 1000}).json()
+        assert key not in {a["id"] for a in listed}
+        only = signed(m, "GET", "/api/v4/media/", {"tags": m["tag"], "limited": 1}).json()
+        assert [(a["id"], a["limited"]) for a in only] == [(key, 1)]
+        sb.set_switches("bynder", "limited_included")
+        listed = signed(m, "GET", "/api/v4/media/", {"tags": m["tag"], "limit": 1000}).json()
+        assert key in {a["id"] for a in listed}
+    finally:
+        sb.set_switches("bynder")
+        sb.control("POST", f"bynder/assets/{key}/delete")
+
+
+def test_switches_ignore_the_tag_filter_and_omit_tags(m: dict[str, Any], sb: Sandbox) -> None:
+    try:
+        sb.set_switches("bynder", "ignore_tag_filter", "omit_membership")
+        body = signed(m, "GET", "/api/v4/media/",
+                      {"tags": m["tag"], "limit": 0, "total": 1}).json()
+        assert body["total"]["count"] > m["eligible"]
+        listed = signed(m, "GET", "/api/v4/media/", {"tags": m["tag"], "limit": 5}).json()
+        assert listed and all("tags" not in a for a in listed)
+    finally:
+        sb.set_switches("bynder")
 
 
 def test_download_is_an_unauthenticated_signed_s3_url(m: dict[str, Any], sb: Sandbox) -> None:

@@ -385,3 +385,27 @@ def test_python_m_damkit_sandbox_prints_manifest_url(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --- switches ----------------------------------------------------------------------------------
+
+def test_switches_control_api_flags_and_reset() -> None:
+    from damkit.sandbox.__main__ import switch_config
+    from damkit.sandbox.switches import SwitchError
+
+    assert switch_config(["bynder:hide_archived", "*:html_401"]) == {
+        "bynder": ("hide_archived",), "*": ("html_401",)}
+    with pytest.raises(SwitchError, match="PROVIDER:NAME"):
+        switch_config(["no_such_switch"])
+    with Sandbox(assets=12, switches={"*": ("html_401",), "bynder": ("hide_archived",)}) as sb:
+        assert sb.manifest()["switches"] == {"bynder": ["hide_archived", "html_401"],
+                                             "canto": ["html_401"], "percolate": ["html_401"]}
+        bad = sb.control("PUT", "canto/switches", json={"on": ["hide_archived"]}, check=False)
+        assert bad["status"] == 400 and "canto has no switch hide_archived" in bad["error"]
+        assert sb.set_switches("canto", "unknown_error_body")["on"] == ["unknown_error_body"]
+        r = httpx.get(f"{sb.url}/percolate/api/v5/me")
+        assert r.status_code == 401 and r.headers["content-type"].startswith("text/html")
+        r = httpx.get(f"{sb.url}/canto/api/v1/user", headers={"Authorization": "Bearer nope"})
+        assert r.status_code == 401 and "fault" in r.json()
+        sb.reset()
+        assert sb.manifest()["switches"]["canto"] == ["html_401"]  # back to the configured set

@@ -242,5 +242,10 @@ class Provider:
     def has_tag(self, asset: RemoteAsset) -> bool:
         return self.settings.import_tag in asset.tags
 
+    async def replay(self, path: str, params: list[tuple[str, str]]) -> Any:
+        """GET ``path`` (below the connection's base URL) signed as this connector signs its
+        own requests; returns the ``httpx.Response`` (``damkit sandbox compare``)."""
+        raise NotImplementedError
+
 
 ProgressCallback = Callable[[dict[str, Any]], None]

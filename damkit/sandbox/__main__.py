@@ -21,13 +21,28 @@ def main(argv: list[str] | None = None) -> None:
                              "(e.g. canto=20); repeat for more providers")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback host (the manifest serves every secret)")
+    parser.add_argument("--switch", action="append", default=[], metavar="PROVIDER:NAME",
+                        help="behave as a real server might where facts are unknown "
+                             "(docs/sandbox.md, 'Switches'); repeatable; *:NAME for all")
     args = parser.parse_args(argv)
     try:
         faults = parse_rate_limits(args.rate_limit)
     except ValueError as exc:
         parser.error(str(exc))
     serve(host=args.host, port=args.port, allow_remote=args.allow_remote, assets=args.assets,
-          seed=args.seed, latency_ms=args.latency_ms, fault_rate=args.fault_rate, faults=faults)
+          seed=args.seed, latency_ms=args.latency_ms, fault_rate=args.fault_rate, faults=faults,
+          switches=switch_config(args.switch))
+
+
+def switch_config(flags: list[str]) -> dict[str, tuple[str, ...]]:
+    """``["bynder:html_401", "*:omit_membership"]`` → ``SandboxConfig.switches``."""
+    from .switches import parse_flag
+
+    out: dict[str, tuple[str, ...]] = {}
+    for value in flags:
+        provider, name = parse_flag(value)
+        out[provider] = (*out.get(provider, ()), name)
+    return out
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ class SandboxConfig:
     providers: tuple[str, ...] = _DEFAULT_PROVIDERS
     extra: dict[str, Any] = field(default_factory=dict)
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Switches on at start, per provider (see :mod:`.switches`), e.g. ``{"percolate": ("ignore_tag_filter",)}``.
+    switches: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def fault_spec(self, provider: str) -> FaultSpec:
         """The faults ``provider`` starts with (and returns to on reset)."""
@@ -75,6 +77,8 @@ class SandboxState:
             name: FaultState(name, config.seed, config.fault_spec(name)) for name in self.providers}
         for name, faults in self.faults.items():
             faults.catalog = lambda name=name: self.catalog(name)  # for the listing shift
+        self.switches: dict[str, set[str]] = {}
+        self.reset_switches()
         self.build()
 
     @staticmethod
@@ -116,6 +120,16 @@ class SandboxState:
             self.build()
             for name, faults in self.faults.items():
                 faults.set(self.config.fault_spec(name))
+            self.reset_switches()
+
+    def reset_switches(self) -> None:
+        """Each provider's switches as configured (``*`` applies to every provider)."""
+        from .switches import validate
+
+        for name in self.providers:
+            allowed = emulator_class(name).switch_names()
+            common = {w for w in self.config.switches.get("*", ()) if w in allowed}
+            self.switches[name] = common | validate(name, self.config.switches.get(name, ()), allowed)
 
     def catalog(self, provider: str) -> Catalog:
         return self.emulators[provider].catalog
@@ -126,7 +140,8 @@ class SandboxState:
         return {"providers": {name: emu.manifest() for name, emu in emulators.items()},
                 "base_url": self.base_url, "control": f"{self.base_url}/_sandbox",
                 "seed": self.config.seed, "assets": self.config.assets,
-                "faults": {name: f.spec.to_dict() for name, f in self.faults.items()}}
+                "faults": {name: f.spec.to_dict() for name, f in self.faults.items()},
+                "switches": {name: sorted(on) for name, on in self.switches.items()}}
 
 
 class EmulatorApp:
@@ -149,12 +164,14 @@ class EmulatorApp:
 
 def build_app(state: SandboxState) -> Starlette:
     from .control import control_routes
+    from .switches import SwitchMiddleware
 
     install_log_filter()
     routes: list[Any] = [Mount("/_sandbox", routes=control_routes(state))]
     for name in state.emulators:
-        routes.append(Mount(f"/{name}", app=FaultMiddleware(EmulatorApp(state, name),
-                                                            state.faults[name])))
+        switched = SwitchMiddleware(EmulatorApp(state, name),
+                                    lambda name=name: state.switches.get(name, set()))  # type: ignore[misc]
+        routes.append(Mount(f"/{name}", app=FaultMiddleware(switched, state.faults[name])))
     app = Starlette(routes=routes)
     app.state.sandbox = state
     return app

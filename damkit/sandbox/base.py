@@ -35,6 +35,20 @@ class Emulator:
         """Override to give ids in the provider's format (``make_key``)."""
         return Catalog(cls.name, seed=config.seed, size=config.assets, tag=config.tag)
 
+    #: switches this emulator honours beyond the common ones (:data:`.switches.COMMON`)
+    own_switches: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def switch_names(cls) -> tuple[str, ...]:
+        from .switches import COMMON
+
+        return (*COMMON, *cls.own_switches)
+
+    @property
+    def switches(self) -> set[str]:
+        """The switches on now (a live view: the control API changes them at run time)."""
+        return self.state.switches.get(self.name, set())
+
     def routes(self) -> list[BaseRoute]:
         raise NotImplementedError
 

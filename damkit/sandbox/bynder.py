@@ -9,8 +9,10 @@ module makes one documented choice (see docs/sandbox.md, "Bynder"):
   range``, ``Nonce already used``, ``Access token expired``, ``Access token revoked``,
   ``Missing authorization``.
 - Tag filters match exactly (case and spaces); several tags (``tags=a,b``) must all be present.
-- Archived assets are left out of lists unless ``archive=1`` (then only archived ones are
-  listed); a single archived asset still reads with ``"archive": 1``; a deleted one is 404.
+- Lists follow the real API's flags: ``archive=1`` lists only archived media and ``archive=0``
+  (or none) does no filtering, so archived media are listed with ``"archive": 1`` (switch
+  ``hide_archived`` plays the opposite guess); limited-use media are left out unless
+  ``limited=1``, which lists only them (switch ``limited_included``). A deleted asset is 404.
 - ``limit`` defaults to 50 and is clamped to 1000; ``page`` starts at 1 (400 below).
 - Security-profile ``roles`` use upper-snake wire names (:data:`ROLE_NAMES`); reading a profile
   needs ``PERMISSIONS_MANAGEMENT`` (403 otherwise), creating a metaproperty
@@ -186,6 +188,7 @@ Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 class BynderEmulator(Emulator):
     name = "bynder"
+    own_switches = ("hide_archived", "limited_included", "unknown_role_names")
 
     def __init__(self, state: SandboxState, catalog: Catalog) -> None:
         super().__init__(state, catalog)
@@ -477,7 +480,7 @@ class BynderEmulator(Emulator):
             "userCreated": "Sandbox User",
             "archive": int(asset.archived),
             "isPublic": 0,
-            "limited": 0,
+            "limited": int(asset.limited),
             "watermarked": 0,
             "views": 0,
             "downloads": 0,
@@ -487,6 +490,8 @@ class BynderEmulator(Emulator):
         }
         if image:
             out.update(width=8, height=8, orientation="square")
+        if "omit_membership" in self.switches:
+            del out["tags"]
         for mp_id, value in asset.metaproperties.items():
             mp = self.metaproperties.get(mp_id)
             if mp is None:
@@ -514,7 +519,8 @@ class BynderEmulator(Emulator):
 
     def _select(self, q: dict[str, str]) -> list[SandboxAsset] | Response:
         archived_only = flag(q.get("archive"))
-        tags = split_list(q.get("tags"))
+        limited_only = flag(q.get("limited"))
+        tags = [] if "ignore_tag_filter" in self.switches else split_list(q.get("tags"))
         if tags and not self.options.tags_case_insensitive:
             first = self.catalog.tagged(tags[0], include_archived=True)
             pool = [a for a in first if all(t in a.tags for t in tags[1:])]
@@ -524,7 +530,18 @@ class BynderEmulator(Emulator):
                                                   for w in wanted)]
         else:
             pool = self._all()
-        pool = [a for a in pool if a.archived == archived_only and not a.deleted]
+        pool = [a for a in pool if not a.deleted]
+        # archive=1: only archived; archive=0 or none: no filtering (the real API's "If 0, no
+        # filtering"); the hide_archived switch plays the opposite guess.
+        if archived_only:
+            pool = [a for a in pool if a.archived]
+        elif "hide_archived" in self.switches:
+            pool = [a for a in pool if not a.archived]
+        # limited=1: only limited-use media; otherwise they are left out (MediaQuery.java)
+        if limited_only:
+            pool = [a for a in pool if a.limited]
+        elif "limited_included" not in self.switches:
+            pool = [a for a in pool if not a.limited]
         ids = split_list(q.get("ids")) + split_list(q.get("id"))
         if ids:
             wanted_ids = set(ids)
@@ -853,6 +870,8 @@ class BynderEmulator(Emulator):
             return error(404, "Profile not found")
         missing = self._missing(kind)
         roles = [r for r in (*ROLE_NAMES.values(), *OTHER_ROLES) if r not in missing]
+        if "unknown_role_names" in self.switches:  # the names are in no public source
+            roles = ["ROLE_" + r.lower() for r in roles]
         return JSONResponse({"id": profile_id, "name": f"Integration ({kind})", "roles": roles})
 
     async def list_brands(self, request: Request, who: Principal) -> Response:

@@ -410,6 +410,8 @@ class CantoEmulator(Emulator):
         if scheme == "image":
             out.update(width="8", height="8")
             out["default"]["Dimensions"] = "8x8"
+        if "omit_membership" in self.switches:
+            del out["keyword"], out["tag"]
         return out
 
     @staticmethod
@@ -424,7 +426,7 @@ class CantoEmulator(Emulator):
         exact = q.get("exactMatch", "false").lower() == "true"
         assets: list[SandboxAsset] | None = None
         for key in ("keywords", "tags", "tagsLiteral"):
-            wanted = q.get(key)
+            wanted = None if "ignore_tag_filter" in self.switches else q.get(key)
             if wanted is None or wanted == "":
                 continue
             if key in ("tags", "tagsLiteral"):

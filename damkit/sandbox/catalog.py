@@ -62,6 +62,7 @@ class SandboxAsset:
     modified: float
     version: int = 1
     archived: bool = False
+    limited: bool = False  # Bynder "limited use" (other emulators ignore it)
     deleted: bool = False
     metaproperties: dict[str, Any] = field(default_factory=dict)
     _md5: str | None = field(default=None, repr=False)
@@ -268,6 +269,15 @@ class Catalog:
             asset.deleted = True
             asset.modified = max(time.time(), asset.modified + 1)
         self._changed("deleted", asset)
+        return asset
+
+    def limit(self, key: str, limited: bool = True) -> SandboxAsset:
+        """Mark an asset "limited use" (Bynder lists it only with ``limited=1``)."""
+        with self.lock:
+            asset = self.require(key)
+            asset.limited = limited
+            asset.modified = max(time.time(), asset.modified + 1)
+        self._changed("modified", asset)
         return asset
 
     def archive(self, key: str, archived: bool = True) -> SandboxAsset:

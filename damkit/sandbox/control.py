@@ -187,6 +187,14 @@ def control_routes(state: SandboxState) -> list[Route]:
         catalog.archive(asset.key, archived)
         return JSONResponse(asset_json(catalog, asset))
 
+    async def limit(request: Request) -> Response:
+        catalog, asset = asset_of(request)
+        limited = (await _body(request)).get("limited", True)
+        if not isinstance(limited, bool):
+            raise ControlError(400, "limited must be true or false")
+        catalog.limit(asset.key, limited)
+        return JSONResponse({**asset_json(catalog, asset), "limited": asset.limited})
+
     async def all_faults(request: Request) -> Response:
         return JSONResponse({name: f.snapshot() for name, f in state.faults.items()
                              if name in state.emulators})
@@ -206,7 +214,24 @@ def control_routes(state: SandboxState) -> list[Route]:
         current.set(spec)
         return JSONResponse(current.snapshot())
 
+    async def switches(request: Request) -> Response:
+        from .switches import SwitchError, validate
+
+        provider = request.path_params["provider"]
+        emu = state.emulators.get(provider)
+        if emu is None:
+            raise ControlError(404, f"unknown provider {provider!r}")
+        if request.method == "PUT":
+            try:
+                state.switches[provider] = validate(provider, (await _body(request)).get("on", []),
+                                                    emu.switch_names())
+            except SwitchError as exc:
+                raise ControlError(400, str(exc)) from None
+        return JSONResponse({"provider": provider, "on": sorted(state.switches[provider]),
+                             "known": list(emu.switch_names())})
+
     table: list[tuple[str, Handler, list[str]]] = [
+        ("/{provider}/switches", switches, ["GET", "PUT"]),
         ("/manifest", manifest, ["GET"]),
         ("/reset", reset, ["POST"]),
         ("/faults", all_faults, ["GET"]),
@@ -220,6 +245,7 @@ def control_routes(state: SandboxState) -> list[Route]:
         ("/{provider}/assets/{key}/modify", modify, ["POST"]),
         ("/{provider}/assets/{key}/delete", delete, ["POST"]),
         ("/{provider}/assets/{key}/archive", archive, ["POST"]),
+        ("/{provider}/assets/{key}/limit", limit, ["POST"]),
     ]
     routes = [Route(path, handled(fn), methods=methods) for path, fn, methods in table]
 

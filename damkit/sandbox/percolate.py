@@ -9,8 +9,11 @@ module makes one documented choice (see docs/sandbox.md, "Percolate"):
 - A scope the token may not read (unknown license, or a license of another API client): 403 code
   ``scope.forbidden``, the same answer for both so that license ids are not probed.
 - ``/api/v5/asset/`` requires ``scope_ids`` (400 ``validation.required`` without it), filters by
-  ``term_ids`` (any of them), clamps ``limit`` to ``max_limit`` (1000), accepts ``limit=0`` (count
-  only) and carries ``term_ids`` on each asset (by analogy with posts). No checksum on the wire.
+  ``term_ids`` (any of them; switch ``ignore_tag_filter`` ignores it), clamps ``limit`` to
+  ``max_limit`` (1000) and accepts ``limit=0`` (count only). Assets carry no ``term_ids``, as in the
+  SDK's fixture (switch ``asset_term_ids`` adds them); an asset's terms are read from
+  ``/api/v5/metadata/?object_ids=`` (switch ``omit_membership`` answers 404 there). Term search is
+  a case-insensitive prefix match (switch ``term_search_substring``). No checksum on the wire.
 - ``/api/v5/asset/{id}/download`` answers 302 to an unauthenticated, signed CDN path
   ``/percolate/cdn/ugc/raw/...`` (or 200 bytes with ``download="direct"``).
 
@@ -90,6 +93,7 @@ class Token:
 
 class PercolateEmulator(Emulator):
     name = "percolate"
+    own_switches = ("asset_term_ids", "term_search_substring")
 
     def __init__(self, state: SandboxState, catalog: Catalog) -> None:
         super().__init__(state, catalog)
@@ -179,6 +183,7 @@ class PercolateEmulator(Emulator):
             *both("/api/v5/me", self.me, ["GET"]),
             *both("/api/v5/term/", self.term_list, ["GET"]),
             *both("/api/v5/asset/", self.asset_list, ["GET"]),
+            *both("/api/v5/metadata/", self.metadata_list, ["GET"]),
             *both("/api/v5/asset/{asset_id}", self.asset_get, ["GET"]),
             *both("/api/v5/asset/{asset_id}/download", self.asset_download, ["GET"]),
             Route("/cdn/ugc/raw/{number:int}/{version:int}/{filename}", self.cdn, methods=["GET"]),
@@ -331,7 +336,9 @@ class PercolateEmulator(Emulator):
             for term_id, name in pairs:
                 if ids and term_id not in ids:
                     continue
-                if search and search not in name.casefold():
+                if search and not (search in name.casefold()
+                                   if "term_search_substring" in self.switches
+                                   else name.casefold().startswith(search)):
                     continue
                 items.append({"id": term_id, "name": name, "namespace": "tag",
                               "scope_id": self.license, "parent_id": None,
@@ -351,9 +358,34 @@ class PercolateEmulator(Emulator):
             "scope_id": self.license, "created_at": iso(asset.created),
             "updated_at": iso(asset.modified), "status": "archived" if asset.archived else "ready",
             "type": kind, "created_through": "Web Upload", "creator_id": USER_ID,
-            "folder_id": "folder:1", "deleted": asset.deleted,
-            "term_ids": [self.term_ids[t] for t in asset.tags if t in self.term_ids], "ext": ext,
-        }
+            "folder_id": "folder:1", "deleted": asset.deleted, "ext": ext,
+        } | ({"term_ids": self._asset_terms(asset)} if "asset_term_ids" in self.switches else {})
+
+    def _asset_terms(self, asset: SandboxAsset) -> list[str]:
+        return [self.term_ids[t] for t in asset.tags if t in self.term_ids]
+
+    async def metadata_list(self, request: Request) -> Response:
+        """``GET /api/v5/metadata/?object_ids=asset:1,...``: one metadata object per readable
+        asset; its schema field ``"1"`` (type term) holds the asset's term ids, as post
+        metadata does in the SDK's fixtures (percolate.md §3)."""
+        token = self._token(request)
+        if isinstance(token, Response):
+            return token
+        if "omit_membership" in self.switches:
+            return error(404, "not_found", "Not found.")
+        ids = split_list(request.query_params.get("object_ids"))
+        if not ids:
+            return error(400, "validation.required", "object_ids is required.")
+        data = []
+        for object_id in ids[:self.max_limit]:
+            asset = self.catalog.get(object_id)
+            if asset is None or self.license not in token.scopes:
+                continue
+            data.append({"id": f"metadata:{asset.number + 1}", "object_id": asset.key,
+                         "schema_id": "schema:1", "ext": {"1": self._asset_terms(asset)},
+                         "created_at": iso(asset.created), "updated_at": iso(asset.modified)})
+        query = {"object_ids": ids}
+        return JSONResponse({"meta": {"total": len(data), "query": query}, "data": data})
 
     def _live(self) -> list[SandboxAsset]:
         with self._lock:
@@ -394,7 +426,7 @@ class PercolateEmulator(Emulator):
         if isinstance(paging, Response):
             return paging
         offset, limit = paging
-        term_ids = split_list(q.get("term_ids"))
+        term_ids = [] if "ignore_tag_filter" in self.switches else split_list(q.get("term_ids"))
         if self.license not in scopes:
             assets: list[SandboxAsset] = []
         elif term_ids:

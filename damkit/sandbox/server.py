@@ -164,6 +164,11 @@ class Sandbox:
         result: dict[str, Any] = self.control("PUT", f"{provider}/faults", json=faults)
         return result
 
+    def set_switches(self, provider: str, *on: str) -> dict[str, Any]:
+        """Turn exactly ``on`` of ``provider``'s switches on (:mod:`.switches`); none = all off."""
+        result: dict[str, Any] = self.control("PUT", f"{provider}/switches", json={"on": list(on)})
+        return result
+
     def faults(self, provider: str) -> dict[str, Any]:
         """``provider``'s fault spec, what it injected and how many requests it saw."""
         result: dict[str, Any] = self.control("GET", f"{provider}/faults")

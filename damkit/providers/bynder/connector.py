@@ -28,6 +28,7 @@ from ...errors import AuthError, DamkitError, HttpError, NotFoundError
 from ...http import HttpClient, status_error
 from ...redact import redact
 from ..base import CheckReport, ConnectionContext, Provider, RemoteAsset
+from ..membership import MembershipUnproven, Tally
 from .auth import make_auth
 from .backlink import TEXT_TYPES, property_name
 from .settings import BynderSettings
@@ -158,6 +159,7 @@ class BynderProvider(Provider):
         )
         # Pre-signed file URLs: no credentials and no rate limit (Bynder's limit counts its API,
         # not the file host), so downloads do not spend the API's budget.
+        self.tally = Tally()  # what the last listing saw
         self.files = HttpClient(retries=int(opts.get("retries", 5)),
                                 backoff=float(opts.get("backoff", 0.25)),
                                 timeout=float(opts.get("timeout", 30.0)))
@@ -229,7 +231,8 @@ class BynderProvider(Provider):
             modified=wire.get("dateModified"),
             version=None if version is None else str(version),
             tags=tuple(str(t) for t in wire.get("tags") or []),
-            extra={"archived": bool(wire.get("archive")), "title": title,
+            extra={"archived": bool(wire.get("archive")), "limited": bool(wire.get("limited")),
+                   "title": title,
                    "idHash": wire.get("idHash")},
         )
 
@@ -239,22 +242,69 @@ class BynderProvider(Provider):
                                 {"tags": tag or self.settings.tag, "limit": 0, "total": 1})
         return int(body["total"]["count"])
 
+    def passes(self) -> list[dict[str, Any]]:
+        """The listings that together hold every asset the settings allow: ``archive=0`` (no
+        filtering, bynder.md) always; ``limited=1`` too when limited-use media are wanted
+        (they are left out otherwise, Java SDK ``MediaQuery``)."""
+        base: dict[str, Any] = {"archive": 0}
+        return [base, {**base, "limited": 1}] if self.settings.include_limited else [base]
+
+    def judge(self, wire: dict[str, Any], tally: Tally) -> RemoteAsset | None:
+        """The asset if it carries the tag exactly, as Bynder returned it, and the settings
+        allow it; else None (counted in ``tally``). Raises when membership cannot be read."""
+        tally.listed += 1
+        tags = wire.get("tags")
+        if not isinstance(tags, list):
+            tally.unproven += 1
+            raise MembershipUnproven(
+                "Bynder listed media without their tags, so which of them carry the tag "
+                f"'{self.settings.tag}' cannot be proven: nothing is imported",
+                hint="report this answer (damkit check NAME --record FILE) to damkit")
+        if self.settings.tag not in tags:
+            tally.untagged += 1
+            return None
+        if not self.settings.include_archived and wire.get("archive") not in (0, False, "0"):
+            tally.exclude("archived")
+            return None
+        if not self.settings.include_limited and wire.get("limited") not in (0, False, "0", None):
+            tally.exclude("limited use")
+            return None
+        tally.eligible += 1
+        return self.to_remote(wire)
+
     async def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:  # type: ignore[override]
+        """Pages of the media proven to carry the tag (see :meth:`judge`); ``tags=`` only makes
+        the listing shorter. ``self.tally`` says what was listed and left out."""
         tag = self.settings.tag
-        page, seen = 1, 0
-        while True:
-            body = await self._json(MEDIA, "list the tagged files", {
-                "tags": tag, "limit": self.page_size, "page": page, "total": 1,
-                "includeMediaItems": 1})
-            media = body.get("media", []) if isinstance(body, dict) else body
-            total = body.get("total", {}).get("count") if isinstance(body, dict) else None
-            assets = [self.to_remote(m) for m in media if tag in (m.get("tags") or [])]
-            if assets:
-                yield assets
-            seen += len(media)
-            if len(media) < self.page_size or (total is not None and seen >= int(total)):
-                return
-            page += 1
+        self.tally = tally = Tally()
+        seen_ids: set[str] = set()
+        for extra in self.passes():
+            page, seen = 1, 0
+            while True:
+                body = await self._json(MEDIA, "list the tagged files", {
+                    "tags": tag, "limit": self.page_size, "page": page, "total": 1,
+                    "includeMediaItems": 1, **extra})
+                media = body.get("media", []) if isinstance(body, dict) else body
+                total = body.get("total", {}).get("count") if isinstance(body, dict) else None
+                fresh = [m for m in media if isinstance(m, dict) and str(m.get("id")) not in seen_ids]
+                seen_ids.update(str(m.get("id")) for m in fresh)
+                judged = [self.judge(m, tally) for m in fresh]
+                assets = [a for a in judged if a is not None]
+                if assets:
+                    yield assets
+                seen += len(media)
+                if len(media) < self.page_size or (total is not None and seen >= int(total)):
+                    break
+                page += 1
+
+    async def replay(self, path: str, params: list[tuple[str, str]]) -> httpx.Response:
+        return await self.http.request("GET", path, params=params, follow_redirects=False)
+
+    async def count_eligible(self) -> Tally:
+        """Test Connection's count: the listing the sync would do, so the two always agree."""
+        async for _ in self.list_assets():
+            pass
+        return self.tally
 
     async def get_asset(self, asset_id: str) -> RemoteAsset | None:
         response = await self.http.request("GET", f"{MEDIA}{quote(asset_id, safe='')}/",
@@ -282,9 +332,13 @@ class BynderProvider(Provider):
                 yield chunk
 
     def has_tag(self, asset: RemoteAsset) -> bool:
-        """Archived media are left out of lists (as in the sandbox's eligible count), so an
-        archived one no longer counts as tagged."""
-        return not asset.extra.get("archived") and super().has_tag(asset)
+        """Archived media count as gone unless the settings import them; limited-use media
+        likewise."""
+        if asset.extra.get("archived") and not self.settings.include_archived:
+            return False
+        if asset.extra.get("limited") and not self.settings.include_limited:
+            return False
+        return super().has_tag(asset)
 
     # --- backlink ------------------------------------------------------------------------------
 

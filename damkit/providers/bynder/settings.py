@@ -71,6 +71,22 @@ class BynderSettings(ConnectionSettings):
     client_secret: SecretStr | None = setting(
         "OAuth 2 client secret", "The OAuth 2 app's secret.", default=None, secret=True,
         advanced=True)
+    include_archived: bool = setting(
+        "Import archived media",
+        "Off (safe): archived media are never imported, and a file archived in Bynder counts as "
+        "gone. Bynder lists archived media unless asked otherwise (archive=0 means no filtering).",
+        default=False,
+        kind="bool",
+        advanced=True,
+    )
+    include_limited: bool = setting(
+        "Import limited-use media",
+        "Off (safe): media marked limited use in Bynder are not imported (Test Connection counts "
+        "them). On: they are listed with limited=1 and imported like the others.",
+        default=False,
+        kind="bool",
+        advanced=True,
+    )
     backlink: bool = setting(
         "Enable backlink",
         "Write each synced file's library URL into a text metaproperty on the Bynder asset. Needs "

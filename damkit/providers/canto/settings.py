@@ -60,6 +60,25 @@ class CantoSettings(ConnectionSettings):
         clean_required_text(value.get_secret_value())
         return value
 
+    schemes: str = setting(
+        "Asset types searched",
+        "The Canto schemes the keyword search covers, sent explicitly (Canto's own Universal "
+        "Connector sends image|presentation|document|audio|video|other to mean everything).",
+        default="image|presentation|document|audio|video|other",
+        advanced=True,
+    )
+
+    @field_validator("schemes")
+    @classmethod
+    def _schemes(cls, value: str) -> str:
+        known = ("image", "presentation", "document", "audio", "video", "other")
+        parts = [p.strip() for p in value.replace(",", "|").split("|") if p.strip()]
+        wrong = [p for p in parts if p not in known]
+        if not parts or wrong:
+            raise ValueError("give one or more of " + "|".join(known)
+                             + (f" (not {', '.join(wrong)})" if wrong else ""))
+        return "|".join(dict.fromkeys(parts))
+
     @field_validator("keyword")
     @classmethod
     def _keyword(cls, value: str) -> str:

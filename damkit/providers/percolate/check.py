@@ -114,6 +114,13 @@ async def _reach(provider: PercolateProvider, http: HttpClient, report: CheckRep
     if status in (401, 403, 200) and looks:
         step.detail = f"{http.base_url} answers as a Percolate API ({status} without credentials)"
         return
+    if status == 401:  # the status is documented, the body's keys are not: warn only
+        kind = response.headers.get("content-type", "?").split(";")[0]
+        step.status = "warning"
+        step.detail = (f"{http.base_url} answers 401 without credentials, as Percolate does, but "
+                       f"with a body ({kind}) no public source shows; the Credentials step "
+                       "proves the connection")
+        return
     kind = response.headers.get("content-type", "?").split(";")[0]
     raise StepFailed(f"{http.base_url} answered {status} ({kind}) on /api/v5/me: this is not a "
                      "Percolate API", hint=URL_HINT)
@@ -217,10 +224,16 @@ async def _tag(provider: PercolateProvider, http: HttpClient, report: CheckRepor
 async def _eligible(provider: PercolateProvider, http: HttpClient, report: CheckReport,
                     step: CheckStep) -> None:
     exact = provider._exact_ids or []
-    report.eligible = await provider.count(exact, http) if exact else 0
+    tally = await provider.count_eligible() if exact else None
+    report.eligible = tally.eligible if tally else 0
+    if tally and tally.untagged:
+        report.warnings.append(f"Percolate's term filter let {tally.untagged} assets without the "
+                               f"tag '{provider.settings.tag}' through; they are not imported")
     if report.eligible < 1:
         report.warnings.append(TAGGED_WARNING)
         raise StepFailed(f"0 files carry the tag '{provider.settings.tag}'. {TAGGED_WARNING}",
                          hint=guide_hint("percolate.tag", "Tag for Import",
                                          "tag at least 1 file in Percolate, then test again"))
     step.detail = f"{report.eligible} files carry the tag '{provider.settings.tag}'"
+    if tally:
+        step.detail += f" ({tally.summary()})"

@@ -26,6 +26,7 @@ import httpx
 from ...errors import AuthError, HttpError, NotFoundError
 from ...http import HttpClient, status_error
 from ..base import CheckReport, ConnectionContext, Provider, RemoteAsset
+from ..membership import MembershipUnproven, Tally
 from .auth import BearerAuth, TokenManager, api_error
 from .settings import PercolateSettings
 from .steps import STEPS
@@ -33,6 +34,8 @@ from .steps import STEPS
 log = logging.getLogger("damkit.providers.percolate")
 
 TERM_PAGE = 1000  # the SDK's terms client sends 1000
+METADATA_CHUNK = 250  # object ids per metadata request (a URL of about 4 KB)
+SAMPLE = 100  # assets sampled to prove a term filter is applied
 EXT_BY_MIME = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf",
                "text/plain": "txt", "text/csv": "csv", "image/gif": "gif", "video/mp4": "mp4"}
 
@@ -88,6 +91,9 @@ class PercolateProvider(Provider):
         self.http = HttpClient(self.settings.api_url, rate=ctx.rate or self.default_rate)
         self._term_names: dict[str, str] = {}
         self._exact_ids: list[str] | None = None
+        self._filter_proven: bool | None = None
+        self._filter_reason = ""
+        self.tally = Tally()  # what the last listing saw
 
     def __repr__(self) -> str:
         return f"PercolateProvider({self.ctx.name!r}, scope={self.settings.scope_id!r})"
@@ -143,16 +149,18 @@ class PercolateProvider(Provider):
     # --- terms ----------------------------------------------------------------------------------
 
     async def find_terms(self, http: HttpClient | None = None) -> list[dict[str, Any]]:
-        """Terms (namespace ``tag``) whose name contains the tag's longest word, any case."""
-        tag = self.settings.tag
-        words = tag.split()
-        search = max(words, key=len) if words else tag
+        """Every term of namespace ``tag`` visible from the license, the scopes above it
+        included (``extend_scopes=true``, as a public Percolate script lists them). No
+        ``search``: real term search looks prefix-based (the SDK's fixture), so a near miss with
+        a leading space, or a tag searched by one of its words, could be missed."""
         out: list[dict[str, Any]] = []
         offset = 0
         while True:
-            body = await self.api_json("/api/v5/term/", {
-                "scope_ids": self.settings.scope_id, "search": search, "namespace": "tag",
-                "limit": TERM_PAGE, "offset": offset}, http)
+            params: dict[str, Any] = {"scope_ids": self.settings.scope_id, "namespace": "tag",
+                                      "limit": TERM_PAGE, "offset": offset}
+            if self.settings.extend_scopes:
+                params["extend_scopes"] = "true"
+            body = await self.api_json("/api/v5/term/", params, http)
             data = [t for t in body.get("data") or [] if isinstance(t, dict)]
             out.extend(data)
             offset += len(data)
@@ -206,34 +214,100 @@ class PercolateProvider(Provider):
 
     # --- assets ---------------------------------------------------------------------------------
 
-    def to_remote(self, wire: dict[str, Any], tagged: bool | None = None) -> RemoteAsset:
-        """Percolate's v5 asset → RemoteAsset. ``tagged`` is used when the asset has no term_ids."""
-        term_ids = wire.get("term_ids")
-        tags: list[str] = []
-        if isinstance(term_ids, list):
-            tags = [self._term_names.get(str(t), "") for t in term_ids]
-            tags = [t for t in tags if t]
-        elif tagged:
-            tags = [self.settings.tag]
+    def to_remote(self, wire: dict[str, Any], term_ids: list[str] | None = None) -> RemoteAsset:
+        """Percolate's v5 asset → RemoteAsset; ``tags`` are the names of ``term_ids`` (the
+        asset's terms as proven: its own ``term_ids``, its metadata, or a proven filter)."""
+        ids = term_ids if term_ids is not None else wire.get("term_ids")
+        tags = [self._term_names.get(str(t), "") for t in ids or []]
         size = wire.get("size")
         return RemoteAsset(
             id=str(wire["id"]),
             name=str(wire.get("filename") or ""),
             type=file_type(wire),
             size=int(size) if isinstance(size, (int, float)) else None,
-            tags=tuple(dict.fromkeys(tags)),
+            tags=tuple(dict.fromkeys(t for t in tags if t)),
             modified=utc_iso(wire.get("updated_at")),
             extra={k: wire.get(k) for k in ("content_type", "type", "scope_id", "status",
                                             "created_at", "folder_id") if k in wire},
         )
 
+    async def memberships(self, wires: list[dict[str, Any]]) -> dict[str, list[str]] | None:
+        """Each asset's term ids, read per asset: its own ``term_ids`` when the API attaches
+        them, else its metadata (``/api/v5/metadata/?object_ids=``, where term-typed schema
+        fields hold term-id arrays: percolate.md §3). None when the API gives neither."""
+        if wires and all(isinstance(w.get("term_ids"), list) for w in wires):
+            return {str(w["id"]): [str(t) for t in w["term_ids"]] for w in wires}
+        out: dict[str, list[str]] = {str(w["id"]): [] for w in wires}
+        ids = list(out)
+        for start in range(0, len(ids), METADATA_CHUNK):
+            chunk = ids[start:start + METADATA_CHUNK]
+            response = await self.api("/api/v5/metadata/", {"object_ids": ",".join(chunk),
+                                                            "limit": len(chunk)})
+            if response.status_code in (400, 404, 405):
+                return None
+            body = self.body(response, "/api/v5/metadata/", self.http)
+            data = body.get("data")
+            if not isinstance(data, list):
+                return None
+            for item in data:
+                if not isinstance(item, dict) or str(item.get("object_id")) not in out:
+                    continue
+                ext = item.get("ext") if isinstance(item.get("ext"), dict) else {}
+                for value in ext.values():
+                    if isinstance(value, list):
+                        out[str(item["object_id"])] += [str(v) for v in value
+                                                        if str(v).startswith("term:")]
+        return out
+
+    async def prove_filter(self, term_ids: list[str]) -> str | None:
+        """When membership cannot be read per asset: evidence that ``term_ids=`` is applied
+        (None), else why not. All three must hold: the filtered total differs from the
+        unfiltered one, the echoed query holds ``term_ids``, and a sample of the license's
+        assets is not all let through."""
+        scope = self.settings.scope_id
+        plain = await self.api_json("/api/v5/asset/", {"scope_ids": scope, "limit": SAMPLE,
+                                                      "offset": 0})
+        filtered = await self.api_json("/api/v5/asset/", {"scope_ids": scope, "limit": 1,
+                                                         "term_ids": ",".join(term_ids)})
+        total = int((plain.get("meta") or {}).get("total") or 0)
+        narrowed = int((filtered.get("meta") or {}).get("total") or 0)
+        if narrowed >= total:
+            return (f"the term filter gave {narrowed} of {total} assets: the server ignores it")
+        echoed = (filtered.get("meta") or {}).get("query") or {}
+        if not isinstance(echoed, dict) or "term_ids" not in echoed:
+            return "the server's echoed query does not hold term_ids"
+        sample = [str(a["id"]) for a in plain.get("data") or [] if isinstance(a, dict)]
+        if sample:
+            within = await self.api_json("/api/v5/asset/", {
+                "scope_ids": scope, "ids": ",".join(sample), "term_ids": ",".join(term_ids),
+                "limit": len(sample)})
+            if int((within.get("meta") or {}).get("total") or 0) >= len(sample):
+                return "every sampled asset passed the term filter"
+        return None
+
+    async def _unproven(self, term_ids: list[str]) -> None:
+        """Membership is not readable per asset: go on only if the filter is proven."""
+        if self._filter_proven is None:
+            reason = await self.prove_filter(term_ids)
+            self._filter_proven = reason is None
+            self._filter_reason = reason or ""
+        if not self._filter_proven:
+            raise MembershipUnproven(
+                "Percolate gives no per-asset terms (no term_ids on assets, no metadata) and "
+                f"{self._filter_reason}, so which assets carry the tag "
+                f"'{self.settings.tag}' cannot be proven: nothing is imported",
+                hint="report this answer (damkit check NAME --record FILE) to damkit")
+
     async def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:  # type: ignore[override]
         self._exact_ids = None  # a term created or renamed since the last listing counts now
+        self._filter_proven = None
+        self.tally = tally = Tally()
         term_ids = await self.exact_term_ids()
         if not term_ids:
             log.info("percolate: no term named exactly %r in %s", self.settings.tag,
                      self.settings.scope_id)
             return
+        wanted = set(term_ids)
         offset = 0
         while True:
             body = await self.api_json("/api/v5/asset/", {
@@ -241,16 +315,38 @@ class PercolateProvider(Provider):
                 "offset": offset, "limit": self.page_size,
                 "order_by": "created_at", "order_direction": "asc"})
             data = [a for a in body.get("data") or [] if isinstance(a, dict) and a.get("id")]
-            ids = {str(t) for a in data for t in a.get("term_ids") or []}
-            if ids:
-                await self._names(ids)
-            page = [self.to_remote(a, tagged=True) for a in data if not a.get("deleted")]
+            live = [a for a in data if not a.get("deleted")]
+            members = await self.memberships(live) if live else {}
+            if members is None:
+                await self._unproven(term_ids)  # raises unless the filter is proven
+                members = {str(a["id"]): list(term_ids) for a in live}
+            page = []
+            for wire in live:
+                tally.listed += 1
+                ids = members.get(str(wire["id"]), [])
+                if not wanted & set(ids):
+                    tally.untagged += 1
+                    continue
+                await self._names(set(ids))
+                tally.eligible += 1
+                page.append(self.to_remote(wire, [t for t in ids if t in wanted] + ids))
             if page:
                 yield page
             offset += len(data)
             total = int((body.get("meta") or {}).get("total") or 0)
             if not data or offset >= total:
                 return
+
+    async def replay(self, path: str, params: list[tuple[str, str]]) -> httpx.Response:
+        token = await self.tokens.get(self.http)
+        return await self.http.request("GET", path, params=params, auth=BearerAuth(token),
+                                       follow_redirects=False)
+
+    async def count_eligible(self) -> Tally:
+        """Test Connection's count: the listing the sync would do, so the two always agree."""
+        async for _ in self.list_assets():
+            pass
+        return self.tally
 
     async def get_asset(self, asset_id: str) -> RemoteAsset | None:
         """The asset now, or None when deleted, archived or not visible any more."""
@@ -261,13 +357,17 @@ class PercolateProvider(Provider):
         wire = self.body(response, path, self.http).get("data")
         if not isinstance(wire, dict) or wire.get("deleted") or wire.get("status") == "archived":
             return None
-        tagged: bool | None = None
-        if isinstance(wire.get("term_ids"), list):
-            await self._names({str(t) for t in wire["term_ids"]})
-        else:  # no term_ids on the object: ask the filter instead
-            term_ids = await self.exact_term_ids()
-            tagged = bool(term_ids) and await self._count_ids(asset_id, term_ids) > 0
-        return self.to_remote(wire, tagged=tagged)
+        members = await self.memberships([wire])
+        if members is not None:
+            ids = members.get(str(wire["id"]), [])
+            await self._names(set(ids))
+            return self.to_remote(wire, ids)
+        term_ids = await self.exact_term_ids()
+        self._filter_proven = None
+        if term_ids:
+            await self._unproven(term_ids)
+        tagged = bool(term_ids) and await self._count_ids(asset_id, term_ids) > 0
+        return self.to_remote(wire, term_ids if tagged else [])
 
     async def _count_ids(self, asset_id: str, term_ids: list[str]) -> int:
         body = await self.api_json("/api/v5/asset/", {

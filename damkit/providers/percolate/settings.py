@@ -43,6 +43,14 @@ class PercolateSettings(ConnectionSettings):
         "count). At least 1 file must carry it before the first Test Connection.",
         step="percolate.tag",
     )
+    extend_scopes: bool = setting(
+        "Find tags above the license",
+        "On (default): tags defined at a brand or tenant level count too; the tag list is read "
+        "with extend_scopes=true, as Percolate's own scripts do. Off: only the license's tags.",
+        default=True,
+        kind="bool",
+        advanced=True,
+    )
     api_url: str = setting(
         "API base URL",
         "Percolate's API address. Leave the default unless you use the damkit sandbox.",

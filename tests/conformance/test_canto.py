@@ -1,4 +1,4 @@
-"""The real Canto connector against the real sandbox over HTTP: listing, lookup, download, token
+"""Canto-specific conformance (what the shared suite, test_conformance.py, does not cover). The real Canto connector against the real sandbox over HTTP: listing, lookup, download, token
 refresh in use, and every Test Connection diagnosis."""
 
 from __future__ import annotations
@@ -45,11 +45,6 @@ def step(report: CheckReport, name: str) -> Any:
     return next(s for s in report.steps if s.name == name)
 
 
-def test_registered() -> None:
-    assert provider_class("canto") is CantoProvider
-    assert CantoProvider.settings_model is CantoSettings
-
-
 def test_to_remote_accepts_numbers_and_strings() -> None:
     item = {"id": "a" * 26, "name": "Logo.PNG", "scheme": "image", "size": 48213,
             "time": "20240102103000123", "keyword": ["Gelato"], "md5": "ABC",
@@ -59,19 +54,6 @@ def test_to_remote_accepts_numbers_and_strings() -> None:
     assert asset.modified == "2024-01-02T10:30:00.123000Z"
     assert to_remote({**item, "size": "12"}).size == 12
     assert parse_canto_time("garbage") is None
-
-
-async def test_listing_matches_manifest_and_keyword_exactly(sb: Sandbox,
-                                                            ctx: ConnectionContext) -> None:
-    m = manifest_of(sb)
-    async with CantoProvider(ctx) as provider:
-        assets: list[RemoteAsset] = [a async for page in provider.list_assets() for a in page]
-        requests = provider.client.stats["requests"]
-    assert len(assets) == m["eligible"] == len({a.id for a in assets})
-    assert all(m["keyword"] in a.tags for a in assets)
-    expected = {a.key for a in sb.state.catalog("canto").tagged(m["keyword"])}
-    assert {a.id for a in assets} == expected
-    assert requests == 1  # 210 files fit in one page of 1000
 
 
 async def test_listing_pages_and_download_bytes(fresh_sandbox: Callable[..., Sandbox],
@@ -132,7 +114,7 @@ async def test_check_all_good_with_near_misses(sb: Sandbox, ctx: ConnectionConte
     assert all(s.seconds >= 0 for s in report.steps)
 
 
-async def test_check_reads_counts_not_listings(sb: Sandbox, tmp_path: Path) -> None:
+async def test_check_reads_one_listing_page_not_files(sb: Sandbox, tmp_path: Path) -> None:
     context = make_ctx(sb, tmp_path, settings=settings_of(sb, keyword="Print"))
     await paste_login(context)
     async with CantoProvider(context) as provider:
@@ -140,7 +122,9 @@ async def test_check_reads_counts_not_listings(sb: Sandbox, tmp_path: Path) -> N
         requests = provider.client.stats["requests"]
     print_count = len(sb.state.catalog("canto").tagged("Print"))
     assert report.ok and report.eligible == print_count and not report.near_misses
-    assert requests <= 4  # reach, user, exact count, loose count
+    # reach, user, the listing the sync does (one page of 1000: membership proven per file),
+    # loose count: never one request per file
+    assert requests <= 5
 
 
 async def test_check_zero_eligible_with_near_misses(sb: Sandbox, tmp_path: Path) -> None:
@@ -214,7 +198,8 @@ async def test_check_bad_app_credentials(sb: Sandbox, tmp_path: Path, field: str
     context = make_ctx(sb, tmp_path, settings=settings_of(sb, **{field: value}))
     report = await run_check(context)
     app = step(report, "App credentials")
-    assert not report.ok and app.status == "failed"
+    # Canto's answer to a made-up code is undocumented: the step warns, the login fails the check
+    assert not report.ok and app.status == "warning" and report.first_failure is not None
     assert names in (app.hint or "") and "Create your API key" in (app.hint or "")
     assert value not in app.detail + (app.hint or "")
 
