@@ -174,7 +174,7 @@ def connection_view(ws: Workspace, doc: dict[str, Any]) -> dict[str, Any]:
         "last_check": doc.get("last_check"),
         "last_sync": doc.get("last_sync"),
     }
-    if doc["provider"] == "bynder":
+    if ws.spec(doc["name"]).capabilities.change_notifications:
         view["event_consumer_url"] = ws.event_consumer_url(doc["name"])
     return view
 
@@ -343,22 +343,59 @@ def auth(
     no_browser: bool = typer.Option(False, "--no-browser",
                                     help="Print the login URL and read the pasted redirect URL"),
 ) -> None:
-    """Log in to Canto (OAuth): in a local browser, or over SSH by pasting the redirect URL."""
+    """Log in (OAuth, e.g. Canto): in a local browser, or over SSH by pasting the redirect URL."""
     from .workspace import run_sync
 
     with guarded():
         ws = workspace()
-        doc = ws.connection(name)
-        if doc["provider"] != "canto":
-            from .errors import SettingsError
+        title = ws.spec(name).title
+        run_sync(login_flow(ws, name, open_browser=not no_browser,
+                            read_line=lambda prompt: getpass.getpass(prompt), echo=err))
+    console().print(f"[green]logged in[/] to {title}: {name}; next: damkit check {name}")
 
-            raise SettingsError(f"{name} is a {doc['provider']} connection: only Canto needs "
-                                "a browser login")
-        from .providers.canto.auth import login_for_cli
 
-        run_sync(login_for_cli(ws, name, open_browser=not no_browser,
-                               read_line=lambda prompt: input(prompt), echo=err))
-    console().print(f"[green]logged in[/]: {name}; next: damkit check {name}")
+async def login_flow(ws: Workspace, name: str, *, open_browser: bool,
+                     read_line: Any, echo: Any, timeout: float = 300.0,
+                     port: int | None = None) -> None:
+    """``damkit auth NAME [--no-browser]``: the loopback way when a browser can be opened here,
+    else (or with ``--no-browser``) the paste way. ``read_line(prompt)`` reads the pasted address
+    (hidden: it holds a one-time code); ``echo(text)`` writes to the user."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    from .errors import AuthError
+    from .providers.spec import LoopbackUnavailable
+
+    title = ws.spec(name).title
+    async with ws.login(name, port=port) as login:
+        if open_browser and login.browser_available():
+            def show(request: Any) -> None:
+                echo(f"Opening {title} in your browser. If nothing opens, visit:\n  "
+                     f"{request.authorize_url}\nSign in, choose what damkit may read (e.g. the "
+                     "Main Library) and allow access.")
+
+            try:
+                await login.run_loopback(open_browser=True, timeout=timeout, on_url=show)
+                return
+            except LoopbackUnavailable as exc:
+                echo(f"{exc.message}; falling back to pasting the address.")
+        request = login.start()
+        port_ = urlsplit(request.redirect_uri).port
+        echo("Open this address in a browser (on any machine):\n  " + request.authorize_url + "\n"
+             f"Sign in to {title}, choose what damkit may read (e.g. the Main Library) and allow "
+             f"access. The browser is then sent to {request.redirect_uri}?code=... (a page that "
+             "may not load: that is expected). Copy that whole address from the address bar.\n"
+             f"(Or forward the port: ssh -L {port_}:127.0.0.1:{port_} and run without "
+             "--no-browser on a desktop.)")
+        for attempt in range(3):
+            pasted = await asyncio.to_thread(read_line, "Paste the address (or the code): ")
+            try:
+                await login.complete(pasted)
+                return
+            except AuthError as exc:
+                if attempt == 2 or not login.started:
+                    raise
+                echo(f"{exc.message}. Try again.")
 
 
 # --- sync and library ---------------------------------------------------------------------------

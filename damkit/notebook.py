@@ -35,7 +35,9 @@ from . import audit as core_audit
 from .errors import DamkitError, SettingsError
 from .progress import ProgressEvent
 from .units import human_bytes
-from .providers import PROVIDERS, settings_model, setup_steps
+from .providers import all as all_providers
+from .providers import get as provider_spec
+from .providers import settings_model, setup_steps
 from .providers.base import CheckReport
 from .redact import redact, register_secret
 from .settings import MASK, FieldSpec, clean_connection_name
@@ -199,11 +201,11 @@ class ConnectionForm:
         self.task: asyncio.Task[Any] | None = None
         self.inputs: dict[str, W.ValueWidget] = {}
         self.errors: dict[str, W.HTML] = {}
-        self._login: Any = None  # a pending Canto login
-        self.login_url: str | None = None  # the address of Canto's login page, once started
+        self._login: Any = None  # a pending browser login (providers that declare one)
+        self.login_url: str | None = None  # the address of the DAM's login page, once started
         doc = ws.connection(connection) if connection else None
-        first = doc["provider"] if doc else (provider or next(iter(PROVIDERS)))
-        self.provider = W.Dropdown(options=[(title, key) for key, (title, _) in PROVIDERS.items()],
+        first = doc["provider"] if doc else (provider or all_providers()[0].name)
+        self.provider = W.Dropdown(options=[(s.title, s.name) for s in all_providers()],
                                    value=first, description="DAM")
         self.name = W.Text(placeholder=f"e.g. acme-{first}", description="Connection name",
                            style={"description_width": "initial"})
@@ -213,7 +215,8 @@ class ConnectionForm:
         self.test_button = W.Button(description="Test Connection", icon="plug")
         self.message = W.HTML()
         self.report_panel = W.HTML()
-        self.login_button = W.Button(description="Log in to Canto", icon="sign-in")
+        self.login_button = W.Button(description=f"Log in to {provider_spec(first).title}",
+                                     icon="sign-in")
         self.login_link = W.HTML()
         self.login_paste = W.Text(placeholder="paste the address the browser was sent to",
                                   layout=W.Layout(width="90%"))
@@ -240,6 +243,10 @@ class ConnectionForm:
         return settings_model(self.provider.value)
 
     @property
+    def title(self) -> str:
+        return provider_spec(self.provider.value).title
+
+    @property
     def specs(self) -> dict[str, FieldSpec]:
         return {s.name: s for s in self.model.fields()}
 
@@ -257,6 +264,7 @@ class ConnectionForm:
                     placed.add(name)
                     parts.append(self._field(specs[name]))
             if step.action == "auth":
+                self.login_button.description = f"Log in to {self.title}"
                 parts.append(W.VBox([self.login_button, self.login_link, self.login_paste,
                                      self.login_complete, self.login_status]))
             blocks.append(W.VBox(parts, layout=W.Layout(margin="0 0 8px 0")))
@@ -380,8 +388,9 @@ class ConnectionForm:
         first_save = self.existing is None
         self.existing = name
         self.name.disabled = self.provider.disabled = True
-        nxt = ("Next: log in to Canto (step “Authenticate Canto”), then Test Connection."
-               if self.provider.value == "canto" and first_save else "Next: Test Connection.")
+        login_step = next((s for s in setup_steps(self.provider.value) if s.action == "auth"), None)
+        nxt = (f"Next: log in to {self.title} (step “{login_step.title}”), then Test Connection."
+               if login_step is not None and first_save else "Next: Test Connection.")
         self.message.value = (f'<span style="color:#1a7f37">✓ Saved <b>{_esc(name)}</b></span> '
                               f"(secrets in the {_esc(self.ws.secrets.kind)} secret store). "
                               f"{nxt}")
@@ -418,36 +427,34 @@ class ConnectionForm:
         self.report_panel.value = check_report_html(report)
         return report
 
-    # --- Canto login ----------------------------------------------------------------------------
+    # --- browser login ----------------------------------------------------------------------------
 
     def start_login(self) -> str | None:
-        """Canto: show the login address to open; the answer is pasted into ``login_paste``."""
+        """Show the DAM's login address to open; the answer is pasted into ``login_paste``."""
         if not self.existing:
             self.login_status.value = _error_html("Save the connection first, then log in.")
             return None
-        from .providers.canto.auth import CantoLogin
-
         try:
-            self._login = CantoLogin.for_workspace(self.ws, self.existing)
+            self._login = self.ws.login(self.existing)
             request = self._login.start()
         except DamkitError as exc:
             self.login_status.value = _error_html(exc.message)
             return None
         self.login_url = str(request.authorize_url)
         url = html.escape(self.login_url, quote=True)
-        self.login_link.value = (f'<a href="{url}" target="_blank" rel="noopener">Open Canto\'s '
-                                 "login page</a>: sign in, select the Main Library and click "
+        self.login_link.value = (f'<a href="{url}" target="_blank" rel="noopener">Open '
+                                 f"{_esc(self.title)}'s login page</a>: sign in, select the Main Library and click "
                                  "<b>Allow</b>. Then paste below the address the browser was "
                                  "sent to, and click Complete login.")
         self.login_status.value = ""
         return self.login_url
 
     async def complete_login(self) -> bool:
-        """Finish Canto's login from the pasted address; the pasted code is cleared."""
+        """Finish the browser login from the pasted address; the pasted code is cleared."""
         login, pasted = self._login, self.login_paste.value
         self.login_paste.value = ""
         if login is None:
-            self.login_status.value = _error_html("Click “Log in to Canto” first.")
+            self.login_status.value = _error_html(f"Click “Log in to {self.title}” first.")
             return False
         try:
             await login.complete(pasted)
@@ -458,7 +465,7 @@ class ConnectionForm:
         await login.aclose()
         self._login = self.login_url = None
         self.login_link.value = ""
-        self.login_status.value = ('<span style="color:#1a7f37">✓ Logged in to Canto.</span> '
+        self.login_status.value = (f'<span style="color:#1a7f37">✓ Logged in to {_esc(self.title)}.</span> '
                                    "Next: Test Connection.")
         return True
 
@@ -841,14 +848,18 @@ async def sandbox_workspace(sb: Sandbox, root: str | Path | None = None) -> Work
 
 
 
-async def sandbox_audit_demo(sb: Sandbox, ws: Workspace, provider: str = "percolate", *,
+async def sandbox_audit_demo(sb: Sandbox, ws: Workspace, provider: str | None = None, *,
                              rate: float = 100.0) -> dict[str, str]:
     """Sandbox only: sync every connection, then change a few files of ``provider`` upstream so
     that each audit status shows: one download refused (failed), one new version (stale), one
-    untagged (gone), one newly tagged (missing). Returns ``{status: asset name}``."""
+    untagged (gone), one newly tagged (missing). Returns ``{status: asset name}``.
+
+    ``provider`` defaults to the last of the workspace's providers in name order."""
     import re
 
     from .sync import sync_connection
+
+    provider = provider or sorted(c["provider"] for c in ws.connections())[-1]
 
     for name in [c["name"] for c in ws.connections()]:
         await sync_connection(ws, name, rate=rate)

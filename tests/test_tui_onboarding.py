@@ -12,7 +12,7 @@ import pytest
 
 from damkit.sandbox.canto import consent
 from damkit_tui.app import DamkitApp
-from damkit_tui.screens.canto_login import CantoLoginScreen
+from damkit_tui.screens.login import LoginScreen
 from damkit_tui.screens.check import CheckScreen
 from damkit_tui.screens.connections import ConnectionsScreen
 from damkit_tui.screens.edit import ConnectionFormScreen
@@ -186,7 +186,7 @@ async def test_canto_onboarding_by_paste(fresh_sandbox, tmp_path: Path) -> None:
         await type_text(pilot, "acme-canto")
         await fill(pilot, {k: fields[k] for k in ("domain", "app_id", "app_secret", "keyword")})
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, CantoLoginScreen), what="login")
+        await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen), what="login")
         screen = app.screen
         await wait_for(pilot, lambda: screen.url, what="the authorize URL")
         await wait_text(pilot, "/oauth/")
@@ -197,7 +197,7 @@ async def test_canto_onboarding_by_paste(fresh_sandbox, tmp_path: Path) -> None:
         await paste(pilot, "not a redirect")
         await pilot.press("enter")
         await wait_text(pilot, "code")  # refused, with what to paste instead
-        assert isinstance(app.screen, CantoLoginScreen)
+        assert isinstance(app.screen, LoginScreen)
         await paste(pilot, redirect)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, CheckScreen), what="check")

@@ -1,39 +1,49 @@
-"""The backlink: the library URL of each synced file, written into a Bynder text metaproperty."""
+"""The backlink: the library URL of each synced file, written into a field of the DAM's asset
+(providers whose capabilities declare ``backlink``; the settings say whether it is on).
+
+These functions take what they need (the settings, the workspace's library URL template) as
+arguments, so the workspace can use them without this module importing it back.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ..errors import SyncError
 
 if TYPE_CHECKING:
-    from ..workspace import Workspace
+    from ..settings import ConnectionSettings
 
 CONFIG_HINT = ("set it with `damkit config set library_url_template "
                "'https://library.example.com/assets/{id}'` ({id}, {connection} and {path} are "
                "filled in), or turn the backlink off")
 
 
-def backlink_wanted(settings: Any) -> bool:
-    return bool(getattr(settings, "backlink", False))
+def backlink_wanted(settings: ConnectionSettings) -> bool:
+    from ..providers import find
+
+    spec = find(settings.provider)
+    return (spec is not None and spec.capabilities.backlink
+            and settings.backlink_property_label() is not None)
 
 
-def backlink_problem(ws: Workspace, settings: Any) -> str | None:
-    """Why a backlink cannot be written for these settings (None when it can, or is off).
+def backlink_problem(template: str | None, settings: ConnectionSettings) -> str | None:
+    """Why a backlink cannot be written for these settings, given the workspace's library URL
+    ``template`` (None when it can, or is off).
 
     Shared by the sync (which refuses to run) and the check (which reports it).
     """
     if not backlink_wanted(settings):
         return None
-    if not ws.config().library_url_template:
+    if not template:
         return ("the backlink is on but the workspace has no library URL template, so there is "
-                "no address to write into Bynder")
+                "no address to write into the DAM")
     return None
 
 
-def require_backlink_ready(ws: Workspace, settings: Any) -> None:
-    problem = backlink_problem(ws, settings)
+def require_backlink_ready(template: str | None, settings: ConnectionSettings) -> None:
+    problem = backlink_problem(template, settings)
     if problem:
         raise SyncError(problem, hint=CONFIG_HINT)
 

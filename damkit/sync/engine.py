@@ -296,11 +296,11 @@ class Runner:
         if not backlink_wanted(settings):
             return
         self.backlink_template = self.ws.config().library_url_template
-        ensure = getattr(self.provider, "ensure_backlink_property", None)
-        if ensure is None or self.backlink_template is None:
+        label = settings.backlink_property_label()
+        if label is None or self.backlink_template is None:
             return
         try:
-            self.backlink_property = str(await ensure(getattr(settings, "backlink_label")))
+            self.backlink_property = str(await self.provider.ensure_backlink_property(label))
         except DamkitError as exc:
             self.report.error = f"backlink metaproperty: {exc.message}"
             self.report.backlink_failed += 1
@@ -313,8 +313,7 @@ class Runner:
     async def _backlink(self, asset_id: str, rel: str) -> dict[str, Any]:
         url = self.url_for(asset_id, rel)
         try:
-            write = getattr(self.provider, "write_backlink")
-            await write(asset_id, self.backlink_property, url)
+            await self.provider.write_backlink(asset_id, self.backlink_property or "", url)
         except DamkitError as exc:
             self.report.backlink_failed += 1
             return {"backlink_error": exc.message}
@@ -426,7 +425,7 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
     """
     doc = ws.connection(name)
     settings = ws.load_settings(name)
-    require_backlink_ready(ws, settings)
+    require_backlink_ready(ws.config().library_url_template, settings)
     report = SyncReport(connection=name, provider=doc["provider"], dry_run=dry_run)
     reporter = Reporter(progress, connection=name)
     started = time.perf_counter()
@@ -527,7 +526,7 @@ async def sync_one(ws: Workspace, name: str, asset_id: str) -> str:
     """
     doc = ws.connection(name)
     settings = ws.load_settings(name)
-    require_backlink_ready(ws, settings)
+    require_backlink_ready(ws.config().library_url_template, settings)
     report = SyncReport(connection=name, provider=doc["provider"])
     async with connection_lock(ws, name, wait=60.0):
         async with ws.provider(name) as provider:

@@ -30,7 +30,9 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from damkit.errors import DamkitError, SettingsError
-from damkit.providers import PROVIDERS, settings_model, setup_steps
+from damkit.providers import all as all_providers
+from damkit.providers import get as provider_spec
+from damkit.providers import settings_model, setup_steps
 from damkit.settings import FieldSpec, clean_connection_name
 
 from .common import deliver
@@ -44,7 +46,7 @@ class ProviderPickScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Add a connection: which DAM?", classes="title")
-        yield OptionList(*[Option(title, id=name) for name, (title, _) in PROVIDERS.items()],
+        yield OptionList(*[Option(spec.title, id=spec.name) for spec in all_providers()],
                          id="providers")
         yield Footer()
 
@@ -76,7 +78,7 @@ class ConnectionFormScreen(Screen[None]):
     # --- layout ---------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        title = PROVIDERS[self.provider][0]
+        title = provider_spec(self.provider).title
         yield Header()
         heading = f"Edit {self.existing}" if self.existing else f"Add a {title} connection"
         yield Static(heading, classes="title")
@@ -238,10 +240,11 @@ class ConnectionFormScreen(Screen[None]):
                 widget.value = ""  # a saved secret is never shown again
         self.notify(f"Saved {name}. Next: Test Connection.", title="Saved")
         self.app.pop_screen()
-        if self.provider == "canto" and not self.existing:  # a new one logs in first
-            from .canto_login import CantoLoginScreen
+        if provider_spec(self.provider).capabilities.browser_login and not self.existing:
+            # a new one logs in first
+            from .login import LoginScreen
 
-            self.app.push_screen(CantoLoginScreen(name, then_check=True))
+            self.app.push_screen(LoginScreen(name, then_check=True))
         else:
             from .check import CheckScreen
 

@@ -1,5 +1,6 @@
-"""Canto login: the authorize URL (copyable), the loopback way where a browser exists, else the
-pasted redirect URL (over SSH the browser runs on another machine).
+"""Browser login (providers whose capabilities declare ``browser_login``, e.g. Canto): the
+authorize URL (copyable), the loopback way where a browser exists, else the pasted redirect URL
+(over SSH the browser runs on another machine).
 
 One worker thread runs the whole login on its own asyncio loop: it shows the URL, then waits for
 whichever comes first, the loopback redirect (desktop) or a pasted address (any time).
@@ -25,10 +26,10 @@ from damkit.workspace import run_sync
 from .common import deliver
 
 if TYPE_CHECKING:
-    from damkit.providers.canto.auth import LoginRequest
+    from damkit.providers.spec import LoginRequest
 
 
-class CantoLoginScreen(Screen[None]):
+class LoginScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="canto.back"),
         Binding("ctrl+y", "copy_url", "Copy URL", id="canto.copy"),
@@ -46,13 +47,15 @@ class CantoLoginScreen(Screen[None]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pasted: asyncio.Queue[str | None] | None = None
         self.logged_in = False
+        self.browser = False
+        self.title_text = "the DAM"
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Canto login: {self.connection}", classes="title")
+        yield Static(f"Browser login: {self.connection}", classes="title")
         with VerticalScroll(id="login"):
             yield Static(
-                "1. Open this address in a browser (ctrl+y copies it), sign in to Canto, select "
+                "1. Open this address in a browser (ctrl+y copies it), sign in to the DAM, select "
                 "the part that holds the files (i.e. Main Library) and click [b]Allow[/].",
                 classes="step-text")
             yield Static("Preparing the login…", id="url", classes="url")
@@ -85,12 +88,12 @@ class CantoLoginScreen(Screen[None]):
             deliver(self, self._status, f"[red]{escape(redact(str(exc)))}[/]")
 
     async def _flow(self) -> None:
-        from damkit.providers.canto.auth import CantoLogin, browser_available
-
         ws = self.app.workspace
         self._loop, self._pasted = asyncio.get_running_loop(), asyncio.Queue()
-        use_loopback = browser_available() if self.loopback is None else self.loopback
-        async with CantoLogin.for_workspace(ws, self.connection) as login:
+        self.title_text = ws.spec(self.connection).title
+        async with ws.login(self.connection) as login:
+            self.browser = login.browser_available()
+            use_loopback = self.browser if self.loopback is None else self.loopback
             loopback: asyncio.Task[bool] | None = None
             if use_loopback:  # on the Redirect URL registered on the key (127.0.0.1:8976)
                 loopback = asyncio.create_task(login.run_loopback(
@@ -151,7 +154,7 @@ class CantoLoginScreen(Screen[None]):
         self.url = request.authorize_url
         self.query_one("#url", Static).update(escape(request.authorize_url))
         self.query_one("#redirect", Static).update(
-            f"[dim]Redirect URL registered on the Canto API key:[/] {escape(request.redirect_uri)}")
+            f"[dim]Redirect URL registered on the API key:[/] {escape(request.redirect_uri)}")
         self._status("")
 
     def _status(self, text: str) -> None:
@@ -165,10 +168,8 @@ class CantoLoginScreen(Screen[None]):
     def action_browser(self) -> None:
         import webbrowser
 
-        from damkit.providers.canto.auth import browser_available
-
-        if self.url and browser_available() and webbrowser.open(self.url):
-            self.notify("Opened in the browser; paste the redirect URL when Canto sends you back.")
+        if self.url and self.browser and webbrowser.open(self.url):
+            self.notify("Opened in the browser; paste the redirect URL when the DAM sends you back.")
         else:
             self.notify("No browser here: copy the address (ctrl+y) to a browser elsewhere.",
                         severity="warning")
@@ -193,7 +194,7 @@ class CantoLoginScreen(Screen[None]):
 
     def _done(self) -> None:
         self.logged_in = True
-        self.notify("Logged in to Canto.", title="Canto")
+        self.notify(f"Logged in to {self.title_text}.", title=self.title_text)
         if self.then_check:
             from .check import CheckScreen
 
