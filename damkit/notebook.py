@@ -41,6 +41,7 @@ from .providers import settings_model, setup_steps
 from .providers.base import CheckReport
 from .redact import redact, register_secret
 from .settings import MASK, FieldSpec, clean_connection_name
+from .setup_flow import ACTION_LABELS, GuideStep, setup_flow, step_hint
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -140,9 +141,10 @@ def check_report_html(report: CheckReport) -> str:
             f'<td style="color:{color};text-align:left">{mark} {_esc(step.status)}</td>'
             f'<td style="text-align:right">{step.seconds:.2f} s</td>'
             f'<td style="text-align:left">{_esc(step.detail)}</td></tr>')
-        if step.hint and step.status != "ok":
+        hint = step_hint(step, report.provider) if step.status != "ok" else None
+        if hint:
             rows.append(f'<tr><td></td><td colspan="3" style="text-align:left;color:#0969da">'
-                        f"→ {_esc(step.hint)}</td></tr>")
+                        f"→ {_esc(hint)}</td></tr>")
     table = ('<table><thead><tr><th style="text-align:left">step</th><th style="text-align:left">'
              'status</th><th>time</th><th style="text-align:left">detail</th></tr></thead>'
              f"<tbody>{''.join(rows)}</tbody></table>")
@@ -166,10 +168,26 @@ def check_panel(report: CheckReport) -> W.HTML:
     return W.HTML(check_report_html(report))
 
 
-def _step_html(number: int, title: str, where: str, what: str, warnings: tuple[str, ...]) -> str:
-    warn = "".join(f'<div style="color:#9a6700">⚠ {_esc(w)}</div>' for w in warnings)
-    return (f"<div><b>{number}. {_esc(title)}</b><br>"
-            f'<span style="color:#6e7781"><i>{_esc(where)}</i></span><br>{_esc(what)}{warn}</div>')
+#: What each guide action is, in the notebook form.
+ACTION_HELP = {
+    "save": "click Save below",
+    "auth": "after saving: Log in, below",
+    "check": "after saving: Test Connection, below",
+    "sync": "then sync: damkit.notebook.sync_panel(ws, NAME)",
+    "events-request": "then: damkit.events.request_text(ws, NAME)",
+}
+
+
+def _step_html(step: GuideStep) -> str:
+    warn = "".join(f'<div style="color:#9a6700">⚠ {_esc(w)}</div>' for w in step.warnings)
+    action = ""
+    if step.action:
+        label = ACTION_LABELS.get(step.action, step.action)
+        action = (f'<div style="color:#0969da">→ <b>{_esc(label)}</b>: '
+                  f"{_esc(ACTION_HELP.get(step.action, ''))}</div>")
+    return (f"<div><b>{step.number}. {_esc(step.title)}</b><br>"
+            f'<span style="color:#6e7781"><i>{_esc(step.where)}</i></span><br>{_esc(step.what)}'
+            f"{warn}{action}</div>")
 
 
 # --- the connection form ------------------------------------------------------------------------
@@ -252,23 +270,18 @@ class ConnectionForm:
 
     def _build(self) -> None:
         """(Re)build the guide and fields for the selected provider."""
-        specs = self.specs
+        flow = setup_flow(self.provider.value)
         self.inputs, self.errors = {}, {}
         blocks: list[W.Widget] = []
-        placed: set[str] = set()
-        for number, step in enumerate(setup_steps(self.provider.value), start=1):
-            parts: list[W.Widget] = [W.HTML(_step_html(number, step.title, step.where, step.what,
-                                                       step.warnings))]
-            for name in step.fields:
-                if name in specs and name not in placed:
-                    placed.add(name)
-                    parts.append(self._field(specs[name]))
+        for step in flow.steps:
+            parts: list[W.Widget] = [W.HTML(_step_html(step))]
+            parts.extend(self._field(spec) for spec in step.fields)
             if step.action == "auth":
                 self.login_button.description = f"Log in to {self.title}"
                 parts.append(W.VBox([self.login_button, self.login_link, self.login_paste,
                                      self.login_complete, self.login_status]))
             blocks.append(W.VBox(parts, layout=W.Layout(margin="0 0 8px 0")))
-        rest = [self._field(s) for s in specs.values() if s.name not in placed]
+        rest = [self._field(s) for s in flow.advanced]
         if rest:
             fold = W.Accordion(children=[W.VBox(rest)])
             fold.set_title(0, "Advanced")

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from .providers import get as provider_spec
 
 if TYPE_CHECKING:
-    from .providers.base import Fix
+    from .providers.base import CheckStep, Fix
     from .providers.spec import ProviderSpec
     from .settings import FieldSpec
     from .workspace import Workspace
@@ -171,5 +171,21 @@ def fix_text(fix: Fix, flow: SetupFlow | None = None) -> str:
     return f"{text} ({', '.join(where)})" if where else text
 
 
+def step_hint(step: CheckStep, provider: str | None = None) -> str | None:
+    """What to do about a check step, in words: its structured fix (with the guide step and
+    field named) when it has one, else its hint text; None when there is nothing to say."""
+    if step.fix is None:
+        return step.hint
+    flow = None
+    if provider:
+        from .errors import SettingsError
+
+        try:
+            flow = setup_flow(provider)
+        except SettingsError:
+            flow = None
+    return fix_text(step.fix, flow) or step.hint
+
+
 __all__ = ["ACTION_LABELS", "DEPENDENCY_ORDER", "ConnectionState", "GuideStep", "SetupFlow",
-           "connection_state", "field_dict", "fix_text", "setup_flow"]
+           "connection_state", "field_dict", "fix_text", "setup_flow", "step_hint"]

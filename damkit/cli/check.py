@@ -15,21 +15,16 @@ if TYPE_CHECKING:
 
 
 def render_report(report: CheckReport) -> None:
-    from ..errors import SettingsError
-    from ..setup_flow import SetupFlow, fix_text, setup_flow
+    from ..setup_flow import step_hint
 
-    try:
-        flow: SetupFlow | None = setup_flow(report.provider)
-    except SettingsError:
-        flow = None
     c = console()
     marks = {"ok": "[green]✓[/]", "failed": "[red]✗[/]", "warning": "[yellow]![/]",
              "skipped": "[dim]-[/]"}
     for step in report.steps:
         c.print(f" {marks.get(step.status, '?')} {step.name} [dim]({step.seconds:.2f}s)[/] "
                 f"{step.detail}", highlight=False)
-        if step.status != "ok" and (step.fix is not None or step.hint):
-            hint = fix_text(step.fix, flow) if step.fix is not None else step.hint
+        hint = step_hint(step, report.provider) if step.status != "ok" else None
+        if hint:
             c.print(f"     [cyan]→ {hint}[/]", highlight=False)
     for warning in report.warnings:
         c.print(f"   [yellow]warning:[/] {warning}", highlight=False)

@@ -20,6 +20,8 @@ from damkit.workspace import run_sync
 MARKS = {"ok": "[green]✓ ok[/]", "failed": "[red]✗ failed[/]", "warning": "[yellow]! warn[/]",
          "skipped": "[dim]- skip[/]"}
 
+from damkit.setup_flow import step_hint
+
 from .common import deliver
 
 
@@ -30,8 +32,9 @@ def hint_lines(report: CheckReport) -> list[str]:
     for step in report.steps:
         if step.status in ("failed", "warning"):
             lines.append(f"[b]{escape(step.name)}[/]: {escape(step.detail)}")
-            if step.hint:
-                lines.append(f"  [cyan]→ {escape(step.hint)}[/]")
+            hint = step_hint(step, report.provider)
+            if hint:
+                lines.append(f"  [cyan]→ {escape(hint)}[/]")
     for miss in report.near_misses:
         lines.append(f"[yellow]near miss:[/] {miss.count} file(s) carry "
                      f"{escape(repr(miss.spelling))}, not {escape(repr(report.tag))}")
