@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 LIBRARY_FOLDER = "DAM Import"
+BACKLINK_HINT = ("set it with `damkit config set library_url_template "
+                 "'https://library.example.com/assets/{id}'` ({id}, {connection} and {path} are "
+                 "filled in), or turn the backlink off")
 ENV_HOME = "DAMKIT_HOME"
 
 
@@ -374,13 +377,23 @@ class Workspace:
     def _check_backlink(self, settings: ConnectionSettings, report: CheckReport) -> None:
         """The backlink needs the workspace's library URL template: say so at check time."""
         from .providers.base import CheckStep
-        from .sync.backlink import CONFIG_HINT, backlink_problem
 
-        problem = backlink_problem(self.config().library_url_template, settings)
+        problem = self.backlink_problem(settings)
         if problem:
             report.steps.append(CheckStep(name="Backlink URL", status="failed", detail=problem,
-                                          hint=CONFIG_HINT))
+                                          hint=BACKLINK_HINT))
             report.ok = False
+
+    def backlink_problem(self, settings: ConnectionSettings) -> str | None:
+        """Why a backlink cannot be written for these settings (None when it can, or is off):
+        the backlink needs this workspace's library URL template. Shared by the check (which
+        reports it) and the sync (which refuses to run)."""
+        if settings.backlink_property_label() is None:
+            return None
+        if not self.config().library_url_template:
+            return ("the backlink is on but the workspace has no library URL template, so there "
+                    "is no address to write into the DAM")
+        return None
 
     # --- diagnostics ------------------------------------------------------------------------------
 

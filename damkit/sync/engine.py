@@ -425,7 +425,7 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
     """
     doc = ws.connection(name)
     settings = ws.load_settings(name)
-    require_backlink_ready(ws.config().library_url_template, settings)
+    require_backlink_ready(ws, settings)
     report = SyncReport(connection=name, provider=doc["provider"], dry_run=dry_run)
     reporter = Reporter(progress, connection=name)
     started = time.perf_counter()
@@ -526,7 +526,7 @@ async def sync_one(ws: Workspace, name: str, asset_id: str) -> str:
     """
     doc = ws.connection(name)
     settings = ws.load_settings(name)
-    require_backlink_ready(ws.config().library_url_template, settings)
+    require_backlink_ready(ws, settings)
     report = SyncReport(connection=name, provider=doc["provider"])
     async with connection_lock(ws, name, wait=60.0):
         async with ws.provider(name) as provider:
