@@ -13,11 +13,11 @@ import ipywidgets as W
 from ..errors import DamkitError, SettingsError
 from ..providers import all as all_providers
 from ..providers import get as provider_spec
-from ..providers import settings_model, setup_steps
+from ..providers import settings_model
 from ..providers.base import CheckReport
 from ..redact import register_secret
 from ..settings import MASK, FieldSpec, clean_connection_name
-from ..setup_flow import ACTION_LABELS, GuideStep, setup_flow, step_hint
+from ..setup_flow import ACTION_LABELS, GuideStep, connection_state, setup_flow, step_hint
 from .common import MARKS, error_html, esc, start_task
 
 if TYPE_CHECKING:
@@ -303,12 +303,15 @@ class ConnectionForm:
                 self.errors[field].value = error_html(exc.message)
             return False
         self._clear_secrets()
-        first_save = self.existing is None
         self.existing = name
         self.name.disabled = self.provider.disabled = True
-        login_step = next((s for s in setup_steps(self.provider.value) if s.action == "auth"), None)
-        nxt = (f"Next: log in to {self.title} (step “{login_step.title}”), then Test Connection."
-               if login_step is not None and first_save else "Next: Test Connection.")
+        flow = setup_flow(self.provider.value)
+        login_step = flow.step_of("auth")
+        if flow.next_action(connection_state(self.ws, name)) == "auth" and login_step is not None:
+            nxt = (f"Next: log in to {self.title} (step “{login_step.title}”), then Test "
+                   "Connection.")
+        else:
+            nxt = "Next: Test Connection."
         self.message.value = (f'<span style="color:#1a7f37">✓ Saved <b>{esc(name)}</b></span> '
                               f"(secrets in the {esc(self.ws.secrets.kind)} secret store). "
                               f"{nxt}")

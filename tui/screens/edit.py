@@ -32,7 +32,7 @@ from damkit.errors import DamkitError, SettingsError
 from damkit.providers import all as all_providers
 from damkit.providers import get as provider_spec
 from damkit.settings import FieldSpec, clean_connection_name
-from damkit.setup_flow import ACTION_LABELS, setup_flow
+from damkit.setup_flow import ACTION_LABELS, connection_state, setup_flow
 
 from .common import deliver
 
@@ -225,10 +225,11 @@ class ConnectionFormScreen(Screen[None]):
                 ws.edit_connection(name, values)
             else:
                 ws.add_connection(self.provider, name, values)
+            next_action = self.flow.next_action(connection_state(ws, name))
         except DamkitError as exc:
             deliver(self, self._save_failed, exc)
             return
-        deliver(self, self._saved, name)
+        deliver(self, self._saved, name, next_action)
 
     def _save_failed(self, exc: DamkitError) -> None:
         field = getattr(exc, "field", None)
@@ -242,14 +243,13 @@ class ConnectionFormScreen(Screen[None]):
             self.query_one("#field-name").focus()
         self.notify(exc.message, severity="error", title="Not saved")
 
-    def _saved(self, name: str) -> None:
+    def _saved(self, name: str, next_action: str | None) -> None:
         for widget in self.query(Input):
             if widget.password:
                 widget.value = ""  # a saved secret is never shown again
         self.notify(f"Saved {name}. Next: Test Connection.", title="Saved")
         self.app.pop_screen()
-        if provider_spec(self.provider).capabilities.browser_login and not self.existing:
-            # a new one logs in first
+        if next_action == "auth":  # the core's flow: a login before the test
             from .login import LoginScreen
 
             self.app.push_screen(LoginScreen(name, then_check=True))
