@@ -21,17 +21,15 @@ def demo(
     with guarded(as_json):
         rows = run_sync(run_demo(state.home, assets=assets))
     if as_json:
-        out([r.model_dump(mode="json") if hasattr(r, "model_dump") else r for r in rows])
+        out([r.model_dump(mode="json") for r in rows])
     else:
         from rich.table import Table
 
         table = Table("connection", "check", "eligible", "synced", "bytes", "seconds",
                       title="damkit demo")
         for r in rows:
-            d = r.model_dump() if hasattr(r, "model_dump") else dict(r)
-            table.add_row(d["connection"], "ok" if d.get("check_ok") else "failed",
-                          str(d.get("eligible")), str(d.get("synced")), f"{d.get('bytes', 0):,}",
-                          f"{d.get('seconds', 0):.2f}")
+            table.add_row(r.connection, "ok" if r.check_ok else "failed", str(r.eligible),
+                          str(r.synced), f"{r.bytes:,}", f"{r.seconds:.2f}")
         console().print(table)
         if state.home is not None:
             from ..demo import demo_root
@@ -40,7 +38,7 @@ def demo(
             console().print(f"files: {root / 'DAM Import'}\n"
                             f"index: damkit --home {root} library audit --offline\n"
                             "console: damkit tui --sandbox", highlight=False)
-    ok = all((r.model_dump() if hasattr(r, "model_dump") else r).get("check_ok") for r in rows)
+    ok = all(r.check_ok for r in rows)
     raise typer.Exit(0 if ok else 1)
 
 
