@@ -148,3 +148,44 @@ def test_add_on_a_terminal_walks_the_guide(sandbox: Sandbox, tmp_path: Path) -> 
     assert shown["settings"]["tag"] == m["tag"]
     assert shown["settings"]["client_secret"] == "********"
     assert shown["last_check"]["ok"] is True
+
+
+def test_walk_asks_again_when_fields_that_go_together_are_missing(sandbox: Sandbox,
+                                                                  tmp_path: Path) -> None:
+    """Bynder's keys are optional one by one (alternatives exist) but go together: a skipped key
+    is asked again on save. The walk's input and output are functions, so this runs in-process."""
+    from damkit.cli.guide import walk
+    from damkit.workspace import open_workspace
+
+    m = sandbox.manifest()["providers"]["bynder"]
+    answers = {"Bynder Domain": m["domain"], "Tag": m["tag"], "Enable backlink": "n",
+               "Backlink metaproperty label": "", "Consumer key": m["consumer_key"],
+               "Consumer secret": m["consumer_secret"], "Token key": m["token_key"]}
+    secrets_asked: list[str] = []
+    shown: list[str] = []
+    actions: list[str] = []
+
+    def ask(prompt: str) -> str:
+        label = prompt.strip().split(" *")[0].split(" [")[0].split(" (")[0].rstrip(":? ")
+        if prompt.rstrip().endswith(("[Y/n]", "[y/N]")) and label not in answers:
+            return ""  # the default
+        return str(answers[label])
+
+    def ask_secret(prompt: str) -> str:
+        label = prompt.strip().split(" *")[0].rstrip(": ")
+        secrets_asked.append(label)
+        if label == "Token secret" and secrets_asked.count(label) == 1:
+            return ""  # skipped the first time
+        return str(m[{"Consumer key": "consumer_key", "Consumer secret": "consumer_secret",
+                      "Token key": "token_key", "Token secret": "token_secret"}[label]])
+
+    ws = open_workspace(tmp_path / "ws", env={"DAMKIT_SECRET_STORE": "plaintext"})
+    doc = walk(ws, "bynder", "acme", ask=ask, ask_secret=ask_secret, echo=shown.append,
+               actions={"check": lambda: actions.append("check"),
+                        "sync": lambda: actions.append("sync")})
+    assert doc["provider"] == "bynder" and doc["settings"]["tag"] == m["tag"]
+    assert secrets_asked.count("Token secret") == 2
+    assert any("not saved" in line and "Token secret" in line for line in shown)
+    assert actions == ["check"]  # Test Connection offered with yes, Sync with no
+    assert ws.secrets.get("acme", "token_secret") == m["token_secret"]
+    ws.close()

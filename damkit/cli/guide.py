@@ -170,9 +170,15 @@ def save_with_retries(ws: Workspace, provider: str, name: str, values: dict[str,
             return ws.add_connection(provider, name, values)
         except SettingsError as exc:
             echo(f"   not saved: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
-            if exc.field not in by_name:
+            if exc.field in by_name:
+                ask_field(by_name[exc.field])
+                continue
+            # a rule across fields (e.g. which keys go together): ask the guide's empty fields
+            empty = [f for step in flow.steps for f in step.fields if f.name not in values]
+            if not empty:
                 raise
-            ask_field(by_name[exc.field])
+            for spec in empty:
+                ask_field(spec)
     raise SettingsError(f"{name}: not saved after {MAX_TRIES} tries", field="name")
 
 
