@@ -293,6 +293,11 @@ def instance_key(domain: str) -> str:
 
 
 EVENTS_ROUTE = "/events"
+#: An Amazon SNS topic ARN (the topics the Event consumer accepts are workspace settings).
+SNS_TOPIC_ARN_RE = re.compile(
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):sns:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2}):"
+    r"(?P<account>\d{12}):(?P<name>[A-Za-z0-9_\-]{1,256}(?:\.fifo)?)"
+)
 INSTANCE_KEY_RE = re.compile(r"[a-z0-9_][a-z0-9.\-_]{0,252}")
 
 

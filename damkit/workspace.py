@@ -24,7 +24,7 @@ from .errors import NotFoundError, SettingsError
 from .index import LibraryIndex
 from .providers import get as provider_spec
 from .providers import settings_model
-from .settings import (ConnectionSettings, clean_base_url, clean_connection_name,
+from .settings import (SNS_TOPIC_ARN_RE, ConnectionSettings, clean_base_url, clean_connection_name,
                        event_consumer_path, parse_settings)
 
 if TYPE_CHECKING:
@@ -92,11 +92,9 @@ class WorkspaceConfig(BaseModel):
     @field_validator("sns_topics")
     @classmethod
     def _topics(cls, value: list[str]) -> list[str]:
-        from .events.verify import TOPIC_ARN_RE
-
         arns = [arn.strip() for arn in value if arn.strip()]  # `config set a, b` or ""
         for arn in arns:
-            if not TOPIC_ARN_RE.fullmatch(arn):
+            if not SNS_TOPIC_ARN_RE.fullmatch(arn):
                 raise ValueError(f"'{arn}' is not an SNS topic ARN "
                                  "(arn:aws:sns:<region>:<account>:<topic>)")
         return list(dict.fromkeys(arns))
