@@ -73,24 +73,15 @@ def demo_workspace(root: Path) -> Workspace:
 
 
 async def login_sandbox_connections(ws: Workspace, names: list[str]) -> list[str]:
-    """Log the sandbox connections that need a user login (Canto's OAuth) in, playing the user
-    on the sandbox's consent page. Returns the names logged in. Sandbox connections only."""
-    from .sandbox.canto import consent
-
+    """Log the sandbox connections whose provider needs a browser login in, playing the user on
+    the sandbox's consent page. Returns the names logged in. Sandbox connections only."""
     done: list[str] = []
     for name in names:
-        if ws.connection(name)["provider"] != "canto":
+        play = ws.spec(name).sandbox_login_flow()
+        if play is None:
             continue
-        from .providers.canto.auth import CantoLogin
-
-        provider = ws.provider(name)
-        try:
-            async with CantoLogin(provider.ctx) as login:
-                request = login.start()
-                location = await asyncio.to_thread(consent, request.authorize_url)
-                await login.complete(location)
-        finally:
-            await provider.aclose()
+        async with ws.login(name) as login:
+            await play(login)
         done.append(name)
     return done
 

@@ -174,6 +174,11 @@ class ConnectionSettings(BaseModel):
                 out[name] = value.get_secret_value()
         return out
 
+    def backlink_property_label(self) -> str | None:
+        """The label of the DAM field that receives each file's library URL; None when the
+        backlink is off (or the provider has none: see ``Capabilities.backlink``)."""
+        return None
+
     @property
     def import_tag(self) -> str:
         """The tag, keyword or term whose files are imported."""
@@ -266,6 +271,39 @@ def clean_base_url(value: str, *, allowed_suffixes: tuple[str, ...] | None = Non
         netloc += f":{port}"
     path = parts.path.rstrip("/") if loopback else ""
     return f"{parts.scheme}://{netloc}{path}"
+
+
+def instance_key(domain: str) -> str:
+    """A DAM instance's name in a URL path: ``acme.bynder.com``, ``127.0.0.1_8765``.
+
+    Built from the host (and port) only: ``https://Acme.Bynder.com/`` and ``acme.bynder.com``
+    give the same key. IPv6 brackets are dropped and ``:`` becomes ``_`` (URL-path safe).
+    """
+    text = domain if "://" in domain else f"https://{domain}"
+    parts = urlsplit(text)
+    host = (parts.hostname or "").lower().rstrip(".")
+    if not host:
+        raise SettingsError(f"'{domain}' has no host", field="domain")
+    key = host.replace(":", "_")
+    if parts.port:
+        key += f"_{parts.port}"
+    if not INSTANCE_KEY_RE.fullmatch(key):
+        raise SettingsError(f"'{domain}' cannot name a portal in a URL", field="domain")
+    return key
+
+
+EVENTS_ROUTE = "/events"
+#: An Amazon SNS topic ARN (the topics the Event consumer accepts are workspace settings).
+SNS_TOPIC_ARN_RE = re.compile(
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):sns:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2}):"
+    r"(?P<account>\d{12}):(?P<name>[A-Za-z0-9_\-]{1,256}(?:\.fifo)?)"
+)
+INSTANCE_KEY_RE = re.compile(r"[a-z0-9_][a-z0-9.\-_]{0,252}")
+
+
+def event_consumer_path(provider: str, domain: str) -> str:
+    """The route path of an instance's Event consumer: ``/events/<provider>/<instance>``."""
+    return f"{EVENTS_ROUTE}/{provider}/{instance_key(domain)}"
 
 
 def clean_exact_tag(value: str) -> str:

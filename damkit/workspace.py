@@ -22,16 +22,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import NotFoundError, SettingsError
 from .index import LibraryIndex
-from .providers import PROVIDERS, provider_class, settings_model
-from .settings import ConnectionSettings, clean_base_url, clean_connection_name, parse_settings
+from .providers import get as provider_spec
+from .providers import settings_model
+from .settings import (SNS_TOPIC_ARN_RE, ConnectionSettings, clean_base_url, clean_connection_name,
+                       event_consumer_path, parse_settings)
 
 if TYPE_CHECKING:
-    from .providers.base import CheckReport, Provider
+    from .providers.base import CheckReport, ConnectionContext, Provider
+    from .providers.spec import BrowserLogin, ProviderSpec
     from .secrets import SecretStore
 
 T = TypeVar("T")
 
 LIBRARY_FOLDER = "DAM Import"
+BACKLINK_HINT = ("set it with `damkit config set library_url_template "
+                 "'https://library.example.com/assets/{id}'` ({id}, {connection} and {path} are "
+                 "filled in), or turn the backlink off")
 ENV_HOME = "DAMKIT_HOME"
 
 
@@ -86,11 +92,9 @@ class WorkspaceConfig(BaseModel):
     @field_validator("sns_topics")
     @classmethod
     def _topics(cls, value: list[str]) -> list[str]:
-        from .events.verify import TOPIC_ARN_RE
-
         arns = [arn.strip() for arn in value if arn.strip()]  # `config set a, b` or ""
         for arn in arns:
-            if not TOPIC_ARN_RE.fullmatch(arn):
+            if not SNS_TOPIC_ARN_RE.fullmatch(arn):
                 raise ValueError(f"'{arn}' is not an SNS topic ARN "
                                  "(arn:aws:sns:<region>:<account>:<topic>)")
         return list(dict.fromkeys(arns))
@@ -279,9 +283,9 @@ class Workspace:
         """Forget a connection and its secrets. Its files and index entries stay unless asked."""
         doc = self.connection(name)
         fields = list(doc.get("secrets", {}))
-        if fields or doc["provider"] == "canto":
-            self.secrets.delete_connection(name, fields + ["access_token", "refresh_token",
-                                                           "expires_at"])
+        obtained = list(provider_spec(doc["provider"]).capabilities.login_secrets)
+        if fields or obtained:
+            self.secrets.delete_connection(name, fields + obtained)
         if delete_files:
             import shutil
 
@@ -312,31 +316,44 @@ class Workspace:
             return model.model_construct(**values)
         return parse_settings(model, values)
 
-    def provider(self, name: str, *, rate: float | None = None) -> Provider:
-        """A ready provider instance for a connection (use as ``async with``)."""
+    def spec(self, name: str) -> ProviderSpec:
+        """What connection ``name``'s provider is and can do (its registered spec)."""
+        return provider_spec(self.connection(name)["provider"])
+
+    def context(self, name: str, *, rate: float | None = None) -> ConnectionContext:
+        """Everything a provider instance (or its login) gets: settings with secrets, places."""
         from .providers.base import ConnectionContext
 
-        doc = self.connection(name)
-        settings = self.load_settings(name)
-        ctx = ConnectionContext(name=name, settings=settings,
-                                secrets=ConnectionSecrets(self.secrets, name),
-                                state_dir=self.state_dir(name), rate=rate)
-        return provider_class(doc["provider"])(ctx)
+        return ConnectionContext(name=name, settings=self.load_settings(name),
+                                 secrets=ConnectionSecrets(self.secrets, name),
+                                 state_dir=self.state_dir(name), rate=rate)
+
+    def provider(self, name: str, *, rate: float | None = None) -> Provider:
+        """A ready provider instance for a connection (use as ``async with``)."""
+        spec = self.spec(name)
+        return spec.connector_class()(self.context(name, rate=rate))
+
+    def login(self, name: str, *, port: int | None = None) -> BrowserLogin:
+        """The browser login of a connection whose provider declares one (use as ``async with``);
+        a :class:`SettingsError` for the others."""
+        return self.spec(name).login_flow(self.context(name), port=port)
 
     def event_consumer_url(self, name: str) -> str | None:
-        """Bynder's Event consumer URL: derived from the public URL and the portal, never typed.
+        """The Event consumer URL of a provider with change notifications: derived from the
+        public URL and the DAM instance, never typed (None for other providers, or before the
+        public URL is set).
 
-        Same portal → same URL, whichever workspace or connection asks (one request per URL).
+        Same instance → same URL, whichever workspace or connection asks (one request per URL).
         """
         doc = self.connection(name)
-        if doc["provider"] != "bynder":
+        spec = provider_spec(doc["provider"])
+        if not spec.capabilities.change_notifications:
             return None
         public = self.config().public_url
         if not public:
             return None
-        from .events.request import consumer_url
-
-        return consumer_url(public, doc["settings"]["domain"])
+        return public.rstrip("/") + event_consumer_path(spec.name,
+                                                        doc["settings"][spec.instance_field])
 
     # --- check ----------------------------------------------------------------------------------
 
@@ -358,13 +375,23 @@ class Workspace:
     def _check_backlink(self, settings: ConnectionSettings, report: CheckReport) -> None:
         """The backlink needs the workspace's library URL template: say so at check time."""
         from .providers.base import CheckStep
-        from .sync.backlink import CONFIG_HINT, backlink_problem
 
-        problem = backlink_problem(self, settings)
+        problem = self.backlink_problem(settings)
         if problem:
             report.steps.append(CheckStep(name="Backlink URL", status="failed", detail=problem,
-                                          hint=CONFIG_HINT))
+                                          hint=BACKLINK_HINT))
             report.ok = False
+
+    def backlink_problem(self, settings: ConnectionSettings) -> str | None:
+        """Why a backlink cannot be written for these settings (None when it can, or is off):
+        the backlink needs this workspace's library URL template. Shared by the check (which
+        reports it) and the sync (which refuses to run)."""
+        if settings.backlink_property_label() is None:
+            return None
+        if not self.config().library_url_template:
+            return ("the backlink is on but the workspace has no library URL template, so there "
+                    "is no address to write into the DAM")
+        return None
 
     # --- diagnostics ------------------------------------------------------------------------------
 
@@ -389,8 +416,9 @@ class Workspace:
                 "missing_secrets": sorted(f for f, src in secrets.items() if src is None),
                 "last_check": doc.get("last_check"), "last_sync": doc.get("last_sync"),
             }
-            if doc["provider"] == "canto":
-                entry["logged_in"] = store.source(name, "refresh_token") is not None
+            marker = provider_spec(doc["provider"]).capabilities.login_marker
+            if marker is not None:
+                entry["logged_in"] = store.source(name, marker) is not None
             connections.append(entry)
         return {
             "version": __version__,
@@ -446,5 +474,4 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("run_sync() called inside a running event loop: await the coroutine")
 
 
-__all__ = ["LIBRARY_FOLDER", "Workspace", "WorkspaceConfig", "open_workspace", "run_sync",
-           "PROVIDERS"]
+__all__ = ["LIBRARY_FOLDER", "Workspace", "WorkspaceConfig", "open_workspace", "run_sync"]

@@ -336,7 +336,7 @@ async def test_no_secret_in_logs_or_errors(fresh_sandbox: Callable[..., Sandbox]
 async def test_login_for_cli_paste_way_with_a_workspace(sb: Sandbox, tmp_path: Path) -> None:
     """`damkit auth NAME --no-browser`: print the URL, read the pasted address (a wrong one
     first), save the tokens in the workspace's secret store; then the provider checks ok."""
-    from damkit.providers.canto.auth import login_for_cli
+    from damkit.cli import login_flow
     from damkit.workspace import open_workspace
 
     store = resolve_secret_store(tmp_path / "ws", env={"DAMKIT_SECRET_STORE": "plaintext"},
@@ -357,7 +357,7 @@ async def test_login_for_cli_paste_way_with_a_workspace(sb: Sandbox, tmp_path: P
             answers.append(consent(url))
         return answers[-1]
 
-    await login_for_cli(ws, "acme", open_browser=False, read_line=read_line, echo=shown.append)
+    await login_flow(ws, "acme", open_browser=False, read_line=read_line, echo=shown.append)
     assert len(answers) == 2 and any("Try again" in s for s in shown)
     assert store.get("acme", "refresh_token") and store.get("acme", "access_token")
     async with ws.provider("acme", rate=1000.0) as provider:

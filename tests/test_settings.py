@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from damkit.errors import SettingsError
-from damkit.providers import PROVIDERS, settings_model, setup_steps
+from damkit.providers import names as provider_names
+from damkit.providers import settings_model, setup_steps
 from damkit.providers.bynder.settings import BynderSettings
 from damkit.providers.canto.settings import CantoSettings
 from damkit.providers.percolate.settings import PercolateSettings
@@ -181,7 +182,7 @@ def test_secret_value_not_in_validation_error():
 # --- schema the frontends render ------------------------------------------------------------------------
 
 def test_every_provider_has_labels_help_and_steps():
-    for name in PROVIDERS:
+    for name in provider_names():
         model = settings_model(name)
         specs = model.fields()
         assert all(s.label and s.help for s in specs)

@@ -15,7 +15,7 @@ from textual.app import App
 from damkit.demo import add_sandbox_connections, demo_workspace
 from damkit.redact import register_secret
 from damkit_tui.app import DamkitApp
-from damkit_tui.screens.bynder import BynderScreen
+from damkit_tui.screens.events import EventsScreen
 from damkit_tui.screens.connections import ConnectionsScreen
 from damkit_tui.screens.sync import SyncScreen
 
@@ -151,7 +151,7 @@ async def test_bynder_screen_degrades_without_request_module(fresh_sandbox, tmp_
     async with app.run_test(size=SIZE) as pilot:
         await wait_text(pilot, "sandbox-bynder")
         await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, BynderScreen), what="bynder")
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen), what="bynder")
         await wait_text(pilot, "not available")
         await wait_text(pilot, "Metaproperty management")
         await pilot.press("ctrl+r")
@@ -237,16 +237,19 @@ async def test_sync_failures_logged_and_filterable(fresh_sandbox, tmp_path: Path
 ])
 def test_permission_lines_for_the_bynder_screen(found: Any) -> None:
     """The Bynder screen's marks from what Test Connection stored (``last_check.permissions``)."""
-    from damkit_tui.screens.bynder import permission_lines
+    from damkit_tui.screens.events import permission_lines
 
-    lines = "\n".join(permission_lines(found, backlink=True))
+    from damkit.providers import get
+
+    needed = get("bynder").capabilities.backlink_permissions
+    lines = "\n".join(permission_lines(found, backlink=True, permissions=needed))
     if found is None:
         assert lines.count("Test Connection") == 4
     else:
         assert lines.count("✗ missing") == list(found.values()).count(False)
         assert lines.count("✓ found") == list(found.values()).count(True)
         assert lines.count("not verified") == list(found.values()).count(None)
-    off = "\n".join(permission_lines(None, backlink=False))
+    off = "\n".join(permission_lines(None, backlink=False, permissions=needed))
     assert off.count("once the backlink is on") == 4
 
 

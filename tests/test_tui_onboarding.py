@@ -12,7 +12,7 @@ import pytest
 
 from damkit.sandbox.canto import consent
 from damkit_tui.app import DamkitApp
-from damkit_tui.screens.canto_login import CantoLoginScreen
+from damkit_tui.screens.login import LoginScreen
 from damkit_tui.screens.check import CheckScreen
 from damkit_tui.screens.connections import ConnectionsScreen
 from damkit_tui.screens.edit import ConnectionFormScreen
@@ -101,9 +101,12 @@ async def test_percolate_onboarding(fresh_sandbox, tmp_path: Path) -> None:
         await wait_text(pilot, "No connection yet")
         await pick_provider(pilot, "percolate")
         await type_text(pilot, "acme-perc")
-        await focus_id(pilot, "done-1")
-        await pilot.press("space")  # mark the first guide step done
-        assert app.screen.query_one("#done-1").value is True
+        # the guide reads as steps with actions, not as boxes to tick
+        assert "1. Add the DAM provider" in screen_text(app)
+        actions = [str(w.render()) for w in app.screen.query(".step-action")]
+        assert any("Save" in a and "ctrl+s" in a for a in actions), actions
+        assert any("Test Connection" in a for a in actions), actions
+        assert not app.screen.query("Checkbox")
         await fill(pilot, {k: fields[k] for k in ("scope_id", "client_id", "client_secret",
                                                   "tag")})
         assert app.screen.query_one("#field-client_secret").password  # masked while typed
@@ -186,7 +189,7 @@ async def test_canto_onboarding_by_paste(fresh_sandbox, tmp_path: Path) -> None:
         await type_text(pilot, "acme-canto")
         await fill(pilot, {k: fields[k] for k in ("domain", "app_id", "app_secret", "keyword")})
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, CantoLoginScreen), what="login")
+        await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen), what="login")
         screen = app.screen
         await wait_for(pilot, lambda: screen.url, what="the authorize URL")
         await wait_text(pilot, "/oauth/")
@@ -197,7 +200,7 @@ async def test_canto_onboarding_by_paste(fresh_sandbox, tmp_path: Path) -> None:
         await paste(pilot, "not a redirect")
         await pilot.press("enter")
         await wait_text(pilot, "code")  # refused, with what to paste instead
-        assert isinstance(app.screen, CantoLoginScreen)
+        assert isinstance(app.screen, LoginScreen)
         await paste(pilot, redirect)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, CheckScreen), what="check")

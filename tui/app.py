@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.segment import Segments
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -106,7 +105,10 @@ class DamkitApp(App[None]):
         return run
 
     def _fatal_error(self) -> None:
-        """Crash screen without local variables (they may hold secrets), redacted."""
+        """Crash screen without local variables (they may hold secrets), redacted.
+
+        Textual's own crash screen prints every frame's locals and offers no public hook to turn
+        that off, so this one hook is overridden; the rest goes through the public ``panic``."""
         import rich
         from rich.text import Text
         from rich.traceback import Traceback
@@ -115,9 +117,7 @@ class DamkitApp(App[None]):
         traceback = Traceback(show_locals=False, width=None, suppress=[rich])
         with self.console.capture() as capture:
             self.console.print(traceback)
-        text = Text.from_ansi(redact(capture.get()))
-        self._exit_renderables.append(Segments(self.console.render(text, self.console.options)))
-        self._close_messages_no_wait()
+        self.panic(Text.from_ansi(redact(capture.get())))
 
 
 

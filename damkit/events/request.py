@@ -8,17 +8,21 @@ URL, so the guide's rule "one e-mail request per unique URL" holds by constructi
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import SettingsError
+from ..providers import all as all_providers
+from ..providers import find as find_provider
+from ..settings import EVENTS_ROUTE, event_consumer_path, instance_key
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-ROUTE_PREFIX = "/events/bynder"
-PORTAL_RE = re.compile(r"[a-z0-9_][a-z0-9.\-_]{0,252}")
+#: The provider whose Amazon SNS messages the consumer verifies (Bynder's, bynder.md §7): the
+#: built-in that declares change notifications.
+SOURCE = next(s.name for s in all_providers() if s.capabilities.change_notifications)
+ROUTE_PREFIX = f"{EVENTS_ROUTE}/{SOURCE}"
 
 #: The events the consumer reacts to (bynder.md §7.1); all of them trigger a re-read of the asset.
 EVENTS: tuple[tuple[str, str], ...] = (
@@ -31,38 +35,30 @@ EVENTS: tuple[tuple[str, str], ...] = (
 
 
 def portal_key(domain: str) -> str:
-    """The path segment naming a Bynder portal: ``acme.bynder.com``, ``127.0.0.1_8765``.
-
-    Built from the host (and port) only: ``https://Acme.Bynder.com/`` and ``acme.bynder.com``
-    give the same key. IPv6 brackets are dropped and ``:`` becomes ``_`` (URL-path safe).
-    """
-    text = domain if "://" in domain else f"https://{domain}"
-    parts = urlsplit(text)
-    host = (parts.hostname or "").lower().rstrip(".")
-    if not host:
-        raise SettingsError(f"'{domain}' has no host", field="domain")
-    key = host.replace(":", "_")
-    if parts.port:
-        key += f"_{parts.port}"
-    if not PORTAL_RE.fullmatch(key):
-        raise SettingsError(f"'{domain}' cannot name a portal in a URL", field="domain")
-    return key
+    """The path segment naming a Bynder portal: ``acme.bynder.com``, ``127.0.0.1_8765``."""
+    return instance_key(domain)
 
 
 def consumer_path(domain: str) -> str:
     """The route path of a portal's Event consumer: ``/events/bynder/<portal>``."""
-    return f"{ROUTE_PREFIX}/{portal_key(domain)}"
+    return event_consumer_path(SOURCE, domain)
 
 
 def consumer_url(public_url: str, domain: str) -> str:
     return f"{public_url.rstrip('/')}{consumer_path(domain)}"
 
 
-def bynder_connection(ws: Workspace, name: str) -> dict[str, Any]:
+def _notifies(doc: dict[str, Any]) -> bool:
+    spec = find_provider(str(doc.get("provider", "")))
+    return spec is not None and spec.capabilities.change_notifications
+
+
+def notifying_connection(ws: Workspace, name: str) -> dict[str, Any]:
+    """Connection ``name``, when its provider sends change notifications (else SettingsError)."""
     doc = ws.connection(name)
-    if doc["provider"] != "bynder":
+    if not _notifies(doc):
         raise SettingsError(
-            f"'{name}' is a {doc['provider']} connection: only Bynder sends change notifications",
+            f"'{name}' is a {ws.spec(name).title} connection: it sends no change notifications",
             field="name")
     return doc
 
@@ -71,7 +67,7 @@ def portal_connections(ws: Workspace, portal: str) -> list[str]:
     """Names of the Bynder connections whose domain is ``portal`` (sorted)."""
     out = []
     for doc in ws.connections():
-        if doc.get("provider") != "bynder":
+        if not _notifies(doc):
             continue
         try:
             if portal_key(doc["settings"]["domain"]) == portal:
@@ -89,7 +85,7 @@ def event_url_info(ws: Workspace, name: str) -> dict[str, Any]:
     connections to the same portal: they share the URL, send one request only), ``topics``
     (allowed SNS topics) and ``notes`` (what is still missing, in words).
     """
-    doc = bynder_connection(ws, name)
+    doc = notifying_connection(ws, name)
     domain = doc["settings"]["domain"]
     portal = portal_key(domain)
     config = ws.config()

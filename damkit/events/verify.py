@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..errors import DamkitError
-from ..settings import is_loopback_host
+from ..settings import SNS_TOPIC_ARN_RE, is_loopback_host
 
 NOTIFICATION = "Notification"
 SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
@@ -62,10 +62,7 @@ SIGNED_KEYS: dict[str, tuple[str, ...]] = {
 }
 ENVELOPE_KEYS = ("SignatureVersion", "Signature", "SigningCertURL")
 
-TOPIC_ARN_RE = re.compile(
-    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):sns:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2}):"
-    r"(?P<account>\d{12}):(?P<name>[A-Za-z0-9_\-]{1,256}(?:\.fifo)?)"
-)
+TOPIC_ARN_RE = SNS_TOPIC_ARN_RE  # the workspace's sns_topics setting checks the same form
 CERT_FILE_RE = r"SimpleNotificationService-[A-Za-z0-9]{1,128}\.pem"
 TIMESTAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z")
 #: Characters a trusted sandbox certificate path may use (no escapes, no dot segments).

@@ -1,50 +1,128 @@
-"""The provider registry.
+"""The provider registry: the one place that knows which DAMs exist.
 
-Each provider lives in its own folder. This module maps names to those folders and imports them
-only when asked, so that ``damkit --help`` stays fast.
+The built-in providers are folders of this package, each declaring a cheap
+:class:`~damkit.providers.spec.ProviderSpec` named ``SPEC`` in its ``__init__``. Third parties
+register theirs through the entry-point group ``damkit.providers`` (each entry point names a
+``ProviderSpec``); tests and plug-ins loaded at run time call :func:`register`. Specs are cheap:
+listing the providers imports no connector, so ``damkit --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import importlib
+import threading
 from typing import TYPE_CHECKING
 
 from ..errors import SettingsError
+from .spec import Capabilities, ProviderSpec
 
 if TYPE_CHECKING:
     from ..settings import ConnectionSettings
     from .base import Provider, SetupStep
 
-#: name -> (title, package)
-PROVIDERS: dict[str, tuple[str, str]] = {
-    "bynder": ("Bynder", "damkit.providers.bynder"),
-    "canto": ("Canto", "damkit.providers.canto"),
-    "percolate": ("Percolate", "damkit.providers.percolate"),
-}
+#: The built-in providers' folders, in the order pickers show them.
+BUILTIN: tuple[str, ...] = ("bynder", "canto", "percolate")
+ENTRY_POINT_GROUP = "damkit.providers"
+
+_lock = threading.RLock()
+_specs: dict[str, ProviderSpec] = {}
+_loaded = False
 
 
-def _known(name: str) -> str:
+def _load() -> dict[str, ProviderSpec]:
+    global _loaded
+    with _lock:
+        if not _loaded:
+            for folder in BUILTIN:
+                spec: ProviderSpec = importlib.import_module(f"{__name__}.{folder}").SPEC
+                _specs.setdefault(spec.name, spec)
+            for spec in _entry_point_specs():
+                _specs.setdefault(spec.name, spec)
+            _loaded = True
+        return _specs
+
+
+def _entry_point_specs() -> list[ProviderSpec]:
+    from importlib.metadata import entry_points
+
+    found: list[ProviderSpec] = []
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        spec = entry.load()
+        if not isinstance(spec, ProviderSpec):
+            raise SettingsError(f"entry point {entry.name!r} of {ENTRY_POINT_GROUP} is not a "
+                                "ProviderSpec", hint="point it at the provider's SPEC")
+        found.append(spec)
+    return found
+
+
+def register(spec: ProviderSpec, *, replace: bool = False) -> ProviderSpec:
+    """Add a provider at run time (tests, plug-ins). Its name must be new unless ``replace``."""
+    from ..settings import SLUG_RE
+
+    if not SLUG_RE.fullmatch(spec.name):
+        raise SettingsError(f"provider name {spec.name!r} is not a slug", field="provider")
+    with _lock:
+        specs = _load()
+        if spec.name in specs and not replace and specs[spec.name] is not spec:
+            raise SettingsError(f"a provider named {spec.name!r} is already registered",
+                                field="provider")
+        specs[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Forget a provider registered at run time (tests clean up with this)."""
+    with _lock:
+        _load().pop(name, None)
+
+
+def all() -> tuple[ProviderSpec, ...]:  # noqa: A001 - the registry's natural name
+    """Every registered provider, built-ins first."""
+    return tuple(_load().values())
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_load())
+
+
+def get(name: str) -> ProviderSpec:
+    """The spec of ``name`` (any case); a :class:`SettingsError` naming the known ones else."""
     key = (name or "").strip().lower()
-    if key not in PROVIDERS:
+    specs = _load()
+    if key not in specs:
         raise SettingsError(f"unknown provider '{name}'", field="provider",
-                            hint="choose one of: " + ", ".join(PROVIDERS))
-    return key
+                            hint="choose one of: " + ", ".join(specs))
+    return specs[key]
+
+
+def find(name: str) -> ProviderSpec | None:
+    """The spec of ``name``, or None when no such provider is registered."""
+    return _load().get((name or "").strip().lower())
+
+
+# --- shorthands (one spec lookup each) ------------------------------------------------------------
 
 
 def settings_model(name: str) -> type[ConnectionSettings]:
-    module = importlib.import_module(PROVIDERS[_known(name)][1] + ".settings")
-    return next(v for v in vars(module).values()
-                if isinstance(v, type) and getattr(v, "provider", None) == _known(name))
+    return get(name).settings_model()
 
 
 def setup_steps(name: str) -> tuple[SetupStep, ...]:
-    return importlib.import_module(PROVIDERS[_known(name)][1] + ".steps").STEPS
+    return get(name).setup_steps()
 
 
 def provider_class(name: str) -> type[Provider]:
-    module = importlib.import_module(PROVIDERS[_known(name)][1] + ".connector")
-    return module.PROVIDER
+    return get(name).connector_class()
 
 
 def provider_title(name: str) -> str:
-    return PROVIDERS[_known(name)][0]
+    return get(name).title
+
+
+def capabilities(name: str) -> Capabilities:
+    return get(name).capabilities
+
+
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "Capabilities", "ProviderSpec", "all", "capabilities",
+           "find", "get", "names", "provider_class", "provider_title", "register",
+           "settings_model", "setup_steps", "unregister"]

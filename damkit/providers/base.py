@@ -1,8 +1,8 @@
 """The one interface every provider implements.
 
-A provider is a folder ``damkit/providers/<name>/`` whose ``__init__`` exposes a
-:class:`Provider` subclass. Adding a provider is adding such a folder plus its sandbox twin
-(``damkit/sandbox/<name>.py``) and one line in :mod:`damkit.providers` (the registry).
+A provider is a folder ``damkit/providers/<name>/`` whose ``__init__`` declares its
+:class:`~damkit.providers.spec.ProviderSpec` (``SPEC``); the spec names its :class:`Provider`
+subclass (the connector). See ``docs/adding-a-provider.md``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import DamkitError
 from ..redact import redact
 from ..settings import ConnectionSettings
+
+if TYPE_CHECKING:
+    from .spec import ProviderSpec
 
 StepStatus = Literal["ok", "failed", "warning", "skipped"]
 
@@ -200,15 +203,41 @@ class ConnectionContext:
 
 
 class Provider:
-    """Base class. Subclasses set the class attributes and implement the async methods."""
+    """Base class. Subclasses set ``name`` and implement the async methods.
+
+    ``title``, ``default_rate`` and ``default_burst`` come from the registered spec (its
+    :class:`~damkit.providers.spec.Capabilities`), so they are declared once.
+    """
 
     name: ClassVar[str]
     title: ClassVar[str]
     settings_model: ClassVar[type[ConnectionSettings]]
     steps: ClassVar[tuple[SetupStep, ...]]
-    default_rate: ClassVar[float | None] = None  # requests per second, client side
-    default_burst: ClassVar[int | None] = None  # requests allowed at once before the rate applies
+    default_rate: ClassVar[float | None] = None  # requests per second, client side (from the spec)
+    default_burst: ClassVar[int | None] = None  # requests at once before the rate applies (spec)
     page_size: ClassVar[int] = 500
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = cls.find_spec()
+        if spec is not None:
+            cls.title = spec.title
+            cls.default_rate = spec.capabilities.rate
+            cls.default_burst = spec.capabilities.burst
+
+    @classmethod
+    def find_spec(cls) -> ProviderSpec | None:
+        """The registered spec of this connector's provider (None before it is registered)."""
+        from . import find
+
+        name = cls.__dict__.get("name") or getattr(cls, "name", None)
+        return find(name) if name else None
+
+    @classmethod
+    def spec(cls) -> ProviderSpec:
+        from . import get
+
+        return get(cls.name)
 
     def __init__(self, ctx: ConnectionContext) -> None:
         self.ctx = ctx
@@ -246,6 +275,17 @@ class Provider:
         """GET ``path`` (below the connection's base URL) signed as this connector signs its
         own requests; returns the ``httpx.Response`` (``damkit sandbox compare``)."""
         raise NotImplementedError
+
+    # --- the backlink (providers whose capabilities declare ``backlink``) ------------------------
+
+    async def ensure_backlink_property(self, label: str) -> str:
+        """The id of the DAM field labelled ``label`` that receives library URLs (created if
+        missing)."""
+        raise NotImplementedError(f"{self.name} declares no backlink")
+
+    async def write_backlink(self, asset_id: str, prop: str, url: str) -> None:
+        """Write ``url`` into field ``prop`` of asset ``asset_id``."""
+        raise NotImplementedError(f"{self.name} declares no backlink")
 
 
 ProgressCallback = Callable[[dict[str, Any]], None]

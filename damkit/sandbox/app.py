@@ -1,5 +1,7 @@
 """The sandbox ASGI app: every emulator mounted under its name, plus the control API.
 
+The emulators are the registered providers' (each :class:`~damkit.providers.spec.ProviderSpec`
+names its ``emulator``), so a provider registered at run time is served too.
 ``/bynder/...``, ``/canto/...``, ``/percolate/...`` speak the providers' wire formats, behind
 the fault middleware (:mod:`.faults`); ``/_sandbox/...`` is the control API (:mod:`.control`,
 never part of a provider's API and never faulted).
@@ -21,13 +23,19 @@ from .base import Emulator
 from .catalog import Catalog
 from .faults import FaultMiddleware, FaultSpec, FaultState, install_log_filter
 
-#: provider name -> "module:Class" of its emulator (or the class itself, e.g. in tests)
-EMULATORS: dict[str, Any] = {
-    "bynder": "damkit.sandbox.bynder:BynderEmulator",
-    "canto": "damkit.sandbox.canto:CantoEmulator",
-    "percolate": "damkit.sandbox.percolate:PercolateEmulator",
-}
-_DEFAULT_PROVIDERS = tuple(EMULATORS)
+#: Extra emulators with no provider spec: name -> "module:Class" or the class (tests of the
+#: sandbox itself). Every registered provider's emulator is served without being listed here.
+EMULATORS: dict[str, Any] = {}
+
+
+def emulators() -> dict[str, Any]:
+    """name -> emulator reference: the registered providers' (from their specs), then extras."""
+    from ..providers import all as all_providers
+
+    found: dict[str, Any] = {spec.name: spec.emulator for spec in all_providers()
+                             if spec.emulator is not None}
+    found.update(EMULATORS)
+    return found
 
 
 @dataclass
@@ -40,7 +48,8 @@ class SandboxConfig:
     latency_ms: float = 0.0
     fault_rate: float = 0.0
     rate_limit: float | None = 15.0  # Bynder's requests/s per client host (its IP); None = off
-    providers: tuple[str, ...] = _DEFAULT_PROVIDERS
+    #: the emulators to run; None: every registered provider's
+    providers: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Switches on at start, per provider (see :mod:`.switches`), e.g. ``{"percolate": ("ignore_tag_filter",)}``.
@@ -53,10 +62,10 @@ class SandboxConfig:
 
 
 def emulator_class(name: str) -> type[Emulator]:
-    spec = EMULATORS[name]
-    if isinstance(spec, type):
-        return spec
-    module_name, _, cls_name = str(spec).partition(":")
+    ref = emulators()[name]
+    if isinstance(ref, type):
+        return ref
+    module_name, _, cls_name = str(ref).partition(":")
     cls: type[Emulator] = getattr(importlib.import_module(module_name), cls_name)
     return cls
 
@@ -86,14 +95,16 @@ class SandboxState:
         """The providers to run. With the default list, an emulator module that does not exist
         yet is skipped with a warning; an explicitly requested one must exist."""
         names: list[str] = []
-        for name in config.providers:
-            if name not in EMULATORS:
-                raise ValueError(f"unknown sandbox provider {name!r}; known: {', '.join(EMULATORS)}")
+        known = emulators()
+        wanted = tuple(known) if config.providers is None else config.providers
+        for name in wanted:
+            if name not in known:
+                raise ValueError(f"unknown sandbox provider {name!r}; known: {', '.join(known)}")
             try:
                 emulator_class(name)
             except ModuleNotFoundError as exc:
-                module_name = str(EMULATORS[name]).partition(":")[0]
-                if config.providers != _DEFAULT_PROVIDERS or exc.name != module_name:
+                module_name = str(known[name]).partition(":")[0]
+                if config.providers is not None or exc.name != module_name:
                     raise
                 warnings.warn(f"sandbox: no emulator for {name} yet ({module_name})", stacklevel=3)
                 continue

@@ -1,38 +1,34 @@
-"""The backlink: the library URL of each synced file, written into a Bynder text metaproperty."""
+"""The backlink: the library URL of each synced file, written into a field of the DAM's asset
+(providers whose capabilities declare ``backlink``; the settings say whether it is on).
+
+The rule "the backlink needs the workspace's library URL template" is the workspace's
+(:meth:`Workspace.backlink_problem`, used by Test Connection); the sync refuses to run on it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ..errors import SyncError
+from ..workspace import BACKLINK_HINT as CONFIG_HINT
 
 if TYPE_CHECKING:
+    from ..settings import ConnectionSettings
     from ..workspace import Workspace
 
-CONFIG_HINT = ("set it with `damkit config set library_url_template "
-               "'https://library.example.com/assets/{id}'` ({id}, {connection} and {path} are "
-               "filled in), or turn the backlink off")
+
+def backlink_wanted(settings: ConnectionSettings) -> bool:
+    """The settings turn the backlink on (only providers that declare one can)."""
+    return settings.backlink_property_label() is not None
 
 
-def backlink_wanted(settings: Any) -> bool:
-    return bool(getattr(settings, "backlink", False))
+def backlink_problem(ws: Workspace, settings: ConnectionSettings) -> str | None:
+    """Why a backlink cannot be written for these settings (None when it can, or is off)."""
+    return ws.backlink_problem(settings)
 
 
-def backlink_problem(ws: Workspace, settings: Any) -> str | None:
-    """Why a backlink cannot be written for these settings (None when it can, or is off).
-
-    Shared by the sync (which refuses to run) and the check (which reports it).
-    """
-    if not backlink_wanted(settings):
-        return None
-    if not ws.config().library_url_template:
-        return ("the backlink is on but the workspace has no library URL template, so there is "
-                "no address to write into Bynder")
-    return None
-
-
-def require_backlink_ready(ws: Workspace, settings: Any) -> None:
+def require_backlink_ready(ws: Workspace, settings: ConnectionSettings) -> None:
     problem = backlink_problem(ws, settings)
     if problem:
         raise SyncError(problem, hint=CONFIG_HINT)

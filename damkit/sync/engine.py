@@ -323,11 +323,11 @@ class Runner:
         if not backlink_wanted(settings):
             return
         self.backlink_template = self.ws.config().library_url_template
-        ensure = getattr(self.provider, "ensure_backlink_property", None)
-        if ensure is None or self.backlink_template is None:
+        label = settings.backlink_property_label()
+        if label is None or self.backlink_template is None:
             return
         try:
-            self.backlink_property = str(await ensure(getattr(settings, "backlink_label")))
+            self.backlink_property = str(await self.provider.ensure_backlink_property(label))
         except DamkitError as exc:
             self.report.error = f"backlink metaproperty: {exc.message}"
             self.report.backlink_failed += 1
@@ -340,8 +340,7 @@ class Runner:
     async def _backlink(self, asset_id: str, rel: str) -> dict[str, Any]:
         url = self.url_for(asset_id, rel)
         try:
-            write = getattr(self.provider, "write_backlink")
-            await write(asset_id, self.backlink_property, url)
+            await self.provider.write_backlink(asset_id, self.backlink_property or "", url)
         except DamkitError as exc:
             self.report.backlink_failed += 1
             return {"backlink_error": exc.message}

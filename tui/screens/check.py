@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -15,13 +16,11 @@ from textual.widgets import Footer, Header, LoadingIndicator, Static
 from damkit.errors import DamkitError
 from damkit.providers.base import CheckReport
 from damkit.redact import redact
-from damkit.workspace import run_sync
+
+from damkit.setup_flow import step_hint
 
 MARKS = {"ok": "[green]✓ ok[/]", "failed": "[red]✗ failed[/]", "warning": "[yellow]! warn[/]",
          "skipped": "[dim]- skip[/]"}
-
-from .common import deliver
-
 
 def hint_lines(report: CheckReport) -> list[str]:
     """What is wrong and how to fix it, as markup lines: the steps' hints, then the near
@@ -30,8 +29,9 @@ def hint_lines(report: CheckReport) -> list[str]:
     for step in report.steps:
         if step.status in ("failed", "warning"):
             lines.append(f"[b]{escape(step.name)}[/]: {escape(step.detail)}")
-            if step.hint:
-                lines.append(f"  [cyan]→ {escape(step.hint)}[/]")
+            hint = step_hint(step, report.provider)
+            if hint:
+                lines.append(f"  [cyan]→ {escape(hint)}[/]")
     for miss in report.near_misses:
         lines.append(f"[yellow]near miss:[/] {miss.count} file(s) carry "
                      f"{escape(repr(miss.spelling))}, not {escape(repr(report.tag))}")
@@ -92,18 +92,28 @@ class CheckScreen(Screen[None]):
         self.query_one("#steps", Static).update("")
         self.check()
 
-    @work(thread=True, exclusive=True, group="check")
     def check(self) -> None:
+        """Test Connection as an async worker of the app (the core is async): going back does
+        not abandon it half way (its outcome is still recorded on the connection); only its
+        display is dropped. Running it again replaces the one under way."""
+        self.app.run_worker(self._check(), group=f"check:{self.connection}", exclusive=True,
+                            exit_on_error=False)
+
+    async def _check(self) -> None:
         try:
-            report = run_sync(self.app.workspace.check(self.connection))
+            report = await self.app.workspace.check(self.connection)
         except DamkitError as exc:
-            deliver(self, self._failed, exc)
+            self._later(self._failed, exc)
             return
         except Exception as exc:  # noqa: BLE001 - a bug in a check must not close the console
-            deliver(self, self._failed, DamkitError(redact(f"unexpected {type(exc).__name__}: "
-                                                           f"{exc}")))
+            self._later(self._failed,
+                        DamkitError(redact(f"unexpected {type(exc).__name__}: {exc}")))
             return
-        deliver(self, self._show, report)
+        self._later(self._show, report)
+
+    def _later(self, show: Any, value: Any) -> None:
+        if self in self.app.screen_stack:  # the user may have gone back meanwhile
+            show(value)
 
     def _failed(self, exc: DamkitError) -> None:
         self.query_one("#loading").display = False

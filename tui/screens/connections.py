@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from damkit.providers import get as provider_spec
 from damkit.providers import settings_model
 from damkit.units import human_bytes
 
@@ -111,8 +112,11 @@ class ConnectionsScreen(Screen[None]):
             lines.append(f"[b]Last check:[/] {escape(str(check['failure']))}")
         elif not check:
             lines.append("Not tested yet: press [b]c[/] for Test Connection.")
-        extra = {"canto": "  [b]o[/] log in to Canto",
-                 "bynder": "  [b]v[/] events & backlink"}.get(doc["provider"], "")
+        caps = provider_spec(doc["provider"]).capabilities
+        title = escape(provider_spec(doc["provider"]).title)
+        extra = f"  [b]o[/] log in to {title}" if caps.browser_login else ""
+        if caps.change_notifications or caps.backlink:
+            extra += "  [b]v[/] events & backlink"
         lines.append("[b]c[/] test  [b]s[/] sync  [b]e[/] edit  [b]l[/] library" + extra)
         detail.update("\n".join(lines))
 
@@ -192,22 +196,24 @@ class ConnectionsScreen(Screen[None]):
 
     def action_login(self) -> None:
         if name := self._need_selection():
-            if self._provider_of(name) != "canto":
-                self.notify("Only Canto connections need a browser login.", severity="warning")
+            spec = provider_spec(self._provider_of(name))
+            if not spec.capabilities.browser_login:
+                self.notify(f"{spec.title} connections need no browser login.", severity="warning")
                 return
-            from .canto_login import CantoLoginScreen
+            from .login import LoginScreen
 
-            self.app.push_screen(CantoLoginScreen(name))
+            self.app.push_screen(LoginScreen(name))
 
     def action_events(self) -> None:
         if name := self._need_selection():
-            if self._provider_of(name) != "bynder":
-                self.notify("Event notifications and backlink are Bynder features.",
+            caps = provider_spec(self._provider_of(name)).capabilities
+            if not (caps.change_notifications or caps.backlink):
+                self.notify("This DAM sends no change notifications and has no backlink.",
                             severity="warning")
                 return
-            from .bynder import BynderScreen
+            from .events import EventsScreen
 
-            self.app.push_screen(BynderScreen(name))
+            self.app.push_screen(EventsScreen(name))
 
     def action_remove(self) -> None:
         if not (name := self._need_selection()):

@@ -1,7 +1,7 @@
 """Add or edit a connection by following the provider's setup guide, step by step.
 
-The steps, labels, help texts and validation all come from the core (the provider's settings
-model and its guide steps), the same data the notebook renders.
+The steps, their fields and actions, labels, help texts and validation all come from the core's
+setup flow (:mod:`damkit.setup_flow`), the same model the notebook and the command line render.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
     Button,
-    Checkbox,
     Collapsible,
     Footer,
     Header,
@@ -30,10 +29,22 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from damkit.errors import DamkitError, SettingsError
-from damkit.providers import PROVIDERS, settings_model, setup_steps
+from damkit.providers import all as all_providers
+from damkit.providers import get as provider_spec
 from damkit.settings import FieldSpec, clean_connection_name
+from damkit.setup_flow import ACTION_LABELS, connection_state, setup_flow
 
 from .common import deliver
+
+
+#: What each guide action is, on this screen.
+ACTION_HELP = {
+    "save": "ctrl+s (the Save button below)",
+    "auth": "the login opens right after the first save",
+    "check": "runs right after saving (c on the connection)",
+    "sync": "s on the connection",
+    "events-request": "v on the connection",
+}
 
 
 class ProviderPickScreen(Screen[None]):
@@ -44,7 +55,7 @@ class ProviderPickScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Add a connection: which DAM?", classes="title")
-        yield OptionList(*[Option(title, id=name) for name, (title, _) in PROVIDERS.items()],
+        yield OptionList(*[Option(spec.title, id=spec.name) for spec in all_providers()],
                          id="providers")
         yield Footer()
 
@@ -68,15 +79,16 @@ class ConnectionFormScreen(Screen[None]):
         super().__init__()
         self.provider = provider
         self.existing = existing
-        self.model = settings_model(provider)
-        self.specs = {s.name: s for s in self.model.fields()}
+        self.flow = setup_flow(provider)
+        self.model = self.flow.spec.settings_model()
+        self.specs = {s.name: s for s in self.flow.fields}
         self.current: dict[str, Any] = {}
         self.secret_set: set[str] = set()
 
     # --- layout ---------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        title = PROVIDERS[self.provider][0]
+        title = provider_spec(self.provider).title
         yield Header()
         heading = f"Edit {self.existing}" if self.existing else f"Add a {title} connection"
         yield Static(heading, classes="title")
@@ -88,24 +100,22 @@ class ConnectionFormScreen(Screen[None]):
                 yield Static("A short unique name: lower-case letters, digits, - or _.",
                              classes="help")
                 yield Static("", id="error-name", classes="error", markup=False)
-            placed: set[str] = set()
-            for number, step in enumerate(setup_steps(self.provider), start=1):
-                with Vertical(classes="step"):
-                    yield Checkbox(f"{number}. {step.title}", id=f"done-{number}",
-                                   classes="step-title")
+            for step in self.flow.steps:
+                with Vertical(classes="step", id=f"step-{step.number}"):
+                    yield Static(f"{step.number}. {escape(step.title)}", classes="step-title")
                     yield Static(f"[i]{escape(step.where)}[/]\n{escape(step.what)}",
                                  classes="step-text")
                     for warning in step.warnings:
                         yield Static(f"⚠ {escape(warning)}", classes="warning")
-                    for name in step.fields:
-                        if name in placed or name not in self.specs:
-                            continue
-                        placed.add(name)
-                        yield from self._field(self.specs[name])
-            rest = [s for s in self.specs.values() if s.name not in placed]
-            if rest:
+                    for spec in step.fields:
+                        yield from self._field(spec)
+                    if step.action:
+                        yield Static(f"→ [b]{escape(ACTION_LABELS.get(step.action, step.action))}"
+                                     f"[/]: {escape(ACTION_HELP.get(step.action, ''))}",
+                                     classes="step-action")
+            if self.flow.advanced:
                 with Collapsible(title="Advanced", collapsed=True):
-                    for spec in rest:
+                    for spec in self.flow.advanced:
                         yield from self._field(spec)
             yield Static("", id="form-error", classes="error", markup=False)
             yield Button("Save (ctrl+s)", id="save", variant="primary")
@@ -215,10 +225,11 @@ class ConnectionFormScreen(Screen[None]):
                 ws.edit_connection(name, values)
             else:
                 ws.add_connection(self.provider, name, values)
+            next_action = self.flow.next_action(connection_state(ws, name))
         except DamkitError as exc:
             deliver(self, self._save_failed, exc)
             return
-        deliver(self, self._saved, name)
+        deliver(self, self._saved, name, next_action)
 
     def _save_failed(self, exc: DamkitError) -> None:
         field = getattr(exc, "field", None)
@@ -232,16 +243,16 @@ class ConnectionFormScreen(Screen[None]):
             self.query_one("#field-name").focus()
         self.notify(exc.message, severity="error", title="Not saved")
 
-    def _saved(self, name: str) -> None:
+    def _saved(self, name: str, next_action: str | None) -> None:
         for widget in self.query(Input):
             if widget.password:
                 widget.value = ""  # a saved secret is never shown again
         self.notify(f"Saved {name}. Next: Test Connection.", title="Saved")
         self.app.pop_screen()
-        if self.provider == "canto" and not self.existing:  # a new one logs in first
-            from .canto_login import CantoLoginScreen
+        if next_action == "auth":  # the core's flow: a login before the test
+            from .login import LoginScreen
 
-            self.app.push_screen(CantoLoginScreen(name, then_check=True))
+            self.app.push_screen(LoginScreen(name, then_check=True))
         else:
             from .check import CheckScreen
 

@@ -1,14 +1,14 @@
 """Sync: the plan, then a progress bar with counts, bytes and rate, and a log of failures.
 
-The sync runs in a thread with its own asyncio loop; its progress events land in a small
-mailbox that the screen drains at most ten times a second, so a 10,000-file sync costs the UI
-ten updates a second, not one per event. Cancelling stops new downloads; what finished stays.
+The sync runs as an async worker on the app's event loop (the core is async); its progress
+events land in a small mailbox that the screen drains at most ten times a second, so a
+10,000-file sync costs the UI ten updates a second, not one per event. Cancelling sets the sync's
+``asyncio.Event``: new downloads stop, what finished stays.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -24,38 +24,33 @@ from damkit.errors import DamkitError
 from damkit.progress import ProgressEvent
 from damkit.redact import redact
 from damkit.sync.models import PLAN_CATEGORIES, SyncReport
-from damkit.workspace import run_sync
 from damkit.units import human_bytes
 
-from .common import deliver
 
 UI_UPDATES_PER_SECOND = 10
 
 
 @dataclass
 class Mailbox:
-    """What the sync thread hands the UI: the latest counts, the plan, new failures, the end."""
+    """What the sync hands the UI: the latest counts, the plan, new failures."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
     latest: ProgressEvent | None = None
     planned: ProgressEvent | None = None
     failures: list[ProgressEvent] = field(default_factory=list)
     events: int = 0
 
     def put(self, event: ProgressEvent) -> None:
-        with self.lock:
-            self.events += 1
-            self.latest = event
-            if event.kind == "planned":
-                self.planned = event
-            elif event.kind == "file_failed":
-                self.failures.append(event)
+        self.events += 1
+        self.latest = event
+        if event.kind == "planned":
+            self.planned = event
+        elif event.kind == "file_failed":
+            self.failures.append(event)
 
     def take(self) -> tuple[ProgressEvent | None, ProgressEvent | None, list[ProgressEvent]]:
-        with self.lock:
-            latest, planned, failures = self.latest, self.planned, self.failures
-            self.planned, self.failures = None, []
-            return latest, planned, failures
+        latest, planned, failures = self.latest, self.planned, self.failures
+        self.planned, self.failures = None, []
+        return latest, planned, failures
 
 
 def plan_line(plan: dict[str, int], total: int) -> str:
@@ -80,8 +75,7 @@ class SyncScreen(Screen[None]):
         self.running = False
         self.report: SyncReport | None = None
         self.updates = 0  # UI refreshes done (tests check the throttle)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._cancel: asyncio.Event | None = None
+        self._cancel = asyncio.Event()
         self._cancel_wanted = False
         self._started = 0.0
         self._timer: Timer | None = None
@@ -103,6 +97,7 @@ class SyncScreen(Screen[None]):
         self.mailbox = Mailbox()
         self.report = None
         self._cancel_wanted = False
+        self._cancel = asyncio.Event()
         self.running = True
         self._started = time.monotonic()
         bar = self.query_one("#bar", ProgressBar)
@@ -112,31 +107,21 @@ class SyncScreen(Screen[None]):
         self._timer = self.set_interval(1 / UI_UPDATES_PER_SECOND, self.drain)
         self.sync()
 
-    @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
-    def sync(self) -> None:
+    @work(exclusive=True, group="sync", exit_on_error=False)
+    async def sync(self) -> None:
         from damkit.sync import sync_connection
 
-        async def go() -> SyncReport:
-            self._loop, self._cancel = asyncio.get_running_loop(), asyncio.Event()
-            if self._cancel_wanted:
-                self._cancel.set()
-            return await sync_connection(self.app.workspace, self.connection,
-                                         progress=self.mailbox.put, cancel=self._cancel,
-                                         rate=self.app.sync_rate)
-
         try:
-            report = run_sync(go())
+            report = await sync_connection(self.app.workspace, self.connection,
+                                           progress=self.mailbox.put, cancel=self._cancel,
+                                           rate=self.app.sync_rate)
         except DamkitError as exc:
-            deliver(self, self._failed, exc)
+            self._failed(exc)
             return
         except Exception as exc:  # noqa: BLE001 - a bug in one sync must not close the console
-            deliver(self, self._failed, DamkitError(
-                redact(f"unexpected {type(exc).__name__}: {exc}"),
-                hint=None))
+            self._failed(DamkitError(redact(f"unexpected {type(exc).__name__}: {exc}")))
             return
-        finally:
-            self._loop = self._cancel = None
-        deliver(self, self._finished, report)
+        self._finished(report)
 
     # --- rendering --------------------------------------------------------------------------------
 
@@ -223,9 +208,7 @@ class SyncScreen(Screen[None]):
         if not self.running:
             return
         self._cancel_wanted = True
-        loop, cancel = self._loop, self._cancel
-        if loop is not None and cancel is not None:
-            loop.call_soon_threadsafe(cancel.set)
+        self._cancel.set()
         self.query_one("#log", RichLog).write(
             "[yellow]Cancelling: files in flight stop, finished files stay.[/]")
 

@@ -134,10 +134,8 @@ def first_str(value: Any) -> str:
 
 class BynderProvider(Provider):
     name: ClassVar[str] = "bynder"
-    title: ClassVar[str] = "Bynder"
     settings_model: ClassVar[type[BynderSettings]] = BynderSettings
     steps = STEPS
-    default_rate: ClassVar[float | None] = 15.0  # Bynder: 15 requests a second, then 429
     page_size: ClassVar[int] = 500
 
     settings: BynderSettings

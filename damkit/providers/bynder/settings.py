@@ -6,6 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import SecretStr, field_validator, model_validator
 
+from . import BACKLINK_PERMISSIONS  # noqa: F401 - declared with the spec; kept importable here
 from ...settings import ConnectionSettings, clean_base_url, clean_exact_tag, clean_required_text, setting
 
 AuthMode = Literal["oauth1", "permanent_token", "oauth2_client_credentials"]
@@ -15,13 +16,6 @@ AUTH_FIELDS: dict[str, tuple[str, ...]] = {
     "permanent_token": ("permanent_token",),
     "oauth2_client_credentials": ("client_id", "client_secret"),
 }
-
-BACKLINK_PERMISSIONS = (
-    "Metaproperty management",
-    "Permissions management",
-    "Edit media",
-    "Download original",
-)
 
 
 class BynderSettings(ConnectionSettings):
@@ -102,6 +96,9 @@ class BynderSettings(ConnectionSettings):
         default="Gelato URL",
         step="bynder.backlink",
     )
+
+    def backlink_property_label(self) -> str | None:
+        return self.backlink_label if self.backlink else None
 
     @field_validator("domain")
     @classmethod

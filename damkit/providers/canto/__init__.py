@@ -1,1 +1,25 @@
-"""canto: settings, setup steps and connector."""
+"""Canto: settings, setup steps, OAuth login and connector, declared once in :data:`SPEC`."""
+
+from ..spec import Capabilities, ProviderSpec
+
+SPEC = ProviderSpec(
+    name="canto",
+    title="Canto",
+    summary="Canto: API key (App ID and Secret), browser login, keyword for import",
+    capabilities=Capabilities(
+        browser_login=True,
+        checksum="md5",
+        rate=3.0,  # ~200 requests/min per tenant (canto.md §7)
+        burst=30,  # the 30-request burst clients use (canto.md §7)
+        rate_documented=True,
+        tag_noun="keyword",
+        login_secrets=("access_token", "refresh_token", "expires_at"),
+        login_marker="refresh_token",
+    ),
+    settings="damkit.providers.canto.settings:CantoSettings",
+    steps="damkit.providers.canto.steps:STEPS",
+    connector="damkit.providers.canto.connector:PROVIDER",
+    emulator="damkit.sandbox.canto:CantoEmulator",
+    login="damkit.providers.canto.auth:CantoLogin",
+    sandbox_login="damkit.providers.canto.auth:sandbox_login",
+)

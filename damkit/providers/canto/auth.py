@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ...http import HttpClient
 from ...redact import redact, register_secret
 from ..base import ConnectionContext
+from ..spec import LoopbackUnavailable
 from .steps import CALLBACK_PATH, DEFAULT_REDIRECT_PORT
 from .tokens import (APP_HINT, REFRESH_SKEW, CantoAuthError, CantoBearer, CantoOAuth, CantoTokens,
                      TokenSet, auth_hint, oauth_base, parse_token_response, step_title)
@@ -40,7 +41,7 @@ from .tokens import (APP_HINT, REFRESH_SKEW, CantoAuthError, CantoBearer, CantoO
 __all__ = [
     "APP_HINT", "CALLBACK_PATH", "DEFAULT_REDIRECT_PORT", "REFRESH_SKEW", "CantoAuthError",
     "CantoBearer", "CantoLogin", "CantoOAuth", "CantoTokens", "LoginRequest", "TokenSet",
-    "auth_hint", "browser_available", "login_for_cli", "oauth_base", "parse_redirect",
+    "auth_hint", "browser_available", "oauth_base", "parse_redirect", "sandbox_login",
     "parse_token_response", "pkce_pair", "step_title",
 ]
 
@@ -153,6 +154,14 @@ class CantoLogin:
                                 state_dir=workspace.state_dir(name))
         return cls(ctx, port=port)
 
+    @property
+    def started(self) -> bool:
+        """A login was started and has not finished (a retry of :meth:`complete` makes sense)."""
+        return self._pending is not None
+
+    def browser_available(self) -> bool:
+        return browser_available()
+
     async def __aenter__(self) -> CantoLogin:
         return self
 
@@ -235,10 +244,10 @@ class CantoLogin:
         try:
             server = await asyncio.start_server(listener.handle, "127.0.0.1", bind_port)
         except OSError as exc:
-            raise CantoAuthError(f"cannot listen on 127.0.0.1:{bind_port} for Canto's redirect "
-                                 f"({exc.strerror or exc})", reason="other",
-                                 hint="close what uses the port, or log in with --no-browser "
-                                      "and paste the address") from None
+            raise LoopbackUnavailable(f"cannot listen on 127.0.0.1:{bind_port} for Canto's "
+                                      f"redirect ({exc.strerror or exc})",
+                                      hint="close what uses the port, or log in with --no-browser "
+                                           "and paste the address") from None
         actual = server.sockets[0].getsockname()[1]
         opened = False
         try:
@@ -304,40 +313,10 @@ class _Listener:
         return "200 OK", "damkit received the Canto login. You can close this window."
 
 
-async def login_for_cli(workspace: Any, name: str, *, open_browser: bool,
-                        read_line: Callable[[str], str], echo: Callable[[str], None],
-                        timeout: float = 300.0, port: int | None = None) -> None:
-    """``damkit auth NAME [--no-browser]``: the loopback way when a browser can be opened here,
-    else (or with ``--no-browser``) the paste way. ``read_line`` reads the pasted address (a
-    masked input is better: the address holds a one-time code); ``echo`` writes to the user."""
-    login = CantoLogin.for_workspace(workspace, name, port=port)
-    if open_browser and browser_available():
-        def show(request: LoginRequest) -> None:
-            echo("Opening Canto in your browser. If nothing opens, visit:\n  "
-                 f"{request.authorize_url}"
-                 "\nSign in, select the part of Canto that holds the files (i.e. Main Library) "
-                 "and click Allow.")
+async def sandbox_login(login: CantoLogin) -> None:
+    """Log in on the damkit sandbox, playing the user on its consent page (demo, tests only)."""
+    from ...sandbox.canto import consent  # the sandbox plays the browser; never a real Canto
 
-        try:
-            await login.run_loopback(open_browser=True, timeout=timeout, on_url=show)
-            return
-        except CantoAuthError as exc:
-            if "cannot listen" not in exc.message:
-                raise
-            echo(f"{exc.message}; falling back to pasting the address.")
     request = login.start()
-    echo("Open this address in a browser (on any machine):\n  " + request.authorize_url + "\n"
-         "Sign in to Canto, select the part that holds the files (i.e. Main Library) and click "
-         f"Allow. The browser is then sent to {request.redirect_uri}?code=... (a page that may "
-         "not load: that is expected). Copy that whole address from the address bar.\n"
-         f"(Or forward the port: ssh -L {urlsplit(request.redirect_uri).port}:127.0.0.1:"
-         f"{urlsplit(request.redirect_uri).port} and run without --no-browser on a desktop.)")
-    for attempt in range(3):
-        pasted = await asyncio.to_thread(read_line, "Paste the address (or the code): ")
-        try:
-            await login.complete(pasted)
-            return
-        except CantoAuthError as exc:
-            if exc.reason not in ("state", "other") or attempt == 2 or login._pending is None:
-                raise
-            echo(f"{exc.message}. Try again.")
+    location = await asyncio.to_thread(consent, request.authorize_url)
+    await login.complete(location)

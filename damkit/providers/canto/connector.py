@@ -77,11 +77,8 @@ def to_remote(item: dict[str, Any]) -> RemoteAsset:
 
 class CantoProvider(Provider):
     name: ClassVar[str] = "canto"
-    title: ClassVar[str] = "Canto"
     settings_model: ClassVar[type[CantoSettings]] = CantoSettings
     steps = STEPS
-    default_rate: ClassVar[float | None] = 3.0  # ~200 requests/min per tenant (canto.md §7)
-    default_burst: ClassVar[int | None] = 30  # the 30-request burst clients use (canto.md §7)
     page_size: ClassVar[int] = MAX_LIMIT
 
     def __init__(self, ctx: ConnectionContext) -> None:

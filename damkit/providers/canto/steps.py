@@ -42,6 +42,14 @@ STEPS: tuple[SetupStep, ...] = (
         warnings=("DAM settings is an admin feature: it must be activated for your account.",),
     ),
     SetupStep(
+        id="canto.save",
+        title="Save",
+        where="damkit",
+        what="Save. damkit needs the saved connection (its App ID and App Secret) before the "
+        "login; the DAM Connection section appears.",
+        action="save",
+    ),
+    SetupStep(
         id="canto.login",
         title="Authenticate Canto",
         where="Canto's log-in page, in your browser",
@@ -49,13 +57,6 @@ STEPS: tuple[SetupStep, ...] = (
         "to sync (i.e. Main Library) and click Allow. damkit then receives the login. Over SSH, "
         "paste the address the browser was sent to.",
         action="auth",
-    ),
-    SetupStep(
-        id="canto.save",
-        title="Save",
-        where="damkit",
-        what="Save. The DAM Connection section appears.",
-        action="save",
     ),
     SetupStep(
         id="canto.check",

@@ -1,1 +1,20 @@
-"""percolate: settings, setup steps and connector."""
+"""Percolate: settings, setup steps and connector, declared once in :data:`SPEC`."""
+
+from ..spec import Capabilities, ProviderSpec
+
+SPEC = ProviderSpec(
+    name="percolate",
+    title="Percolate",
+    summary="Percolate: scope, API client ID and secret, tag for import",
+    capabilities=Capabilities(
+        checksum="none",
+        rate=10.0,  # no published limit: stay polite
+        rate_documented=False,
+        tag_noun="tag",
+    ),
+    settings="damkit.providers.percolate.settings:PercolateSettings",
+    steps="damkit.providers.percolate.steps:STEPS",
+    connector="damkit.providers.percolate.connector:PROVIDER",
+    emulator="damkit.sandbox.percolate:PercolateEmulator",
+    instance_field="api_url",
+)

@@ -74,10 +74,8 @@ def file_type(wire: dict[str, Any]) -> str:
 
 class PercolateProvider(Provider):
     name: ClassVar[str] = "percolate"
-    title: ClassVar[str] = "Percolate"
     settings_model: ClassVar[type[PercolateSettings]] = PercolateSettings
     steps = STEPS
-    default_rate: ClassVar[float | None] = 10.0  # [G] no published limit; stay polite
     page_size: ClassVar[int] = 500
 
     settings: PercolateSettings

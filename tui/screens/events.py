@@ -1,9 +1,10 @@
-"""Bynder: the Event consumer URL and the request text for the account manager (copyable), and
-the backlink switch with the four permissions it needs and whether the last check found them."""
+"""Change notifications and backlink (providers whose capabilities declare them, e.g. Bynder):
+the Event consumer URL and the request text for the account manager (copyable), and the backlink
+switch with the permissions it needs and whether the last check found them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -15,15 +16,18 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static, Switch
 
 from damkit.errors import DamkitError
-from damkit.providers.bynder.settings import BACKLINK_PERMISSIONS
 
 from .common import deliver
 
+if TYPE_CHECKING:
+    from damkit.providers.spec import ProviderSpec
 
-def permission_lines(found: dict[str, bool | None] | None, backlink: bool) -> list[str]:
+
+def permission_lines(found: dict[str, bool | None] | None, backlink: bool,
+                     permissions: tuple[str, ...]) -> list[str]:
     """One line per permission the backlink needs, marked from the last check's results."""
     lines = []
-    for perm in BACKLINK_PERMISSIONS:
+    for perm in permissions:
         state = (found or {}).get(perm, "unknown")
         if state is True:
             mark = "[green]✓ found[/]"
@@ -38,12 +42,12 @@ def permission_lines(found: dict[str, bool | None] | None, backlink: bool) -> li
     return lines
 
 
-class BynderScreen(Screen[None]):
+class EventsScreen(Screen[None]):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="bynder.back"),
-        Binding("ctrl+y", "copy_url", "Copy URL", id="bynder.copy_url"),
-        Binding("ctrl+r", "copy_request", "Copy request", id="bynder.copy_request"),
-        Binding("c", "check", "Test Connection", id="bynder.check"),
+        Binding("escape", "app.pop_screen", "Back", id="events.back"),
+        Binding("ctrl+y", "copy_url", "Copy URL", id="events.copy_url"),
+        Binding("ctrl+r", "copy_request", "Copy request", id="events.copy_request"),
+        Binding("c", "check", "Test Connection", id="events.check"),
     ]
 
     def __init__(self, name: str) -> None:
@@ -52,11 +56,12 @@ class BynderScreen(Screen[None]):
         self.url = ""
         self.request = ""
         self.backlink: bool | None = None
+        self.spec: ProviderSpec | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Bynder: {self.connection}", classes="title")
-        with VerticalScroll(id="bynder"):
+        yield Static(f"Events and backlink: {self.connection}", classes="title", id="title")
+        with VerticalScroll(id="events"):
             yield Static("[b]Event consumer URL[/] (generated, never typed) [dim]ctrl+y copies[/]")
             yield Static("", id="url", classes="url")
             yield Static("", id="notes", classes="help")
@@ -76,10 +81,11 @@ class BynderScreen(Screen[None]):
         if self.backlink is not None:
             self.load()  # back from Test Connection: show what it found
 
-    @work(thread=True, exclusive=True, group="bynder")
+    @work(thread=True, exclusive=True, group="events")
     def load(self) -> None:
         ws = self.app.workspace
         doc = ws.connection(self.connection)
+        self.spec = ws.spec(self.connection)
         info: dict[str, Any] = {"url": None, "notes": []}
         try:
             from damkit.events.request import event_url_info, request_text
@@ -103,12 +109,16 @@ class BynderScreen(Screen[None]):
         self.query_one("#notes", Static).update(
             Text("\n".join(f"• {n}" for n in info.get("notes", []))))
         self.query_one("#request", Static).update(request)
+        spec = self.spec
+        if spec is not None:
+            self.query_one("#title", Static).update(f"{escape(spec.title)}: {escape(self.connection)}")
         self.backlink = bool(doc["settings"].get("backlink"))
         self.query_one("#backlink", Switch).value = self.backlink
         found = (doc.get("last_check") or {}).get("permissions")
         self.query_one("#permissions", Static).update(
             "The backlink needs these permissions for the keys' portal user:\n"
-            + "\n".join(permission_lines(found, self.backlink))
+            + "\n".join(permission_lines(found, self.backlink,
+                                         spec.capabilities.backlink_permissions if spec else ()))
             + "\n[yellow]Tag files only after enabling the backlink.[/]")
 
     def on_switch_changed(self, event: Switch.Changed) -> None:

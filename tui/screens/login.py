@@ -1,7 +1,8 @@
-"""Canto login: the authorize URL (copyable), the loopback way where a browser exists, else the
-pasted redirect URL (over SSH the browser runs on another machine).
+"""Browser login (providers whose capabilities declare ``browser_login``, e.g. Canto): the
+authorize URL (copyable), the loopback way where a browser exists, else the pasted redirect URL
+(over SSH the browser runs on another machine).
 
-One worker thread runs the whole login on its own asyncio loop: it shows the URL, then waits for
+One async worker runs the whole login on the app's event loop: it shows the URL, then waits for
 whichever comes first, the loopback redirect (desktop) or a pasted address (any time).
 """
 
@@ -20,15 +21,12 @@ from textual.widgets import Button, Footer, Header, Input, Static
 
 from damkit.errors import DamkitError
 from damkit.redact import redact
-from damkit.workspace import run_sync
-
-from .common import deliver
 
 if TYPE_CHECKING:
-    from damkit.providers.canto.auth import LoginRequest
+    from damkit.providers.spec import LoginRequest
 
 
-class CantoLoginScreen(Screen[None]):
+class LoginScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="canto.back"),
         Binding("ctrl+y", "copy_url", "Copy URL", id="canto.copy"),
@@ -43,16 +41,18 @@ class CantoLoginScreen(Screen[None]):
         self.then_check = then_check
         self.loopback = loopback  # None: where a browser exists (damkit's browser_available)
         self.url = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pasted: asyncio.Queue[str | None] | None = None
+        self.ready = False  # the login address is shown: a pasted answer can be taken
+        self._pasted: asyncio.Queue[str | None] = asyncio.Queue()
         self.logged_in = False
+        self.browser = False
+        self.title_text = "the DAM"
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Canto login: {self.connection}", classes="title")
+        yield Static(f"Browser login: {self.connection}", classes="title")
         with VerticalScroll(id="login"):
             yield Static(
-                "1. Open this address in a browser (ctrl+y copies it), sign in to Canto, select "
+                "1. Open this address in a browser (ctrl+y copies it), sign in to the DAM, select "
                 "the part that holds the files (i.e. Main Library) and click [b]Allow[/].",
                 classes="step-text")
             yield Static("Preparing the login…", id="url", classes="url")
@@ -74,29 +74,28 @@ class CantoLoginScreen(Screen[None]):
 
     # --- the worker ---------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="login", exit_on_error=False)
-    def login(self) -> None:
+    @work(exclusive=True, group="login", exit_on_error=False)
+    async def login(self) -> None:
         try:
-            run_sync(self._flow())
+            await self._flow()
         except DamkitError as exc:
-            deliver(self, self._status, f"[red]{escape(exc.message)}[/]"
-                                      + (f"\n[cyan]→ {escape(exc.hint)}[/]" if exc.hint else ""))
+            self._status(f"[red]{escape(exc.message)}[/]"
+                         + (f"\n[cyan]→ {escape(exc.hint)}[/]" if exc.hint else ""))
         except Exception as exc:  # noqa: BLE001 - shown, never a crash with a token on screen
-            deliver(self, self._status, f"[red]{escape(redact(str(exc)))}[/]")
+            self._status(f"[red]{escape(redact(str(exc)))}[/]")
 
     async def _flow(self) -> None:
-        from damkit.providers.canto.auth import CantoLogin, browser_available
-
         ws = self.app.workspace
-        self._loop, self._pasted = asyncio.get_running_loop(), asyncio.Queue()
-        use_loopback = browser_available() if self.loopback is None else self.loopback
-        async with CantoLogin.for_workspace(ws, self.connection) as login:
+        self.title_text = ws.spec(self.connection).title
+        async with ws.login(self.connection) as login:
+            self.browser = login.browser_available()
+            use_loopback = self.browser if self.loopback is None else self.loopback
             loopback: asyncio.Task[bool] | None = None
             if use_loopback:  # on the Redirect URL registered on the key (127.0.0.1:8976)
                 loopback = asyncio.create_task(login.run_loopback(
-                    open_browser=True, on_url=lambda r: deliver(self, self._show_url, r)))
+                    open_browser=True, on_url=self._show_url))
             else:
-                self._show_url_threadsafe(login.start())
+                self._show_url(login.start())
             try:
                 while True:
                     getter = asyncio.create_task(self._pasted.get())
@@ -110,48 +109,39 @@ class CantoLoginScreen(Screen[None]):
                         # e.g. the port is taken: fall back to the paste way
                         loopback = None
                         getter.cancel()
-                        self._show_url_threadsafe(login.start())
-                        deliver(self, self._status, f"[yellow]{escape(redact(str(failed)))}[/]"
-                                "\nPaste the address instead.")
+                        self._show_url(login.start())
+                        self._status(f"[yellow]{escape(redact(str(failed)))}[/]"
+                                     "\nPaste the address instead.")
                         continue
                     pasted = getter.result()
                     if pasted is None:
                         return  # the screen closed
                     if pasted == "":  # a new link was asked for
-                        self._show_url_threadsafe(login.start())
+                        self._show_url(login.start())
                         continue
                     try:
                         await login.complete(pasted)
                         break
                     except DamkitError as exc:
-                        deliver(self, self._status,
-                                f"[red]{escape(exc.message)}[/]\n[cyan]→ "
-                                f"{escape(exc.hint or 'try again')} (ctrl+n: a new link)[/]")
+                        self._status(f"[red]{escape(exc.message)}[/]\n[cyan]→ "
+                                     f"{escape(exc.hint or 'try again')} (ctrl+n: a new link)[/]")
             finally:
                 if loopback is not None and not loopback.done():
                     loopback.cancel()
                     await asyncio.gather(loopback, return_exceptions=True)
-        deliver(self, self._done)
+        self._done()
 
     def _send(self, value: str | None) -> None:
-        loop, queue = self._loop, self._pasted
-        if loop is None or queue is None:
-            return
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, value)
-        except RuntimeError:  # the login already ended and its loop closed
-            pass
-
-    def _show_url_threadsafe(self, request: LoginRequest) -> None:
-        deliver(self, self._show_url, request)
+        self._pasted.put_nowait(value)
 
     # --- UI -------------------------------------------------------------------------------------
 
     def _show_url(self, request: LoginRequest) -> None:
+        self.ready = True
         self.url = request.authorize_url
         self.query_one("#url", Static).update(escape(request.authorize_url))
         self.query_one("#redirect", Static).update(
-            f"[dim]Redirect URL registered on the Canto API key:[/] {escape(request.redirect_uri)}")
+            f"[dim]Redirect URL registered on the API key:[/] {escape(request.redirect_uri)}")
         self._status("")
 
     def _status(self, text: str) -> None:
@@ -165,10 +155,8 @@ class CantoLoginScreen(Screen[None]):
     def action_browser(self) -> None:
         import webbrowser
 
-        from damkit.providers.canto.auth import browser_available
-
-        if self.url and browser_available() and webbrowser.open(self.url):
-            self.notify("Opened in the browser; paste the redirect URL when Canto sends you back.")
+        if self.url and self.browser and webbrowser.open(self.url):
+            self.notify("Opened in the browser; paste the redirect URL when the DAM sends you back.")
         else:
             self.notify("No browser here: copy the address (ctrl+y) to a browser elsewhere.",
                         severity="warning")
@@ -184,7 +172,7 @@ class CantoLoginScreen(Screen[None]):
         if not pasted:
             self._status("Paste the address the browser was sent to.")
             return
-        if self._loop is None:
+        if not self.ready:
             self._status("The login is not ready yet: wait for the address above.")
             return
         field.value = ""  # the code is single use; do not leave it on screen
@@ -193,7 +181,7 @@ class CantoLoginScreen(Screen[None]):
 
     def _done(self) -> None:
         self.logged_in = True
-        self.notify("Logged in to Canto.", title="Canto")
+        self.notify(f"Logged in to {self.title_text}.", title=self.title_text)
         if self.then_check:
             from .check import CheckScreen
 

@@ -1,0 +1,110 @@
+"""``damkit check`` (Test Connection) and ``damkit auth`` (a provider's browser login)."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+from .common import JsonOption, app, console, err, finish, guarded, workspace
+from .record import RecordOption, recorded
+
+if TYPE_CHECKING:
+    from ..providers.base import CheckReport
+    from ..workspace import Workspace
+
+
+def render_report(report: CheckReport) -> None:
+    from ..setup_flow import step_hint
+
+    c = console()
+    marks = {"ok": "[green]✓[/]", "failed": "[red]✗[/]", "warning": "[yellow]![/]",
+             "skipped": "[dim]-[/]"}
+    for step in report.steps:
+        c.print(f" {marks.get(step.status, '?')} {step.name} [dim]({step.seconds:.2f}s)[/] "
+                f"{step.detail}", highlight=False)
+        hint = step_hint(step, report.provider) if step.status != "ok" else None
+        if hint:
+            c.print(f"     [cyan]→ {hint}[/]", highlight=False)
+    for warning in report.warnings:
+        c.print(f"   [yellow]warning:[/] {warning}", highlight=False)
+    if report.ok:
+        c.print(f"[green bold]Connection OK[/]: {report.eligible} eligible file(s)")
+    else:
+        c.print("[red bold]Connection failed[/]")
+
+
+@app.command("check")
+def check(name: str, as_json: bool = JsonOption,
+          record: Optional[Path] = RecordOption) -> None:
+    """Test Connection: does it work, and how many files are eligible?"""
+    from ..workspace import run_sync
+
+    with guarded(as_json):
+        ws = workspace()
+        with recorded(ws, name, record):
+            report = run_sync(ws.check(name))
+    finish(report, as_json, render_report)
+
+
+@app.command("auth")
+def auth(
+    name: str,
+    no_browser: bool = typer.Option(False, "--no-browser",
+                                    help="Print the login URL and read the pasted redirect URL"),
+) -> None:
+    """Log in (OAuth, e.g. Canto): in a local browser, or over SSH by pasting the redirect URL."""
+    from ..workspace import run_sync
+
+    with guarded():
+        ws = workspace()
+        title = ws.spec(name).title
+        run_sync(login_flow(ws, name, open_browser=not no_browser,
+                            read_line=lambda prompt: getpass.getpass(prompt), echo=err))
+    console().print(f"[green]logged in[/] to {title}: {name}; next: damkit check {name}")
+
+
+async def login_flow(ws: Workspace, name: str, *, open_browser: bool,
+                     read_line: Any, echo: Any, timeout: float = 300.0,
+                     port: int | None = None) -> None:
+    """``damkit auth NAME [--no-browser]``: the loopback way when a browser can be opened here,
+    else (or with ``--no-browser``) the paste way. ``read_line(prompt)`` reads the pasted address
+    (hidden: it holds a one-time code); ``echo(text)`` writes to the user."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    from ..errors import AuthError
+    from ..providers.spec import LoopbackUnavailable
+
+    title = ws.spec(name).title
+    async with ws.login(name, port=port) as login:
+        if open_browser and login.browser_available():
+            def show(request: Any) -> None:
+                echo(f"Opening {title} in your browser. If nothing opens, visit:\n  "
+                     f"{request.authorize_url}\nSign in, choose what damkit may read (e.g. the "
+                     "Main Library) and allow access.")
+
+            try:
+                await login.run_loopback(open_browser=True, timeout=timeout, on_url=show)
+                return
+            except LoopbackUnavailable as exc:
+                echo(f"{exc.message}; falling back to pasting the address.")
+        request = login.start()
+        port_ = urlsplit(request.redirect_uri).port
+        echo("Open this address in a browser (on any machine):\n  " + request.authorize_url + "\n"
+             f"Sign in to {title}, choose what damkit may read (e.g. the Main Library) and allow "
+             f"access. The browser is then sent to {request.redirect_uri}?code=... (a page that "
+             "may not load: that is expected). Copy that whole address from the address bar.\n"
+             f"(Or forward the port: ssh -L {port_}:127.0.0.1:{port_} and run without "
+             "--no-browser on a desktop.)")
+        for attempt in range(3):
+            pasted = await asyncio.to_thread(read_line, "Paste the address (or the code): ")
+            try:
+                await login.complete(pasted)
+                return
+            except AuthError as exc:
+                if attempt == 2 or not login.started:
+                    raise
+                echo(f"{exc.message}. Try again.")
