@@ -18,7 +18,8 @@ of its assets exactly, so ``assets=2855`` gives 2,000 eligible files and ``14284
    one the client is not told, drawn at random between 5 and 50 requests/s (``--rate-limit``);
    damkit syncs with no ``--rate``. ``adaptive_bound_ratio`` = wall time / (requests the limit let
    through / the limit), target <= 1.2; ``throttled_share`` = 429s / requests under the limit,
-   target <= 2 %. The catalog is sized so that the limit allows about 25 s of work.
+   target <= 2 %. The catalog is sized so that the limit allows about 25 s of work, and at least
+   300 requests (60 s at 5/s).
 6. ``storm_ok``: 60 x 429 with ``Retry-After: 1`` in the middle of a 200-file sync, every file
    synced in the end; ``breaker_requests``: requests a 2,000-file sync spends against a dead file
    host (every download 5xx) before it stops (target <= 50), listing included.
@@ -55,6 +56,7 @@ LATENCY_MS = 20.0
 BYNDER_RATE = 15.0
 BIG_FILE = 50_000_000
 ADAPTIVE_SECONDS = 25.0  # work the hidden limit allows in each adaptive run
+ADAPTIVE_REQUESTS = 300  # at least (a low limit: 60 s of work)
 #: requests under the limit per tagged file (Canto: the binary link; its /_files host is not
 #: counted; Percolate: the download link and the CDN)
 PER_FILE = {"canto": 1.0, "percolate": 2.0}
@@ -154,7 +156,7 @@ def child_sync(root: Path, name: str, rate: float) -> dict[str, Any]:
 
 async def adaptive(tmp: Path, provider: str, limit: int) -> dict[str, Any]:
     """A sync against a limit the client is not told; wall time against what the limit allows."""
-    files = int(limit * ADAPTIVE_SECONDS / PER_FILE[provider])
+    files = int(max(limit * ADAPTIVE_SECONDS, ADAPTIVE_REQUESTS) / PER_FILE[provider])
     sb = SandboxProcess(assets=int(files / 0.7) + 1, providers=[provider], rate_limit=None,
                         faults={provider: {"rate_limit": limit}})
     try:

@@ -109,6 +109,7 @@ class HostBudget:
         self._updated = time.monotonic()
         self.blocked_until = 0.0
         self._last_cut = 0.0
+        self._seen_limit = float("inf")  # the lowest rate the DAM accepted when it refused more
         self._ok: collections.deque[float] = collections.deque(maxlen=4096)
         self.stats = {"requests": 0, "429": 0}
 
@@ -133,6 +134,7 @@ class HostBudget:
             self.slow_start = not (documented or fixed)
             self.burst = float(max(1, burst or 1))
             self._tokens = min(self._tokens, self.burst)
+            self._seen_limit = float("inf")
 
     def ensure(self, rate: float | None, burst: int | None) -> None:
         """A client's constructor: its rate is taken as a limit until a sync says otherwise."""
@@ -160,7 +162,7 @@ class HostBudget:
                 if time.monotonic() >= self.blocked_until:
                     self.stats["requests"] += 1
                     return
-                self._tokens += 1.0  # a 429 came meanwhile: give the slot back, wait again
+            # a 429 came meanwhile: queue again, after the hold
 
     def answered(self) -> None:
         """A request was answered (not 429): rise while the budget is what holds us back."""
@@ -175,8 +177,10 @@ class HostBudget:
                 step = 1.0  # +1 per answer: doubles each second
             elif self.documented or self.fixed:
                 step = 0.1  # back up to the limit within seconds
-            else:
+            elif self.rate < 0.97 * self._seen_limit:
                 step = self.RISE  # probing for the unknown limit: +1.5 % per second
+            else:
+                step = self.RISE / 8  # near where it refused before: creep
             self.rate = min(self.rate + step, self.ceiling or MAX_RATE)
 
     def accepted_rate(self, now: float, window: float = 1.0) -> float:
@@ -191,7 +195,10 @@ class HostBudget:
         with self._lock:
             self.stats["429"] += 1
             self.blocked_until = max(self.blocked_until, now + retry_after)
-            self._tokens = min(self._tokens, 1.0)  # after the hold: paced, no burst
+            # after the hold: paced from one token, no burst; nothing accrues while held (a
+            # request that wakes up during the hold queues again behind the others)
+            self._tokens = 1.0
+            self._updated = max(self._updated, self.blocked_until)
             accepted = self.accepted_rate(now)
             if now - self._last_cut < 1.0 or accepted == 0:
                 return
@@ -201,7 +208,8 @@ class HostBudget:
             elif self.documented or self.fixed:
                 self.rate = max(MIN_RATE, self.rate * 0.7)  # someone else spends this budget too
             else:  # just under the rate the DAM was accepting
-                self.rate = max(MIN_RATE, min(self.rate * 0.9, 0.9 * accepted))
+                self._seen_limit = min(self._seen_limit, accepted)
+                self.rate = max(MIN_RATE, min(self.rate * 0.9, 0.9 * self._seen_limit))
             self.slow_start = False
 
 
