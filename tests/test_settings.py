@@ -195,12 +195,16 @@ def test_every_provider_has_labels_help_and_steps():
 def test_guide_labels():
     labels = {s.name: s.label for s in PercolateSettings.fields()}
     assert labels == {"scope_id": "Scope ID", "client_id": "Client ID", "client_secret": "Client Secret",
-                      "tag": "Tag for Import", "api_url": "API base URL"}
+                      "tag": "Tag for Import", "extend_scopes": "Find tags above the license",
+                      "api_url": "API base URL"}
     assert [s.label for s in CantoSettings.fields()] == ["Canto Domain", "App ID", "App Secret",
-                                                          "Keyword for Import"]
+                                                          "Keyword for Import",
+                                                          "Asset types searched"]
     b = {s.name: s for s in BynderSettings.fields()}
     assert b["consumer_key"].label == "Consumer key" and b["token_secret"].secret
     assert b["backlink"].default is False and b["backlink_label"].default == "Gelato URL"
+    # safe defaults: archived and limited-use media are not imported unless asked
+    assert b["include_archived"].default is False and b["include_limited"].default is False
 
 
 def test_resolve_field_name_by_label():

@@ -37,6 +37,9 @@ class Tally:
         self.excluded[reason] = self.excluded.get(reason, 0) + 1
 
     def summary(self) -> str:
+        """What was left out, in a sentence ("" when nothing was)."""
+        if not self.untagged and not self.excluded:
+            return ""
         parts = [f"{self.eligible} of {self.listed} listed carry the tag"]
         if self.untagged:
             parts.append(f"{self.untagged} listed without it (the server filter was not "

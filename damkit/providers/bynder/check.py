@@ -221,7 +221,9 @@ async def _tagged(provider: BynderProvider, report: CheckReport, step: CheckStep
                          guide_hint("bynder.tagging", None,
                                     f"Tag at least one file with '{tag}' in Bynder, or fix "
                                     + field_label("tag")))
-    step.detail = f"{count} file(s) carry the tag '{tag}' ({tally.summary()})"
+    step.detail = f"{count} file(s) carry the tag '{tag}'"
+    if tally.summary():
+        step.detail += f" ({tally.summary()})"
 
 
 async def _near_misses(provider: BynderProvider, report: CheckReport, step: CheckStep,

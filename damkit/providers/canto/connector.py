@@ -322,7 +322,9 @@ class CantoProvider(Provider):
             report.warnings.append(f"Canto's keyword search returned {tally.untagged} files "
                                    f"without the keyword '{keyword}'; they are not imported")
         if eligible >= 1:
-            step.detail = f"{eligible} file(s) carry the keyword '{keyword}' ({tally.summary()})"
+            step.detail = f"{eligible} file(s) carry the keyword '{keyword}'"
+            if tally.summary():
+                step.detail += f" ({tally.summary()})"
             return
         warning = next(w for w in self._keyword_step_warnings() if "at least one" in w)
         self._fail(step, f"no file carries the keyword '{keyword}' (written exactly, case "

@@ -235,5 +235,5 @@ async def _eligible(provider: PercolateProvider, http: HttpClient, report: Check
                          hint=guide_hint("percolate.tag", "Tag for Import",
                                          "tag at least 1 file in Percolate, then test again"))
     step.detail = f"{report.eligible} files carry the tag '{provider.settings.tag}'"
-    if tally:
+    if tally and tally.summary():
         step.detail += f" ({tally.summary()})"
