@@ -46,11 +46,23 @@ def file_of(directory: Path, what: str) -> Path:
     return directory / man["tables"][what]
 
 
+def open_and_read(directory: Path) -> None:
+    """Open, then read the assets: a damaged manifest or small table stops the open; a damaged
+    shard or delta stops the open when it is not backed up yet (the backup parses what it
+    copies), else the first read or write of an asset (opening parses no shard)."""
+    ix = LibraryIndex.open(directory)
+    try:
+        assert ix.get_connection("acme") == {"name": "acme", "provider": "bynder"}
+        ix.assets()
+    finally:
+        ix.close()
+
+
 def check_corrupt(directory: Path, bad: Path) -> IndexCorruptError:
     before = bad.read_bytes() if bad.exists() else None
     listing = sorted(os.listdir(directory))
     with pytest.raises(IndexCorruptError) as info:
-        LibraryIndex.open(directory)
+        open_and_read(directory)
     err = info.value
     backup = latest_backup(directory)
     assert backup is not None
@@ -82,6 +94,56 @@ def test_corrupt_file_stops_open(tmp_path: Path, what: str, damage: bytes | None
     raw = bad.read_bytes()
     bad.write_bytes(raw[: len(raw) // 2] if damage is None else damage)  # damaged in place
     check_corrupt(directory, bad)
+
+
+def test_a_damaged_shard_stops_asset_reads_and_writes_only(tmp_path: Path) -> None:
+    """Opening parses no shard that is backed up already: connections stay readable (a check
+    works), every asset read or write stops, and nothing is written."""
+    directory = tmp_path / "ix"
+    build(directory)
+    LibraryIndex.open(directory).close()  # the commit after the backup is backed up too
+    bad = file_of(directory, "shard")
+    bad.write_bytes(b"garbage")
+    manifest_before = (directory / "manifest.json").read_bytes()
+    ix = LibraryIndex.open(directory)
+    assert ix.get_connection("acme") == {"name": "acme", "provider": "bynder"}
+    ix.put_connection({"name": "beta"})  # a connection-only commit needs no shard
+    for call in (ix.assets, lambda: ix.get_asset("acme", "1"),
+                 lambda: ix.upsert_assets([asset("lost")]),
+                 lambda: ix.update_assets("acme", {"1": {"status": "x"}})):
+        with pytest.raises(IndexCorruptError) as info:
+            call()
+        assert info.value.path == bad and "restore" in str(info.value)
+    assert bad.read_bytes() == b"garbage"
+    assert orjson_loads(directory / "manifest.json")["shards"] == \
+        orjson_loads_bytes(manifest_before)["shards"]
+    ix.close()
+
+
+def orjson_loads(path: Path) -> dict:
+    return orjson_loads_bytes(path.read_bytes())
+
+
+def orjson_loads_bytes(raw: bytes) -> dict:
+    import orjson
+
+    return orjson.loads(raw)
+
+
+def test_a_damaged_file_is_never_backed_up(tmp_path: Path) -> None:
+    directory = tmp_path / "ix"
+    ix = LibraryIndex.open(directory)
+    ix.put_connection({"name": "acme", "provider": "bynder"})
+    ix.upsert_assets([asset(str(i)) for i in range(30)])
+    ix.close()
+    bad = file_of(directory, "shard")  # written since the last backup
+    bad.write_bytes(b"garbage")
+    backups = list_backups(directory)
+    with pytest.raises(IndexCorruptError) as info:
+        LibraryIndex.open(directory)
+    assert info.value.path == bad
+    assert list_backups(directory) == backups
+    assert not (directory / "backups" / "objects" / bad.name).exists()
 
 
 def test_corrupt_delta_stops_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,7 +190,7 @@ def test_restore_from_backup(tmp_path: Path) -> None:
     bad = file_of(directory, "shard")
     bad.write_bytes(b"garbage")
     with pytest.raises(IndexCorruptError):
-        LibraryIndex.open(directory)
+        open_and_read(directory)
     damaged = LibraryIndex.restore(directory)
     assert (damaged / bad.name).read_bytes() == b"garbage"  # moved aside, untouched
     assert (damaged / "manifest.json").is_file()

@@ -30,6 +30,7 @@ class AssetWrites(Batch):
     def upsert_assets(self, docs: list[Doc]) -> None:
         """Insert or update assets by (connection, provider_id); given fields replace stored ones."""
         self._check()
+        self._need_assets()
         batch = [json_copy(d, "asset") for d in docs]
         for doc in batch:
             conn, pid = doc.get("connection"), doc.get("provider_id")
@@ -45,6 +46,7 @@ class AssetWrites(Batch):
     def update_assets(self, connection: str, changes: dict[str, Doc]) -> None:
         """Merge partial fields into existing assets; raises NotFoundError (changing nothing) if one is missing."""
         self._check()
+        self._need_assets()
         copies = {pid: json_copy(f, "asset fields") for pid, f in changes.items()}
         found: list[tuple[str, Doc, Doc]] = []
         missing: list[str] = []
@@ -67,6 +69,7 @@ class AssetWrites(Batch):
     def remove_assets(self, connection: str, provider_ids: list[str]) -> None:
         """Remove assets; ids that are not in the index are ignored."""
         self._check()
+        self._need_assets()
         for pid in provider_ids:
             self._remove(asset_key(connection, pid))
 
@@ -77,7 +80,7 @@ class AssetReads(IndexCore):
     def get_asset(self, connection: str, provider_id: str) -> Doc | None:
         """One asset by connection and provider id, or ``None``."""
         with self._mutex:
-            self._read()
+            self._read(assets=True)
             doc = self._st.get(asset_key(connection, provider_id))
             return None if doc is None else copy_json(doc)
 
@@ -91,7 +94,7 @@ class AssetReads(IndexCore):
     def get_assets(self, connection: str, provider_ids: Iterable[str]) -> dict[str, Doc]:
         """The assets of ``connection`` among ``provider_ids`` (one lookup for a page): id -> doc."""
         with self._mutex:
-            self._read()
+            self._read(assets=True)
             found = {}
             for pid in provider_ids:
                 doc = self._st.get(asset_key(connection, pid))
@@ -104,13 +107,13 @@ class AssetReads(IndexCore):
         prefix = f"{connection}/"
         cut = len(prefix)
         with self._mutex:
-            self._read()
+            self._read(assets=True)
             return {k[cut:] for k in self._st.where if k.startswith(prefix)}
 
     def count_assets(self, connection: str | None = None) -> int:
         """How many assets the index holds (of one connection)."""
         with self._mutex:
-            self._read()
+            self._read(assets=True)
             if connection is None:
                 return len(self._st.where)
             prefix = f"{connection}/"
@@ -124,7 +127,7 @@ class AssetReads(IndexCore):
         """
         prefix = f"{connection}/" if connection is not None else None
         with self._mutex:
-            self._read()
+            self._read(assets=True)
             refs = [
                 doc
                 for shard in self._st.shards.values()

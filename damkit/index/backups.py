@@ -76,11 +76,38 @@ def _copy_durable(src: Path, dst: Path) -> None:
         raise
 
 
-def make_backup(directory: Path, manifest: dict[str, Any], raw_manifest: bytes) -> Path | None:
+def verify_file(path: Path, manifest: dict[str, Any]) -> None:
+    """Parse one data file the way the index reads it (IndexCorruptError if damaged)."""
+    name = path.name
+    if name.startswith("assets-"):
+        decode_shard(path)
+    elif name.startswith("delta."):
+        decode_delta(path)
+    else:
+        table = next((t for t, f in manifest["tables"].items() if f == name), name.split(".")[0])
+        decode_table(path, table)
+
+
+def to_copy(directory: Path, manifest: dict[str, Any]) -> list[str]:
+    """The data files a backup of ``manifest`` would copy (none when it is backed up already)."""
+    newest = latest_backup(directory)
+    if manifest["generation"] == 0 or (
+        newest is not None and newest.name.endswith(f".{manifest['commit']}.json")
+    ):
+        return []
+    objects = Path(directory) / BACKUP_DIR / "objects"
+    return [n for n in manifest_files(manifest) if not (objects / n).exists()]
+
+
+def make_backup(directory: Path, manifest: dict[str, Any], raw_manifest: bytes, *,
+                assets_verified: bool = False) -> Path | None:
     """Back up the current state unless the newest backup already holds this commit.
 
-    The caller holds the index lock and has just loaded ``manifest`` successfully. Keeps the
-    newest :data:`KEEP_BACKUPS` backups and deletes objects no kept backup refers to.
+    The caller holds the index lock and has loaded ``manifest`` successfully. Every file copied
+    is parsed first (raises IndexCorruptError naming it), shards and deltas unless the caller
+    has just loaded them (``assets_verified``): a damaged file never reaches a backup.
+    Files already in the backup are not copied again. Keeps the newest :data:`KEEP_BACKUPS`
+    backups and deletes objects no kept backup refers to.
     """
     directory = Path(directory)
     root = directory / BACKUP_DIR
@@ -94,6 +121,8 @@ def make_backup(directory: Path, manifest: dict[str, Any], raw_manifest: bytes) 
     objects.mkdir(parents=True, exist_ok=True)
     for name in manifest_files(manifest):
         if not (objects / name).exists():
+            if not (assets_verified and name.startswith(("assets-", "delta."))):
+                verify_file(directory / name, manifest)
             _copy_durable(directory / name, objects / name)
     fsync_dir(objects)
     target = root / f"manifest.{_stamp()}.{commit}.json"
@@ -177,5 +206,7 @@ __all__ = [
     "make_backup",
     "manifest_files",
     "restore",
+    "to_copy",
+    "verify_file",
     "verify_files",
 ]

@@ -12,6 +12,7 @@ import contextlib
 import os
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -33,8 +34,9 @@ from .storage import fsync_dir, write_bytes_atomic
 class Batch:
     """The changes of one transaction, applied to memory at once and written by :func:`commit`."""
 
-    def __init__(self, state: IndexState) -> None:
+    def __init__(self, state: IndexState, need_assets: Callable[[], None]) -> None:
         self._st = state
+        self._need_assets = need_assets  # loads the shards on a transaction's first asset write
         self.dirty_tables: set[str] = set()
         self.dirty_shards: set[int] = set()
         # (shard id, key) -> document, or None for a removal

@@ -70,11 +70,25 @@ class IndexCore:
                     index._create()
                 index._refresh_locked()
                 index._sweep()
-                backups.make_backup(directory, index._st.manifest, index._st.raw_manifest)
+                index._back_up()
         except BaseException:
             index._close_fd()
             raise
         return index
+
+    def _back_up(self) -> None:
+        """Back up the loaded commit if it is new; every file copied is parsed first, so no
+        damaged file reaches a backup. When shards or deltas must be copied, they are parsed by
+        loading the assets (this process then has them; later opens parse none)."""
+        st = self._st
+        copy = backups.to_copy(self.directory, st.manifest)
+        if any(n.startswith(("assets-", "delta.")) for n in copy):
+            self._need_assets()
+        try:
+            backups.make_backup(self.directory, st.manifest, st.raw_manifest,
+                                assets_verified=st.assets_loaded)
+        except IndexCorruptError as exc:
+            raise self._corrupt(exc) from exc
 
     @classmethod
     def restore(cls, directory: Path, backup: Path | None = None, *, lock_timeout: float = 30.0) -> Path:
@@ -129,7 +143,8 @@ class IndexCore:
             self._manifest_fd = None
 
     def __repr__(self) -> str:
-        return f"LibraryIndex({str(self.directory)!r}, assets={len(self._st.where)})"
+        assets = len(self._st.where) if self._st.assets_loaded else "not loaded"
+        return f"LibraryIndex({str(self.directory)!r}, assets={assets})"
 
     # -- locking and loading -------------------------------------------------------------
     @contextlib.contextmanager
@@ -245,12 +260,43 @@ class IndexCore:
                 return False
             return self._refresh_locked()
 
-    def _read(self) -> None:
-        """Before every read: pick up other processes' commits (one stat when nothing changed).
-        Caller holds the mutex."""
+    def _read(self, *, assets: bool = False) -> None:
+        """Before every read: pick up other processes' commits (one stat when nothing changed),
+        and with ``assets`` load the shards if this is the first use of an asset. Caller holds
+        the mutex."""
         self._ensure_open()
         if self._tx is None:
             self._refresh_locked()
+        if assets:
+            self._need_assets()
+
+    def _need_assets(self) -> None:
+        """Load the shards and deltas of the loaded manifest, once (caller holds the mutex).
+
+        Opening reads only the manifest and the small tables, so that commands that touch no
+        asset (a check, the connection list) do not parse the whole library.
+        """
+        st = self._st
+        if st.assets_loaded:
+            return
+        for _ in range(20):
+            try:
+                with gc_paused(promote=len(st.manifest["shards"]) > 4):
+                    st.load_assets()
+                return
+            except (FileNotFoundError, IndexCorruptError) as exc:
+                st.drop_assets()
+                if self._tx is None and self._stat_key() != self._manifest_key:
+                    self._refresh_locked()  # a writer superseded files meanwhile: read anew
+                    continue
+                if isinstance(exc, IndexCorruptError):
+                    raise self._corrupt(exc) from exc
+                missing = Path(exc.filename) if exc.filename else self._manifest_path
+                raise self._corrupt(IndexCorruptError(f"index file {missing} is missing"), missing) from exc
+            except BaseException:
+                st.drop_assets()
+                raise
+        raise IndexLockedError("the index kept changing while it was being read; try again")
 
     # -- transactions --------------------------------------------------------------------
     @contextlib.contextmanager
@@ -266,7 +312,7 @@ class IndexCore:
                 return
             with self._locked():
                 self._refresh_locked()
-                tx = self._transaction_class(self._st)
+                tx = self._transaction_class(self._st, self._need_assets)
                 self._tx, self._tx_thread = tx, threading.get_ident()
                 try:
                     yield tx  # type: ignore[misc]

@@ -53,7 +53,7 @@ class QueryReads(IndexCore):
     ) -> list[Doc]:
         """Assets matching every given filter (``tag``: exact tag; ``name_contains``: case-insensitive)."""
         with self._mutex:
-            self._read()
+            self._read(assets=True)
             found = list(self._matching(connection, provider, status, tag, name_contains))
             return copy_json(found)  # type: ignore[no-any-return]
 
@@ -76,7 +76,7 @@ class QueryReads(IndexCore):
     def stats(self, connection: str | None = None) -> dict[str, Any]:
         """Counts: ``{"assets", "bytes", "by_status", "by_connection": {name: {...}}}``."""
         with self._mutex:
-            self._read()
+            self._read(assets=True)
             per: dict[str, dict[str, Any]] = {}
             for doc in self._matching(connection, None, None, None, None):
                 entry = per.get(doc["connection"])

@@ -1,9 +1,10 @@
 """The index held in memory, and how it follows the manifest on disk.
 
-:class:`IndexState` is what one process has loaded: asset shards (key -> document), where each
-key lives, the small tables, and the manifest they came from. :meth:`IndexState.apply` brings it
-in line with a (newer) manifest, re-reading only the files whose names changed. No locking here:
-the repository holds its mutex (and, for writes, the file lock) around every call.
+:class:`IndexState` is what one process has loaded: the small tables, the manifest they came
+from and, once an asset is first read or written (:meth:`IndexState.load_assets`), the asset
+shards (key -> document) and where each key lives. :meth:`IndexState.apply` brings it in line
+with a (newer) manifest, re-reading only the files whose names changed. No locking here: the
+repository holds its mutex (and, for writes, the file lock) around every call.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class IndexState:
         self.manifest: Doc = {}
         self.raw_manifest = b""
         self.next_shard = 1
+        self.assets_loaded = False  # the shards are read on first use of an asset
         self.shards: dict[int, Shard] = {}
         self.where: dict[str, int] = {}  # asset key -> shard id
         self.deltas_loaded: set[str] = set()
@@ -135,11 +137,26 @@ class IndexState:
 
     def forget(self) -> None:
         """Drop everything loaded: the next refresh reloads from disk."""
-        self.shards.clear()
-        self.where.clear()
-        self.deltas_loaded = set()
-        self.pending.clear()
+        self.drop_assets(keep_loading=True)
         self.table_files = {t: None for t in TABLES}
+
+    def drop_assets(self, *, keep_loading: bool = False) -> None:
+        """Forget the shards (and, unless ``keep_loading``, that they are wanted)."""
+        self.shards = {}
+        self.where = {}
+        self.deltas_loaded = set()
+        self.pending = {}
+        if not keep_loading:
+            self.assets_loaded = False
+
+    def load_assets(self) -> None:
+        """Read every shard and delta the current manifest names (first use of an asset).
+
+        Raises like :meth:`apply`; the caller then calls :meth:`drop_assets`.
+        """
+        self.drop_assets()
+        self.assets_loaded = True
+        self._apply_assets(self.manifest, set(), frozenset())
 
     # -- loading -----------------------------------------------------------------------------
     def set_table(self, table: str, docs: list[Doc], path: Path | None) -> None:
@@ -185,6 +202,12 @@ class IndexState:
                 docs = decode_table(d / name, table) if name else []
                 self.set_table(table, docs, d / name if name else None)
                 self.table_files[table] = name
+        if self.assets_loaded:
+            self._apply_assets(manifest, reloaded, force_shards)
+
+    def _apply_assets(self, manifest: Doc, reloaded: set[int],
+                      force_shards: frozenset[int] | set[int]) -> None:
+        d = self.directory
         listed = {s["id"]: s for s in manifest["shards"]}
         shards = self.shards
         removed: set[str] = set()  # keys that left a shard: their home is settled at the end
