@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, cast, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -99,7 +99,7 @@ class ConnectionSettings(BaseModel):
                     secret=bool(extra.get("secret")),
                     required=info.is_required(),
                     default=None if info.is_required() else info.get_default(call_default_factory=True),
-                    choices=tuple(choices) if choices else None,
+                    choices=tuple(str(c) for c in choices) if isinstance(choices, list) else None,
                     placeholder=extra.get("placeholder"),  # type: ignore[arg-type]
                     advanced=bool(extra.get("advanced")),
                     step=extra.get("step"),  # type: ignore[arg-type]
@@ -146,7 +146,8 @@ class ConnectionSettings(BaseModel):
         except ValidationError as exc:
             errs = [e for e in exc.errors() if e.get("loc") and e["loc"][0] == name]
             if errs:
-                return _first_message(ValidationError.from_exception_data(exc.title, errs), cls)
+                return _first_message(
+                    ValidationError.from_exception_data(exc.title, cast(Any, errs)), cls)
         return None
 
     def public_dict(self) -> dict[str, Any]:

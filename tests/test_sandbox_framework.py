@@ -390,7 +390,7 @@ def test_python_m_damkit_sandbox_prints_manifest_url(tmp_path: Path) -> None:
 # --- switches ----------------------------------------------------------------------------------
 
 def test_switches_control_api_flags_and_reset() -> None:
-    from damkit.sandbox.__main__ import switch_config
+    from damkit.sandbox import switch_config
     from damkit.sandbox.switches import SwitchError
 
     assert switch_config(["bynder:hide_archived", "*:html_401"]) == {

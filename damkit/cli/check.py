@@ -12,7 +12,7 @@ from .common import JsonOption, app, console, err, finish, guarded, workspace
 from .record import RecordOption, recorded
 
 if TYPE_CHECKING:
-    from ..providers.base import CheckReport
+    from ..providers import CheckReport
     from ..workspace import Workspace
 
 
@@ -76,7 +76,7 @@ async def login_flow(ws: Workspace, name: str, *, open_browser: bool,
     from urllib.parse import urlsplit
 
     from ..errors import AuthError
-    from ..providers.spec import LoopbackUnavailable
+    from ..providers import LoopbackUnavailable
 
     title = ws.spec(name).title
     async with ws.login(name, port=port) as login:

@@ -30,7 +30,7 @@ def recorded(ws: Any, name: str, path: Optional[Path]) -> Iterator[None]:
     secrets = [v.get_secret_value() for n in fields
                if hasattr(v := getattr(settings, n), "get_secret_value")]
     base = next((getattr(settings, n) for n, f in fields.items()
-                 if (f.json_schema_extra or {}).get("kind") == "url"), "")  # type: ignore[union-attr]
+                 if (f.json_schema_extra or {}).get("kind") == "url"), "")  # type: ignore[union-attr,unused-ignore]
     recorder = Recorder(secrets=secrets, meta={"provider": ws.connection(name)["provider"],
                                                "base_url": base, "connection": name})
     try:

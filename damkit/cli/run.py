@@ -70,9 +70,7 @@ def sandbox(
         sandbox_compare(action, file, as_json, assets=assets, seed=seed)
         return
     from ..errors import SettingsError
-    from ..sandbox import serve
-    from ..sandbox.__main__ import switch_config
-    from ..sandbox.faults import parse_rate_limits
+    from ..sandbox import parse_rate_limits, serve, switch_config
 
     with guarded():
         try:

@@ -155,7 +155,7 @@ def plot_sizes(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     bins = np.logspace(np.log10(max(kb.min(), 0.1)), np.log10(kb.max() * 1.01), 20)
     layers = [(s, kb[sizes["status"] == s]) for s in core_audit.STATUSES]
     layers = [(s, v) for s, v in layers if len(v)]
-    ax.hist([v for _, v in layers], bins=bins, stacked=True,
+    ax.hist([v for _, v in layers], bins=list(bins), stacked=True,
             color=[STATUS_COLORS[s] for s, _ in layers], label=[s for s, _ in layers])
     ax.set_xscale("log")
     ax.set_xlabel("size (kB)")

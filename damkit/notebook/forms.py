@@ -14,7 +14,7 @@ from ..errors import DamkitError, SettingsError
 from ..providers import all as all_providers
 from ..providers import get as provider_spec
 from ..providers import settings_model
-from ..providers.base import CheckReport
+from ..providers import CheckReport
 from ..redact import register_secret
 from ..settings import MASK, FieldSpec, clean_connection_name
 from ..setup_flow import ACTION_LABELS, GuideStep, connection_state, setup_flow, step_hint
@@ -98,7 +98,7 @@ def step_html(step: GuideStep) -> str:
 # --- the connection form ------------------------------------------------------------------------
 
 
-class SecretInput(W.Password):
+class SecretInput(W.Password):  # type: ignore[misc]  # ipywidgets is untyped
     """A password input whose repr never shows what was typed."""
 
     def __repr__(self) -> str:

@@ -14,11 +14,23 @@ import threading
 from typing import TYPE_CHECKING
 
 from ..errors import SettingsError
-from .spec import Capabilities, ProviderSpec
+from .spec import BrowserLogin, Capabilities, LoginRequest, LoopbackUnavailable, ProviderSpec
 
 if TYPE_CHECKING:
     from ..settings import ConnectionSettings
-    from .base import Provider, SetupStep
+    from .base import CheckReport, CheckStep, Fix, NearMiss, Provider, RemoteAsset, SetupStep
+
+#: The models frontends render, loaded from :mod:`.base` on first use (keeps ``--help`` fast).
+_MODELS = frozenset({"CheckReport", "CheckStep", "Fix", "NearMiss", "Provider", "RemoteAsset",
+                     "SetupStep"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _MODELS:
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'damkit.providers' has no attribute {name!r}")
 
 #: The built-in providers' folders, in the order pickers show them.
 BUILTIN: tuple[str, ...] = ("bynder", "canto", "percolate")
@@ -123,6 +135,8 @@ def capabilities(name: str) -> Capabilities:
     return get(name).capabilities
 
 
-__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "Capabilities", "ProviderSpec", "all", "capabilities",
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "BrowserLogin", "Capabilities", "CheckReport",
+           "CheckStep", "Fix", "LoginRequest", "LoopbackUnavailable", "NearMiss", "Provider",
+           "ProviderSpec", "RemoteAsset", "SetupStep", "all", "capabilities",
            "find", "get", "names", "provider_class", "provider_title", "register",
            "settings_model", "setup_steps", "unregister"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .faults import parse_rate_limits
+from . import switch_config
 from .server import serve
 
 
@@ -32,17 +33,6 @@ def main(argv: list[str] | None = None) -> None:
     serve(host=args.host, port=args.port, allow_remote=args.allow_remote, assets=args.assets,
           seed=args.seed, latency_ms=args.latency_ms, fault_rate=args.fault_rate, faults=faults,
           switches=switch_config(args.switch))
-
-
-def switch_config(flags: list[str]) -> dict[str, tuple[str, ...]]:
-    """``["bynder:html_401", "*:omit_membership"]`` → ``SandboxConfig.switches``."""
-    from .switches import parse_flag
-
-    out: dict[str, tuple[str, ...]] = {}
-    for value in flags:
-        provider, name = parse_flag(value)
-        out[provider] = (*out.get(provider, ()), name)
-    return out
 
 
 if __name__ == "__main__":

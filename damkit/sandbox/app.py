@@ -181,7 +181,7 @@ def build_app(state: SandboxState) -> Starlette:
     routes: list[Any] = [Mount("/_sandbox", routes=control_routes(state))]
     for name in state.emulators:
         switched = SwitchMiddleware(EmulatorApp(state, name),
-                                    lambda name=name: state.switches.get(name, set()))  # type: ignore[misc]
+                                    lambda name=name: state.switches.get(name, set()))
         routes.append(Mount(f"/{name}", app=FaultMiddleware(switched, state.faults[name])))
     app = Starlette(routes=routes)
     app.state.sandbox = state

@@ -26,6 +26,8 @@ other redirect URIs only when listed in ``extra["canto_redirect_uris"]``.
 
 from __future__ import annotations
 
+import asyncio
+
 import base64
 import hashlib
 import hmac
@@ -564,6 +566,17 @@ def parse_consent_form(page: str, page_url: str) -> tuple[str, dict[str, str]]:
     if "consent_id" not in parser.fields:
         raise ValueError("not a Canto consent page")
     return urljoin(page_url, parser.action or page_url), parser.fields
+
+
+async def sandbox_login(login: Any) -> None:
+    """Log in on the sandbox, playing the user on its consent page (demo, tests only).
+
+    ``login`` is a browser login of the provider spec (``start()`` gives the authorize URL,
+    ``complete(location)`` takes the address the browser was sent to).
+    """
+    request = login.start()
+    location = await asyncio.to_thread(consent, request.authorize_url)
+    await login.complete(location)
 
 
 def consent(authorize_url: str, *, allow: bool = True, library: str = LIBRARIES[0],

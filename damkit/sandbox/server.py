@@ -137,7 +137,8 @@ class Sandbox:
                 thread.join(timeout)
         if self._socket is not None:
             self._socket.close()
-        self._server = self._thread = self._socket = None
+        self._server = self._thread = None
+        self._socket = None  # type: ignore[assignment]
 
     def __enter__(self) -> Sandbox:
         return self.start()

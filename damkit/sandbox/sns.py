@@ -41,9 +41,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..events.verify import string_to_sign  # the one canonical form, shared with the verifier
 
 log = logging.getLogger("damkit.sandbox.sns")
+
+#: The keys AWS signs, in its documented order, per message type ("Verifying the signatures of
+#: Amazon SNS messages"). Written here on its own, not imported from the event consumer's
+#: verifier: the sandbox is what checks that verifier, so it must not share its mistakes.
+_SIGNED = {
+    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
+    "SubscriptionConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token",
+                                 "TopicArn", "Type"),
+}
+_SIGNED["UnsubscribeConfirmation"] = _SIGNED["SubscriptionConfirmation"]
+
+
+def string_to_sign(message: dict[str, Any]) -> bytes:
+    """AWS's canonical form: ``key\nvalue\n`` for each signed key present (Subject only when
+    the message has one)."""
+    return "".join(f"{k}\n{message[k]}\n" for k in _SIGNED[message["Type"]]
+                   if k in message).encode("utf-8")
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

@@ -14,10 +14,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator, Static
 
 from damkit.errors import DamkitError
-from damkit.providers.base import CheckReport
+from damkit.providers import CheckReport
 from damkit.redact import redact
 
 from damkit.setup_flow import step_hint
+from .common import damkit_app
 
 MARKS = {"ok": "[green]✓ ok[/]", "failed": "[red]✗ failed[/]", "warning": "[yellow]! warn[/]",
          "skipped": "[dim]- skip[/]"}
@@ -101,7 +102,7 @@ class CheckScreen(Screen[None]):
 
     async def _check(self) -> None:
         try:
-            report = await self.app.workspace.check(self.connection)
+            report = await damkit_app(self).workspace.check(self.connection)
         except DamkitError as exc:
             self._later(self._failed, exc)
             return
@@ -125,7 +126,7 @@ class CheckScreen(Screen[None]):
     def _show(self, report: CheckReport) -> None:
         self.report = report
         self.query_one("#loading").display = False
-        self.query_one("#steps", Static).update(steps_table(report, timings=self.app.timings))
+        self.query_one("#steps", Static).update(steps_table(report, timings=damkit_app(self).timings))
         eligible = "?" if report.eligible is None else str(report.eligible)
         if report.ok:
             verdict = (f"[green b]Connection OK[/]: [b]{eligible}[/] file(s) eligible "
@@ -146,5 +147,5 @@ class CheckScreen(Screen[None]):
         from .edit import ConnectionFormScreen
 
         provider = (self.report.provider if self.report is not None
-                    else str(self.app.workspace.connection(self.connection)["provider"]))
+                    else str(damkit_app(self).workspace.connection(self.connection)["provider"]))
         self.app.switch_screen(ConnectionFormScreen(provider, existing=self.connection))

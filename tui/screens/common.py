@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
+from textual.dom import DOMNode
 from textual.widgets import Button, Static
 
-def deliver(screen: Screen[Any], callback: Callable[..., Any], *args: Any) -> None:
+if TYPE_CHECKING:
+    from ..app import DamkitApp
+
+
+def damkit_app(node: DOMNode) -> DamkitApp:
+    """The running console app, typed (Textual types ``node.app`` as a plain ``App``)."""
+    return cast("DamkitApp", node.app)
+
+def deliver(screen: Screen[Any], callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """From a worker thread: run ``callback(*args)`` on the UI, if ``screen`` is still open.
 
     A check or a sync may end after the user went back (Escape): its result is then dropped
@@ -19,7 +28,7 @@ def deliver(screen: Screen[Any], callback: Callable[..., Any], *args: Any) -> No
     """
     def run() -> None:
         if screen in screen.app.screen_stack:
-            callback(*args)
+            callback(*args, **kwargs)
 
     try:
         screen.app.call_from_thread(run)

@@ -16,7 +16,7 @@ from damkit.providers import get as provider_spec
 from damkit.providers import settings_model
 from damkit.units import human_bytes
 
-from .common import ConfirmScreen, deliver
+from .common import ConfirmScreen, damkit_app, deliver
 
 
 def tag_of(doc: dict[str, Any]) -> str:
@@ -79,7 +79,7 @@ class ConnectionsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="connections")
     def action_refresh(self) -> None:
-        rows = self.app.workspace.connections()
+        rows = damkit_app(self).workspace.connections()
         deliver(self, self._fill, rows)
 
     def _fill(self, rows: list[dict[str, Any]]) -> None:
@@ -87,7 +87,7 @@ class ConnectionsScreen(Screen[None]):
         selected = self._wanted or self.selected_name()
         self._wanted = None
         table.clear()
-        self.app.connection_names = [doc["name"] for doc in rows]  # for the command palette
+        damkit_app(self).connection_names = [doc["name"] for doc in rows]  # for the command palette
         for doc in rows:
             eligible = (doc.get("last_check") or {}).get("eligible")
             table.add_row(doc["name"], doc["provider"], Text(repr(tag_of(doc))), check_cell(doc),
@@ -128,7 +128,7 @@ class ConnectionsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="describe")
     def _describe_later(self, name: str) -> None:
-        doc = self.app.workspace.index.get_connection(name)
+        doc = damkit_app(self).workspace.index.get_connection(name)
         if doc is not None:
             deliver(self, self._describe, doc)
 
@@ -221,15 +221,15 @@ class ConnectionsScreen(Screen[None]):
 
         def done(confirmed: bool | None) -> None:
             if confirmed:
-                self.remove(name)
+                self.remove_connection(name)
 
         self.app.push_screen(ConfirmScreen(
             f"Remove the connection [b]{name}[/] and its secrets?\n"
             "Its files and index entries stay in the library."), done)
 
     @work(thread=True, exclusive=True, group="remove")
-    def remove(self, name: str) -> None:
-        self.app.workspace.remove_connection(name)
+    def remove_connection(self, name: str) -> None:
+        damkit_app(self).workspace.remove_connection(name)
         deliver(self, self.notify, f"Removed {name}. Its files stay in DAM Import.")
         deliver(self, self.action_refresh)
 

@@ -34,7 +34,7 @@ from damkit.providers import get as provider_spec
 from damkit.settings import FieldSpec, clean_connection_name
 from damkit.setup_flow import ACTION_LABELS, connection_state, setup_flow
 
-from .common import deliver
+from .common import damkit_app, deliver
 
 
 #: What each guide action is, on this screen.
@@ -151,7 +151,9 @@ class ConnectionFormScreen(Screen[None]):
 
     @work(thread=True)
     def load_existing(self) -> None:
-        doc = self.app.workspace.connection(self.existing)
+        if self.existing is None:
+            return
+        doc = damkit_app(self).workspace.connection(self.existing)
         deliver(self, self._fill, doc)
 
     def _fill(self, doc: dict[str, Any]) -> None:
@@ -187,8 +189,8 @@ class ConnectionFormScreen(Screen[None]):
         if field not in self.specs or (self.specs[field].secret and not event.value):
             self._error(field, "")
             return
-        message = self.model.check_field(field, event.value) if event.value else None
-        self._error(field, message or "")
+        problem = self.model.check_field(field, event.value) if event.value else None
+        self._error(field, problem or "")
 
     def _error(self, field: str, message: str) -> None:
         self.query_one(f"#error-{field}", Static).update(message)
@@ -219,7 +221,7 @@ class ConnectionFormScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="save")
     def save(self, name: str, values: dict[str, Any]) -> None:
-        ws = self.app.workspace
+        ws = damkit_app(self).workspace
         try:
             if self.existing:
                 ws.edit_connection(name, values)

@@ -17,10 +17,10 @@ from textual.widgets import Footer, Header, Label, Static, Switch
 
 from damkit.errors import DamkitError
 
-from .common import deliver
+from .common import damkit_app, deliver
 
 if TYPE_CHECKING:
-    from damkit.providers.spec import ProviderSpec
+    from damkit.providers import ProviderSpec
 
 
 def permission_lines(found: dict[str, bool | None] | None, backlink: bool,
@@ -83,12 +83,12 @@ class EventsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="events")
     def load(self) -> None:
-        ws = self.app.workspace
+        ws = damkit_app(self).workspace
         doc = ws.connection(self.connection)
         self.spec = ws.spec(self.connection)
         info: dict[str, Any] = {"url": None, "notes": []}
         try:
-            from damkit.events.request import event_url_info, request_text
+            from damkit.events import event_url_info, request_text
         except ImportError:  # the events package is optional in a trimmed install
             request = "The request text is not available in this damkit version."
         else:
@@ -130,7 +130,7 @@ class EventsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="backlink")
     def save_backlink(self, value: bool) -> None:
         try:
-            self.app.workspace.edit_connection(self.connection, {"backlink": value})
+            damkit_app(self).workspace.edit_connection(self.connection, {"backlink": value})
         except DamkitError as exc:
             deliver(self, self.notify, exc.message, severity="error")
             return

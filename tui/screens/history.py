@@ -12,10 +12,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from damkit.sync.models import PLAN_CATEGORIES
+from damkit.sync import PLAN_CATEGORIES
 from damkit.units import human_bytes
 
-from .common import deliver
+from .common import damkit_app, deliver
 
 #: (label, width): 19+9+7+10+6+4+9 plus cell padding fits 80 columns with a scrollbar
 COLUMNS = (("started", 19), ("status", 9), ("seconds", 7), ("downloaded", 10), ("failed", 6),
@@ -76,14 +76,14 @@ class HistoryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="history")
     def load(self, connection: str) -> None:
-        runs = self.app.workspace.index.runs(connection=connection)
+        runs = damkit_app(self).workspace.index.runs(connection=connection)
         deliver(self, self._fill, runs)
 
     def _fill(self, runs: list[dict[str, Any]]) -> None:
         self.runs = runs
         table = self.query_one("#runs", DataTable)
         table.clear()
-        timings = self.app.timings
+        timings = damkit_app(self).timings
         for i, run in enumerate(runs):
             size = human_bytes(run.get("bytes"))
             table.add_row(when(run.get("started")), Text(str(run.get("status", "?"))),
@@ -100,7 +100,7 @@ class HistoryScreen(Screen[None]):
         if event.row_key.value is None:
             return
         self.app.push_screen(RunDetails(self.runs[int(event.row_key.value)],
-                                        timings=self.app.timings))
+                                        timings=damkit_app(self).timings))
 
 
 def run_text(run: dict[str, Any], *, timings: bool = True) -> Text:

@@ -12,9 +12,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
-from .common import deliver
+from .common import damkit_app, deliver
 
-from damkit.sync.models import AssetStatus
+from damkit.sync import AssetStatus
 from damkit.units import human_bytes
 
 STATUSES: tuple[str, ...] = AssetStatus.__args__  # type: ignore[attr-defined]
@@ -55,7 +55,7 @@ class LibraryScreen(Screen[None]):
 
     @work(thread=True)
     def load_connections(self) -> None:
-        names = [c["name"] for c in self.app.workspace.connections()]
+        names = [c["name"] for c in damkit_app(self).workspace.connections()]
         deliver(self, self._set_connections, names)
 
     def _set_connections(self, names: list[str]) -> None:
@@ -86,7 +86,7 @@ class LibraryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="library")
     def load(self, filters: dict[str, Any]) -> None:
-        rows = sorted(self.app.workspace.assets(**filters),
+        rows = sorted(damkit_app(self).workspace.assets(**filters),
                       key=lambda r: (str(r.get("connection", "")), str(r.get("name", "")),
                                      str(r.get("provider_id", ""))))
         deliver(self, self._fill, rows)

@@ -21,9 +21,10 @@ from textual.widgets import Button, Footer, Header, Input, Static
 
 from damkit.errors import DamkitError
 from damkit.redact import redact
+from .common import damkit_app
 
 if TYPE_CHECKING:
-    from damkit.providers.spec import LoginRequest
+    from damkit.providers import LoginRequest
 
 
 class LoginScreen(Screen[None]):
@@ -85,7 +86,7 @@ class LoginScreen(Screen[None]):
             self._status(f"[red]{escape(redact(str(exc)))}[/]")
 
     async def _flow(self) -> None:
-        ws = self.app.workspace
+        ws = damkit_app(self).workspace
         self.title_text = ws.spec(self.connection).title
         async with ws.login(self.connection) as login:
             self.browser = login.browser_available()

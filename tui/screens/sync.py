@@ -23,8 +23,9 @@ from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
 from damkit.errors import DamkitError
 from damkit.progress import ProgressEvent
 from damkit.redact import redact
-from damkit.sync.models import PLAN_CATEGORIES, SyncReport
+from damkit.sync import PLAN_CATEGORIES, SyncReport
 from damkit.units import human_bytes
+from .common import damkit_app
 
 
 UI_UPDATES_PER_SECOND = 10
@@ -112,9 +113,9 @@ class SyncScreen(Screen[None]):
         from damkit.sync import sync_connection
 
         try:
-            report = await sync_connection(self.app.workspace, self.connection,
+            report = await sync_connection(damkit_app(self).workspace, self.connection,
                                            progress=self.mailbox.put, cancel=self._cancel,
-                                           rate=self.app.sync_rate)
+                                           rate=damkit_app(self).sync_rate)
         except DamkitError as exc:
             self._failed(exc)
             return
@@ -149,7 +150,7 @@ class SyncScreen(Screen[None]):
     def counts_line(self, event: ProgressEvent) -> str:
         line = (f"done [b]{event.done}[/]/{event.total}  failed [b]{event.failed}[/]  "
                 f"{human_bytes(event.bytes) or '0 B'}")
-        if self.app.timings:
+        if damkit_app(self).timings:
             elapsed = max(time.monotonic() - self._started, 1e-3)
             line += f"  {human_bytes(event.bytes / elapsed) or '0 B'}/s"
         return line
@@ -182,7 +183,7 @@ class SyncScreen(Screen[None]):
         line = (f"[{colour} b]{report.status}[/]: {report.downloaded} downloaded, "
                 f"{report.unchanged} unchanged, {report.failed} failed, {report.gone} gone, "
                 f"{human_bytes(report.bytes) or '0 B'}")
-        if self.app.timings:
+        if damkit_app(self).timings:
             line += f" in {report.seconds:.1f} s"
         log = self.query_one("#log", RichLog)
         if report.error:

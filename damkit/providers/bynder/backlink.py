@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .settings import BACKLINK_PERMISSIONS
+from . import BACKLINK_PERMISSIONS
 
 #: guide name -> wire name in ``GET /api/v4/profiles/{id}/`` ``roles``
 ROLE_WIRE_NAMES: dict[str, str] = {

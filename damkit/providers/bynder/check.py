@@ -29,7 +29,7 @@ from ...redact import redact
 from ..base import CheckReport, CheckStep, NearMiss, Stage, StepFailed, run_stages
 from ..membership import MembershipUnproven
 from .backlink import permission_table
-from .settings import BACKLINK_PERMISSIONS
+from . import BACKLINK_PERMISSIONS
 from .connector import (MEDIA, METAPROPERTIES, diagnose_401, field_label, guide_hint, is_token_response,
                         json_body, wire_message)
 

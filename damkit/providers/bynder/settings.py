@@ -6,7 +6,6 @@ from typing import ClassVar, Literal
 
 from pydantic import SecretStr, field_validator, model_validator
 
-from . import BACKLINK_PERMISSIONS  # noqa: F401 - declared with the spec; kept importable here
 from ...settings import ConnectionSettings, clean_base_url, clean_exact_tag, clean_required_text, setting
 
 AuthMode = Literal["oauth1", "permanent_token", "oauth2_client_credentials"]

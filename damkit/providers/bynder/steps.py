@@ -1,7 +1,7 @@
 """The Bynder setup guide as data."""
 
 from ..base import SetupStep
-from .settings import BACKLINK_PERMISSIONS
+from . import BACKLINK_PERMISSIONS
 
 STEPS: tuple[SetupStep, ...] = (
     SetupStep(

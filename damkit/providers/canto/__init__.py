@@ -21,5 +21,5 @@ SPEC = ProviderSpec(
     connector="damkit.providers.canto.connector:PROVIDER",
     emulator="damkit.sandbox.canto:CantoEmulator",
     login="damkit.providers.canto.auth:CantoLogin",
-    sandbox_login="damkit.providers.canto.auth:sandbox_login",
+    sandbox_login="damkit.sandbox.canto:sandbox_login",
 )

@@ -41,7 +41,7 @@ from .tokens import (APP_HINT, REFRESH_SKEW, CantoAuthError, CantoBearer, CantoO
 __all__ = [
     "APP_HINT", "CALLBACK_PATH", "DEFAULT_REDIRECT_PORT", "REFRESH_SKEW", "CantoAuthError",
     "CantoBearer", "CantoLogin", "CantoOAuth", "CantoTokens", "LoginRequest", "TokenSet",
-    "auth_hint", "browser_available", "oauth_base", "parse_redirect", "sandbox_login",
+    "auth_hint", "browser_available", "oauth_base", "parse_redirect",
     "parse_token_response", "pkce_pair", "step_title",
 ]
 
@@ -147,12 +147,7 @@ class CantoLogin:
     def for_workspace(cls, workspace: Any, name: str, *, port: int | None = None) -> CantoLogin:
         """A login for connection ``name`` of a :class:`damkit.workspace.Workspace` (its settings
         with secrets, its secret store, its state folder)."""
-        from ...workspace import ConnectionSecrets  # frontends' entry point; no import cycle
-
-        ctx = ConnectionContext(name=name, settings=workspace.load_settings(name),
-                                secrets=ConnectionSecrets(workspace.secrets, name),
-                                state_dir=workspace.state_dir(name))
-        return cls(ctx, port=port)
+        return cls(workspace.context(name), port=port)
 
     @property
     def started(self) -> bool:
@@ -311,12 +306,3 @@ class _Listener:
         if answer.error:
             return "200 OK", "Canto did not grant access. You can close this window."
         return "200 OK", "damkit received the Canto login. You can close this window."
-
-
-async def sandbox_login(login: CantoLogin) -> None:
-    """Log in on the damkit sandbox, playing the user on its consent page (demo, tests only)."""
-    from ...sandbox.canto import consent  # the sandbox plays the browser; never a real Canto
-
-    request = login.start()
-    location = await asyncio.to_thread(consent, request.authorize_url)
-    await login.complete(location)
