@@ -85,18 +85,27 @@ def rollback(state: IndexState, batch: Batch) -> None:
         raise
 
 
-def _compaction(pending: dict[int, set[str]], state: IndexState, rewrite: set[int]) -> set[int]:
-    """Shards whose pending deltas to fold back now: the most pending first, within the budget."""
+def _compaction(pending: dict[int, set[str]], state: IndexState, rewrite: set[int],
+                total: int, limit: int) -> set[int]:
+    """Shards whose pending deltas to fold back now, the most pending first: within the budget
+    of COMPACT_DOCS_PER_COMMIT documents, or as many as it takes to get back under ``limit`` when
+    the pending entries passed twice the limit (pages so large and spread that the budget cannot
+    keep up: the bound on the deltas holds whatever the page shape)."""
     chosen: set[int] = set()
     budget = tuning.COMPACT_DOCS_PER_COMMIT
+    catch_up = total > 2 * limit
     for sid in sorted(pending, key=lambda s: len(pending[s]), reverse=True):
         shard = state.shards.get(sid)
         if sid in rewrite or shard is None or not pending[sid]:
             continue
-        if chosen and len(shard.docs) > budget:
+        if catch_up:
+            if total <= limit:
+                break
+        elif chosen and len(shard.docs) > budget:
             break
         chosen.add(sid)
         budget -= len(shard.docs)
+        total -= len(pending[sid])
     return chosen
 
 
@@ -139,9 +148,10 @@ def commit(state: IndexState, batch: Batch) -> None:
             for sid, keys in delta_keys.items():
                 pending.setdefault(sid, set()).update(keys)
             total = sum(len(k) for sid, k in pending.items() if sid not in rewrite)
-            if total > max(tuning.COMPACT_MIN_DOCS, len(state.where) // 8):
+            limit = max(tuning.COMPACT_MIN_DOCS, len(state.where) // 8)
+            if total > limit:
                 # compaction, a few shards per commit: the most pending entries first
-                folded = _compaction(pending, state, rewrite)
+                folded = _compaction(pending, state, rewrite, total, limit)
                 rewrite |= folded
                 delta_keys = {sid: k for sid, k in delta_keys.items() if sid not in folded}
             if delta_keys and len(deltas) >= tuning.MAX_DELTAS:
