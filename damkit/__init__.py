@@ -23,6 +23,8 @@ __version__ = "0.1.0"
 from .errors import (
     AuthError,
     BadAnswer,
+    BodyCut,
+    CircuitOpen,
     CredentialsRefused,
     DamkitError,
     Forbidden,
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthError",
     "BadAnswer",
+    "BodyCut",
+    "CircuitOpen",
     "CredentialsRefused",
     "DamkitError",
     "Forbidden",

@@ -34,6 +34,8 @@ INTENDED = [
     "RemoteNotFound",
     "RateLimited",
     "Unavailable",
+    "CircuitOpen",
+    "BodyCut",
     "BadAnswer",
     "LocalStorageError",
     "SyncError",
