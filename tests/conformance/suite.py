@@ -17,7 +17,6 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-
 from damkit.providers import settings_model
 from damkit.providers.base import CheckReport
 from damkit.sandbox import Sandbox
