@@ -1,89 +1,22 @@
 """The conformance suite: every registered provider, real connector, real sandbox, real HTTP.
 
-Each test is written against the provider interface and the workspace only (no provider name):
-Test Connection outcomes for the guide's pitfalls, listing and paging, download verification,
-deletes, near misses, rate limits, login expiry, and every sandbox switch (a server that behaves
-as a real one might where the facts are unknown). The invariant under every switch: nothing that
-does not carry the tag is ever imported, and Test Connection either reports the true eligible
-count or fails with a clear cause.
+Written against the provider interface and the workspace only (no provider name): Test
+Connection outcomes for the guide's pitfalls, listing and paging, download verification, deletes,
+near misses, archived and limited-use media, rate limits and login expiry. The sandbox's
+switches are in test_switches.py; the helpers in suite.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Callable
 
 import httpx
 
 from damkit.providers import provider_class, settings_model
-from damkit.providers.base import CheckReport
 from damkit.sandbox import Sandbox, free_port
-from damkit.sync.engine import sync_connection
-from damkit.sync.models import SyncReport
-from damkit.workspace import Workspace
 from traits import traits
-
-T = TypeVar("T")
-RATE = 200.0  # client-side requests/s: the providers' polite defaults would only slow the tests
-Connect = Callable[..., tuple[Workspace, str]]
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
-
-
-def check(ws: Workspace, name: str) -> CheckReport:
-    return run(ws.check(name))
-
-
-def sync(ws: Workspace, name: str, **kw: Any) -> SyncReport:
-    return run(sync_connection(ws, name, rate=RATE, **kw))
-
-
-def truth(sb: Sandbox, provider: str) -> dict[str, tuple[str, str, int]]:
-    """Provider id -> (name, md5, size) of every asset that carries the tag exactly and that
-    the provider's default settings import (the catalog, not the wire, is the truth)."""
-    catalog = sb.state.catalog(provider)
-    skip_limited = traits(provider).excludes_limited
-    return {a.key: (a.name, catalog.md5(a), a.size) for a in catalog.tagged(catalog.tag)
-            if not (skip_limited and a.limited)}
-
-
-def synced(ws: Workspace, name: str) -> dict[str, dict[str, Any]]:
-    return {r["provider_id"]: r for r in ws.index.assets(connection=name)
-            if r["status"] == "synced"}
-
-
-def assert_clear_failure(report: CheckReport) -> None:
-    """Not ok, and a failed step that says what is wrong and what to do."""
-    assert not report.ok
-    failed = report.first_failure
-    assert failed is not None, [(s.name, s.status, s.detail) for s in report.steps]
-    assert failed.detail.strip() and (failed.hint or "").strip(), failed
-
-
-def assert_library(ws: Workspace, name: str, want: dict[str, tuple[str, str, int]]) -> None:
-    """Exactly ``want`` synced, each file whole with the catalog's bytes."""
-    import hashlib
-
-    records = synced(ws, name)
-    assert set(records) == set(want), (sorted(set(want) - set(records))[:5],
-                                       sorted(set(records) - set(want))[:5])
-    for pid, (_, md5, size) in want.items():
-        path = ws.root / records[pid]["local_path"]
-        data = path.read_bytes()
-        assert len(data) == size and hashlib.md5(data, usedforsecurity=False).hexdigest() == md5
-
-
-def url_field(provider: str) -> str:
-    """The settings field that holds the DAM's address (declared ``kind="url"``)."""
-    model = settings_model(provider)
-    names = [n for n, f in model.model_fields.items()
-             if (f.json_schema_extra or {}).get("kind") == "url"]  # type: ignore[union-attr]
-    assert len(names) == 1, names
-    return names[0]
+from suite import (RATE, Connect, assert_clear_failure, assert_library, check, run, sync,
+                   synced, truth, url_field)
 
 
 # --- registration and Test Connection --------------------------------------------------------
@@ -226,32 +159,3 @@ def test_expired_login_is_renewed(sb: Sandbox, connect: Connect, provider: str) 
     assert report.ok and report.eligible == len(truth(sb, provider))
     assert sync(ws, name).status == "ok"
     assert set(synced(ws, name)) == set(truth(sb, provider))
-
-
-# --- the sandbox's switches: a server that is "wrong" where the facts are unknown -------------
-
-def test_switch_never_imports_untagged(sb: Sandbox, connect: Connect, provider: str,
-                                       switches: tuple[str, ...], tmp_path: Path) -> None:
-    tag = sb.state.catalog(provider).tag
-    for state in ("archive", "limit"):  # give hide_archived / limited_included something to show
-        made = sb.control("POST", f"{provider}/assets", json={"name": f"{state}.png",
-                                                              "tags": [tag]})
-        body = {"archived": True} if state == "archive" else {"limited": True}
-        sb.control("POST", f"{provider}/assets/{made['key']}/{state}", json=body)
-    ws, name = connect(sb, provider)
-    sb.set_switches(provider, *switches)
-    want = truth(sb, provider)
-
-    report = check(ws, name)
-    if report.ok:
-        assert report.eligible == len(want), (switches, report.eligible, len(want))
-    else:
-        assert_clear_failure(report)
-
-    result = sync(ws, name)
-    imported = set(synced(ws, name))
-    assert imported <= set(want), sorted(imported - set(want))[:5]  # never anything untagged
-    if report.ok:
-        assert result.status == "ok" and imported == set(want), result.error
-    else:
-        assert result.status != "ok" or imported == set(want)

@@ -200,8 +200,13 @@ async def _tag(provider: PercolateProvider, http: HttpClient, report: CheckRepor
     tag = provider.settings.tag
     exact, near = provider.split_terms(await provider.find_terms(http))
     provider._exact_ids = exact
+    everything = await provider.count(None, http) if near else 0
     for spelling, ids in sorted(near.items()):
         count = await provider.count(ids, http)
+        if count and count >= everything:  # the term filter is not applied: no true count
+            report.warnings.append(f"near miss '{spelling}': its file count is unknown (Percolate "
+                                   "did not apply the term filter); it is never imported")
+            continue
         if count:
             report.near_misses.append(NearMiss(spelling=spelling, count=count))
     listed = ", ".join(f"'{m.spelling}' ({m.count} files)" for m in report.near_misses)
