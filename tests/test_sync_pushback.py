@@ -53,9 +53,12 @@ async def test_listing_shifted_while_paged_deletes_nothing_still_tagged(
     still = expected(sb, P)  # tagged now: three fewer than before
     assert len(still) == len(before) - 3
     # the three that shifted into the first page were skipped by the listing, yet confirmed
-    # still tagged by asking the DAM: nothing marked gone, nothing deleted
-    assert shifted.plan.gone == 3 and shifted.not_gone == 3, shifted
-    assert shifted.gone == 0 and shifted.pruned == 0 and shifted.status == "ok"
+    # still tagged by asking the DAM: not marked gone, not deleted. The three really untagged
+    # may go in this run already (a connector that reads membership per asset sees them leave),
+    # but only those: what went is exactly what was confirmed gone.
+    assert shifted.not_gone == 3, shifted
+    assert shifted.plan.gone == 3 + shifted.gone, shifted
+    assert shifted.gone == shifted.pruned <= 3 and shifted.status == "ok", shifted
     records = {r["provider_id"]: r for r in ws.index.assets(connection=conn)}
     for pid in still:
         assert records[pid]["status"] == "synced", (pid, records[pid])
@@ -63,7 +66,8 @@ async def test_listing_shifted_while_paged_deletes_nothing_still_tagged(
 
     sb.set_faults(P)  # the next run sees a stable listing: the three untagged go (confirmed)
     after = await run(sync_connection(ws, conn, rate=RATE, prune=True))
-    assert (after.gone, after.pruned, after.not_gone, after.status) == (3, 3, 0, "ok")
+    assert (after.not_gone, after.status) == (0, "ok"), after
+    assert (shifted.gone + after.gone, shifted.pruned + after.pruned) == (3, 3), after
     gone = {pid for pid, r in ((r["provider_id"], r) for r in ws.index.assets(connection=conn))
             if r["status"] == "gone"}
     assert gone == set(before) - set(still)
