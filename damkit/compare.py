@@ -17,7 +17,7 @@ import json
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -69,7 +69,7 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or not meta.get("provider") or not meta.get("base_url"):
         raise CompareError(f"{path}: no log._damkit.provider/base_url: record it with "
                            "damkit check NAME --record FILE")
-    return har
+    return cast(dict[str, Any], har)
 
 
 def recorded_shape(response: dict[str, Any]) -> dict[str, str] | None:
@@ -170,7 +170,7 @@ async def _replay(entry: dict[str, Any], base: str, target: str, connector: Any,
             response: httpx.Response = await connector.replay(path, params)
             return response
         headers = {"Authorization": REFUSED_TOKEN} if authenticated else {}
-        return await plain.get(target + path, params=params, headers=headers)
+        return await plain.get(target + path, params=cast(Any, params), headers=headers)
 
     response = await send(parts.path)
     if response.status_code == 404 and 200 <= status < 300:

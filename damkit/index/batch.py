@@ -164,9 +164,10 @@ def commit(state: IndexState, batch: Batch) -> None:
 
         shard_list = {s["id"]: dict(s) for s in old["shards"]}
         for sid in sorted(rewrite):
-            shard = state.shards.get(sid)
-            if shard is None:
+            rewritten = state.shards.get(sid)
+            if rewritten is None:
                 continue
+            shard = rewritten
             if shard.file:
                 superseded.append(shard.file)
             if not shard.docs:
@@ -217,9 +218,10 @@ def commit(state: IndexState, batch: Batch) -> None:
         raise
     fsync_dir(d)  # the manifest rename is durable before any superseded file goes
     for sid in rewrite:
-        shard = state.shards.get(sid)
-        if shard is None:
+        done = state.shards.get(sid)
+        if done is None:
             continue
+        shard = done
         if not shard.docs:
             del state.shards[sid]
         else:

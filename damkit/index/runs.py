@@ -101,7 +101,7 @@ class RunReads(IndexCore):
         """The newest events, newest first."""
         with self._mutex:
             self._read()
-            return copy_json(self._st.events[-limit:][::-1]) if limit > 0 else []  # type: ignore[no-any-return]
+            return copy_json(self._st.events[-limit:][::-1]) if limit > 0 else []
 
 
 __all__ = ["RunReads", "RunWrites"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import IndexCorruptError
 from .storage import corrupt_error, dumps, parse_json, read_json
@@ -109,7 +109,7 @@ def _documents(path: Path, table: str) -> Iterable[Any]:
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get(table), dict):
         raise _bad(path, f"no TinyDB table {table!r}")
-    return data[table].values()
+    return cast(Iterable[Any], data[table].values())
 
 
 def encode_table(table: str, docs: Iterable[dict[str, Any]]) -> bytes:

@@ -252,8 +252,8 @@ class IndexState:
         self.deltas_loaded = {seg["file"] for seg in manifest["deltas"]}
         where = self.where
         for key in removed:
-            sid = where.get(key)
-            if sid is not None and (sid not in shards or key not in shards[sid].docs):
+            owner = where.get(key)
+            if owner is not None and (owner not in shards or key not in shards[owner].docs):
                 del where[key]
         for sid in affected:
             shard = shards.get(sid)

@@ -215,7 +215,7 @@ class Provider:
     steps: ClassVar[tuple[SetupStep, ...]]
     default_rate: ClassVar[float | None] = None  # requests per second, client side (from the spec)
     default_burst: ClassVar[int | None] = None  # requests at once before the rate applies (spec)
-    page_size: ClassVar[int] = 500
+    page_size: int = 500  # a class default; a connection may ask for smaller pages
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

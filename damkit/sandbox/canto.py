@@ -252,7 +252,7 @@ class CantoEmulator(Emulator):
 <html><head><title>Canto - Authorize</title></head>
 <body>
 <h1>Canto (sandbox)</h1>
-<p>Signed in as {html.escape(USER['email'])}.</p>
+<p>Signed in as {html.escape(str(USER['email']))}.</p>
 <p>An application (App ID ending {html.escape(app_id[-4:])}) asks to read your Canto library.</p>
 <form id="consent" method="post" action="{html.escape(request.url.path)}">
   <input type="hidden" name="consent_id" value="{consent_id}">
@@ -358,6 +358,7 @@ class CantoEmulator(Emulator):
         grant.access[access] = expires
         self._access[access] = (expires, grant)
         ttl = int(self.token_ttl) if self.token_ttl == int(self.token_ttl) else self.token_ttl
+        body: dict[str, Any]
         if snake:
             body = {"access_token": access, "expires_in": str(ttl), "token_type": "bearer",
                     "refresh_token": grant.refresh_token}

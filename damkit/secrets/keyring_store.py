@@ -8,7 +8,7 @@ import secrets as _stdlib_secrets
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ..errors import SecretStoreError
 from .base import Backend
@@ -40,7 +40,7 @@ def call_with_deadline(fn: Callable[[], T], timeout: float, name: str) -> T:
         raise TimeoutError(f"no answer within {timeout:g} s")
     if "error" in box:
         raise box["error"]
-    return box["value"]
+    return cast(T, box["value"])
 
 
 class KeyringBackend(Backend):

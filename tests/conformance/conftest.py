@@ -24,9 +24,9 @@ from damkit.workspace import Workspace
 
 def registered_providers() -> list[str]:
     """Every provider the suite runs against: the registry, and nothing else."""
-    from damkit.providers import PROVIDERS
+    from damkit import providers
 
-    return list(PROVIDERS)
+    return list(providers.names())
 
 
 def switch_cases(provider: str) -> list[tuple[str, ...]]:

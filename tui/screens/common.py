@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,12 +13,22 @@ from textual.dom import DOMNode
 from textual.widgets import Button, Static
 
 if TYPE_CHECKING:
-    from ..app import DamkitApp
+    from damkit.workspace import Workspace
 
 
-def damkit_app(node: DOMNode) -> DamkitApp:
+class ConsoleApp(Protocol):
+    """What the screens use of the console app (``damkit_tui.app.DamkitApp``)."""
+
+    workspace: Workspace
+    sandbox: Any
+    sync_rate: float | None
+    timings: bool
+    connection_names: list[str]
+
+
+def damkit_app(node: DOMNode) -> ConsoleApp:
     """The running console app, typed (Textual types ``node.app`` as a plain ``App``)."""
-    return cast("DamkitApp", node.app)
+    return cast(ConsoleApp, node.app)
 
 def deliver(screen: Screen[Any], callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """From a worker thread: run ``callback(*args)`` on the UI, if ``screen`` is still open.

@@ -71,7 +71,7 @@ def transport(exc: HttpError, domain: str) -> StepFailed:
 async def _get(provider: BynderProvider, path: str,
                params: dict[str, Any] | None = None) -> httpx.Response:
     return await provider.http.request("GET", path, params=params,
-                                       retries=min(CHECK_RETRIES, provider.http.retries))
+                                       retries=min(CHECK_RETRIES, provider.http.retries or CHECK_RETRIES))
 
 
 def looks_like_bynder(response: httpx.Response) -> bool:
@@ -209,9 +209,9 @@ async def _tagged(provider: BynderProvider, report: CheckReport, step: CheckStep
         limited = await _get(provider, MEDIA, params={"tags": tag, "limited": 1, "limit": 0,
                                                       "total": 1})
         hidden = (json_body(limited) or {}) if limited.status_code == 200 else {}
-        n = hidden.get("total", {}).get("count") if isinstance(hidden, dict) else None
-        if isinstance(n, int) and n:
-            report.warnings.append(f"Bynder counts {n} limited-use media with the tag; they are "
+        limited_count = hidden.get("total", {}).get("count") if isinstance(hidden, dict) else None
+        if isinstance(limited_count, int) and limited_count:
+            report.warnings.append(f"Bynder counts {limited_count} limited-use media with the tag; they are "
                                    f"not imported (setting {field_label('include_limited')})")
     report.eligible = count
     state["eligible"] = count

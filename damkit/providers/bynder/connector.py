@@ -136,7 +136,7 @@ class BynderProvider(Provider):
     name: ClassVar[str] = "bynder"
     settings_model: ClassVar[type[BynderSettings]] = BynderSettings
     steps = STEPS
-    page_size: ClassVar[int] = 500
+    page_size: int = 500
 
     settings: BynderSettings
 
@@ -270,7 +270,7 @@ class BynderProvider(Provider):
         tally.eligible += 1
         return self.to_remote(wire)
 
-    async def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:  # type: ignore[override]
+    async def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:
         """Pages of the media proven to carry the tag (see :meth:`judge`); ``tags=`` only makes
         the listing shorter. ``self.tally`` says what was listed and left out."""
         tag = self.settings.tag
@@ -321,7 +321,7 @@ class BynderProvider(Provider):
             raise HttpError("Bynder's download answer holds no s3_file URL", kind="protocol")
         return url
 
-    async def download(self, asset: RemoteAsset) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def download(self, asset: RemoteAsset) -> AsyncIterator[bytes]:
         url = await self.download_url(asset.id)
         # The pre-signed URL is its own credential, on another host: never send ours along.
         async with self.files.stream("GET", url, auth=False,

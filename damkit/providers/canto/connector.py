@@ -63,7 +63,8 @@ def to_remote(item: dict[str, Any]) -> RemoteAsset:
     for entry in item.get("versionHistory") or []:
         if isinstance(entry, dict) and entry.get("currentVersion"):
             version = str(entry.get("versionId") or entry.get("version") or "") or None
-    urls = item.get("url") if isinstance(item.get("url"), dict) else {}
+    found = item.get("url")
+    urls: dict[str, Any] = found if isinstance(found, dict) else {}
     return RemoteAsset(
         id=str(item["id"]), name=name, type=ext or scheme,
         size=_int(item.get("size")),
@@ -79,7 +80,7 @@ class CantoProvider(Provider):
     name: ClassVar[str] = "canto"
     settings_model: ClassVar[type[CantoSettings]] = CantoSettings
     steps = STEPS
-    page_size: ClassVar[int] = MAX_LIMIT
+    page_size: int = MAX_LIMIT
 
     def __init__(self, ctx: ConnectionContext) -> None:
         super().__init__(ctx)
@@ -156,7 +157,7 @@ class CantoProvider(Provider):
         tally.eligible += 1
         return asset
 
-    async def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:  # type: ignore[override]
+    async def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:
         tag = self.settings.keyword
         self.tally = tally = Tally()
         start, seen = 0, set()
@@ -187,7 +188,7 @@ class CantoProvider(Provider):
             pass
         return self.tally
 
-    async def get_asset(self, asset_id: str, scheme: str | None = None,  # type: ignore[override]
+    async def get_asset(self, asset_id: str, scheme: str | None = None,
                         raw: bool = False) -> Any:
         """Canto needs the scheme in the path; without it, try each (as Canto's own plugins do).
         ``raw``: the detail object as Canto returned it."""
@@ -203,7 +204,7 @@ class CantoProvider(Provider):
                                 status=response.status_code, kind="http")
         return None
 
-    async def download(self, asset: RemoteAsset) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def download(self, asset: RemoteAsset) -> AsyncIterator[bytes]:
         """``url.download`` (``/api_binary/v1/{scheme}/{id}``) answers with a redirect to the file;
         the bearer token goes to the tenant only, never to the redirect target."""
         url = str(asset.extra.get("download") or "")

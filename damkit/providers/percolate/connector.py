@@ -76,7 +76,7 @@ class PercolateProvider(Provider):
     name: ClassVar[str] = "percolate"
     settings_model: ClassVar[type[PercolateSettings]] = PercolateSettings
     steps = STEPS
-    page_size: ClassVar[int] = 500
+    page_size: int = 500
 
     settings: PercolateSettings
 
@@ -250,7 +250,8 @@ class PercolateProvider(Provider):
             for item in data:
                 if not isinstance(item, dict) or str(item.get("object_id")) not in out:
                     continue
-                ext = item.get("ext") if isinstance(item.get("ext"), dict) else {}
+                found = item.get("ext")
+                ext: dict[str, Any] = found if isinstance(found, dict) else {}
                 for value in ext.values():
                     if isinstance(value, list):
                         out[str(item["object_id"])] += [str(v) for v in value
@@ -296,7 +297,7 @@ class PercolateProvider(Provider):
                 f"'{self.settings.tag}' cannot be proven: nothing is imported",
                 hint="report this answer (damkit check NAME --record FILE) to damkit")
 
-    async def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:  # type: ignore[override]
+    async def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:
         self._exact_ids = None  # a term created or renamed since the last listing counts now
         self._filter_proven = None
         self.tally = tally = Tally()
@@ -373,7 +374,7 @@ class PercolateProvider(Provider):
             "limit": 1})
         return int((body.get("meta") or {}).get("total") or 0)
 
-    async def download(self, asset: RemoteAsset) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def download(self, asset: RemoteAsset) -> AsyncIterator[bytes]:
         """Stream the original; a 401 before the first byte re-fetches the token once."""
         path = f"/api/v5/asset/{quote(asset.id, safe=':')}/download"
         for attempt in (1, 2):
