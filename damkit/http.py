@@ -308,7 +308,7 @@ class Patience:
 
 
 #: Outside a run (Test Connection, one-off calls): answer in seconds.
-QUICK = Patience(throttle_budget=10.0, retries=2, breaker_window=10_000, breaker_failures=10_000)
+QUICK = Patience(throttle_budget=5.0, retries=2, breaker_window=10_000, breaker_failures=10_000)
 
 _patience: contextvars.ContextVar[Patience | None] = contextvars.ContextVar("damkit_patience",
                                                                            default=None)
@@ -449,8 +449,8 @@ class HttpClient:
         retries: int | None = None,
     ) -> httpx.Response:
         """Send under the current :class:`Patience`; returns the response for any status that is
-        not retried (or once patience ran out). ``retries``: at most that many further tries of
-        anything, 429 included (Test Connection's quick answers).
+        not retried (or once patience ran out). ``retries`` (here, or the client's): at most that
+        many further tries of anything, 429 included (Test Connection's quick answers).
 
         With ``ok`` given, any other final status raises the matching :class:`HttpError`.
         """
@@ -510,10 +510,11 @@ class HttpClient:
         """
         check_scheme(url)
         policy = current_patience()
-        quick = retries is not None
-        tries = policy.retries if self.retries is None else min(policy.retries, self.retries)
-        if quick:
-            tries = min(tries, retries or 0)
+        quick = retries is not None or self.retries is not None
+        tries = policy.retries
+        for cap in (self.retries, retries):
+            if cap is not None:
+                tries = min(tries, cap)
         where = budget_key(url, self.base_url)
         attempt = 0  # failed tries so far (429s not counted unless quick)
         while True:
@@ -532,7 +533,7 @@ class HttpClient:
                 continue
             status = response.status_code
             if status == 429:
-                wait = parse_retry_after(response.headers.get("Retry-After"), 1.0)
+                wait = max(0.05, parse_retry_after(response.headers.get("Retry-After"), 1.0))
                 if quick:
                     attempt += 1
                     if attempt > tries:
