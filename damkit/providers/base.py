@@ -254,6 +254,8 @@ class Provider:
     steps: ClassVar[tuple[SetupStep, ...]]
     default_rate: ClassVar[float | None] = None  # requests per second, client side
     default_burst: ClassVar[int | None] = None  # requests allowed at once before the rate applies
+    #: ``default_rate`` is the DAM's published limit (a ceiling), not just where a rate opens
+    rate_documented: ClassVar[bool] = False
     page_size: ClassVar[int] = 500
 
     def __init__(self, ctx: ConnectionContext) -> None:

@@ -137,6 +137,7 @@ class BynderProvider(Provider):
     settings_model: ClassVar[type[BynderSettings]] = BynderSettings
     steps = STEPS
     default_rate: ClassVar[float | None] = 15.0  # Bynder: 15 requests a second, then 429
+    rate_documented: ClassVar[bool] = True
     page_size: ClassVar[int] = 500
 
     settings: BynderSettings
