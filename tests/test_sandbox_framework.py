@@ -282,7 +282,8 @@ def test_each_fault_kind_on_real_emulators(provider: str, sandbox: Sandbox,
             client.get(url)
         assert client.get(url).status_code == normal
         assert sandbox.faults(provider)["injected"] == {"latency": 0, "429": 1, "5xx": 1,
-                                                        "cut": 1, "slow": 0}
+                                                        "cut": 1, "slow": 0, "rate_limited": 0,
+                                                        "shifted": 0}
     finally:
         sandbox.set_faults(provider)
 
