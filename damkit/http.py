@@ -43,8 +43,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from .errors import (BodyCut, CircuitOpen, HttpError, RateLimited, Unreachable,
-                     error_for_status)
+from .errors import BodyCut, CircuitOpen, HttpError, Unreachable, error_for_status
 from .redact import redact, redact_url
 from .settings import is_loopback_host
 
