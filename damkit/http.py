@@ -509,7 +509,10 @@ class HttpClient:
         """
         check_scheme(url)
         policy = current_patience()
-        quick = retries is not None or self.retries is not None
+        # quick (every try counted, 429 included): asked for by this request, or outside a run
+        # by a client made with its own ``retries`` (Test Connection's clients)
+        in_run = _patience.get() is not None
+        quick = retries is not None or (self.retries is not None and not in_run)
         tries = policy.retries
         for cap in (self.retries, retries):
             if cap is not None:
