@@ -201,8 +201,8 @@ class HostBudget:
             self._last_cut = now
             if self.rate is None:  # not paced until now: start just under what was accepted
                 self.rate = max(MIN_RATE, 0.9 * accepted)
-            elif self.documented or self.fixed:
-                self.rate = max(MIN_RATE, self.rate * 0.7)  # someone else spends this budget too
+            elif self.documented or self.fixed:  # someone else spends this budget too
+                self.rate = max(MIN_RATE, min(self.rate * 0.7, accepted))
             else:  # just under the rate the DAM was accepting
                 self._seen_limit = min(self._seen_limit, accepted)
                 self.rate = max(MIN_RATE, min(self.rate * 0.9, 0.9 * self._seen_limit))
