@@ -185,6 +185,23 @@ def error_for_status(status: int, message: str, *, url: str | None = None,
     return HttpError(message, status=status, url=url)
 
 
+def typed(exc: DamkitError) -> DamkitError:
+    """A plain :class:`HttpError` (a connector's own) as the most specific class its structured
+    fields say (its status; its kind for an answer that is not the DAM's shape); else ``exc``."""
+    if type(exc) is not HttpError:
+        return exc
+    if exc.status is not None and exc.status >= 400:
+        out = error_for_status(exc.status, exc.message, url=exc.url)
+    elif exc.kind == "protocol" and exc.status is not None:
+        out = BadAnswer(exc.message, status=exc.status, url=exc.url, kind=exc.kind)
+    elif exc.kind in ("dns", "tls", "connect", "timeout"):
+        out = Unreachable(exc.message, status=exc.status, url=exc.url, kind=exc.kind)
+    else:
+        return exc
+    out.hint = exc.hint
+    return out
+
+
 def is_transient(exc: BaseException) -> bool:
     """A failure that may go away by itself (throttling, 5xx, no answer), not a refusal."""
     if isinstance(exc, (RateLimited, Unavailable, Unreachable)):

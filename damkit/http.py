@@ -43,8 +43,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from .errors import (BodyCut, CircuitOpen, HttpError, RateLimited, Unreachable,
-                     error_for_status)
+from .errors import BodyCut, CircuitOpen, HttpError, Unreachable, error_for_status
 from .redact import redact, redact_url
 from .settings import is_loopback_host
 
@@ -205,8 +204,8 @@ class HostBudget:
             self._last_cut = now
             if self.rate is None:  # not paced until now: start just under what was accepted
                 self.rate = max(MIN_RATE, 0.9 * accepted)
-            elif self.documented or self.fixed:
-                self.rate = max(MIN_RATE, self.rate * 0.7)  # someone else spends this budget too
+            elif self.documented or self.fixed:  # someone else spends this budget too
+                self.rate = max(MIN_RATE, min(self.rate * 0.7, accepted))
             else:  # just under the rate the DAM was accepting
                 self._seen_limit = min(self._seen_limit, accepted)
                 self.rate = max(MIN_RATE, min(self.rate * 0.9, 0.9 * self._seen_limit))
@@ -311,7 +310,7 @@ class Patience:
 
 
 #: Outside a run (Test Connection, one-off calls): answer in seconds.
-QUICK = Patience(throttle_budget=10.0, retries=2, breaker_window=10_000, breaker_failures=10_000)
+QUICK = Patience(throttle_budget=5.0, retries=2, breaker_window=10_000, breaker_failures=10_000)
 
 _patience: contextvars.ContextVar[Patience | None] = contextvars.ContextVar("damkit_patience",
                                                                            default=None)
@@ -452,8 +451,8 @@ class HttpClient:
         retries: int | None = None,
     ) -> httpx.Response:
         """Send under the current :class:`Patience`; returns the response for any status that is
-        not retried (or once patience ran out). ``retries``: at most that many further tries of
-        anything, 429 included (Test Connection's quick answers).
+        not retried (or once patience ran out). ``retries`` (here, or the client's): at most that
+        many further tries of anything, 429 included (Test Connection's quick answers).
 
         With ``ok`` given, any other final status raises the matching :class:`HttpError`.
         """
@@ -513,10 +512,14 @@ class HttpClient:
         """
         check_scheme(url)
         policy = current_patience()
-        quick = retries is not None
-        tries = policy.retries if self.retries is None else min(policy.retries, self.retries)
-        if quick:
-            tries = min(tries, retries or 0)
+        # quick (every try counted, 429 included): asked for by this request, or outside a run
+        # by a client made with its own ``retries`` (Test Connection's clients)
+        in_run = _patience.get() is not None
+        quick = retries is not None or (self.retries is not None and not in_run)
+        tries = policy.retries
+        for cap in (self.retries, retries):
+            if cap is not None:
+                tries = min(tries, cap)
         where = budget_key(url, self.base_url)
         attempt = 0  # failed tries so far (429s not counted unless quick)
         while True:
@@ -535,7 +538,7 @@ class HttpClient:
                 continue
             status = response.status_code
             if status == 429:
-                wait = parse_retry_after(response.headers.get("Retry-After"), 1.0)
+                wait = max(0.05, parse_retry_after(response.headers.get("Retry-After"), 1.0))
                 if quick:
                     attempt += 1
                     if attempt > tries:

@@ -17,7 +17,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from damkit.errors import HttpError
-from damkit.http import HttpClient, RateLimiter, parse_retry_after
+from damkit.http import (HostBudget, HttpClient, Patience, RateLimiter, budget_for, budget_key,
+                         parse_retry_after)
 from damkit.redact import register_secret
 from damkit.sandbox import free_port
 
@@ -215,9 +216,7 @@ def test_rate_limit_applied_over_http(servers):
     a, _ = servers
 
     async def go():
-        async with HttpClient(a.url, rate=10) as http:
-            http.limiter.capacity = 1
-            http.limiter.tokens = 1
+        async with HttpClient(a.url, rate=10) as http:  # a burst of 1: paced from the start
             t = time.monotonic()
             await asyncio.gather(*(http.request("GET", "/ok") for _ in range(6)))
             return time.monotonic() - t
@@ -228,3 +227,57 @@ def test_rate_limit_applied_over_http(servers):
 @pytest.mark.parametrize("value,expected", [("3", 3.0), (None, 1.5), ("junk", 1.5)])
 def test_parse_retry_after(value, expected):
     assert parse_retry_after(value, 1.5) == expected
+
+
+def test_one_budget_per_host_shared_by_every_client() -> None:
+    async def go() -> tuple[HostBudget, HostBudget]:
+        async with HttpClient("https://acme.example.com", rate=7) as one, \
+                HttpClient("https://acme.example.com/api") as two:
+            return one.budget, two.budget
+
+    one, two = run(go())
+    assert one is two and one.rate == 7  # the first client's rate, taken as a limit
+    assert budget_key("https://files.example.net/x") != budget_key("https://acme.example.com/x")
+    # the sandbox serves every DAM on one loopback port: the DAM's path is part of the key, and
+    # its /_<host> segments stand for other hosts (pre-signed file URLs)
+    assert budget_key("http://127.0.0.1:9/bynder/api/v4/media") == "http://127.0.0.1:9/bynder"
+    assert budget_key("http://127.0.0.1:9/bynder/_s3/1/2/f.png") == "http://127.0.0.1:9/bynder/_s3"
+    assert budget_for("http://127.0.0.1:9/canto/x") is budget_for("http://127.0.0.1:9/canto/y")
+
+
+def test_an_unpublished_limit_rises_while_answered_and_backs_off_under_what_was_accepted() -> None:
+    budget = HostBudget("test-adaptive")
+    budget.configure(10.0)
+    budget._tokens = -5.0  # requests are queueing: the budget is what holds the run back
+    for _ in range(20):
+        budget.answered()
+    assert budget.rate == 30.0 and budget.slow_start  # slow start: +1 per answer
+    budget.throttled(1.0)  # refused after 20 answers within the last second
+    assert budget.rate == pytest.approx(18.0) and not budget.slow_start  # 90 % of accepted
+    assert budget.blocked_until > time.monotonic()  # Retry-After holds every request
+    budget._tokens = -5.0
+    for _ in range(10):
+        budget.answered()
+    assert 18.0 < budget.rate < 18.2  # probing slowly near the refused rate
+
+
+def test_a_documented_limit_is_a_ceiling_and_a_storm_is_a_hold_not_a_cut() -> None:
+    budget = HostBudget("test-documented")
+    budget.configure(15.0, documented=True)
+    budget._tokens = -5.0
+    for _ in range(50):
+        budget.answered()
+    assert budget.rate == 15.0  # never above the published limit
+    budget.throttled(1.0)
+    assert budget.rate == pytest.approx(10.5)  # answered just before: our rate, back off
+    stormy = HostBudget("test-storm")
+    stormy.configure(15.0, documented=True)
+    stormy.throttled(1.0)  # nothing answered before: the DAM holds everyone
+    assert stormy.rate == 15.0
+
+
+def test_patience_counts_the_union_of_holds_not_their_sum() -> None:
+    policy = Patience(throttle_budget=3.0)
+    assert all(policy.hold(1.0) for _ in range(8))  # eight requests held by the same 429
+    assert policy.throttled_s == pytest.approx(1.0, abs=0.05) and policy.throttles == 8
+    assert policy.hold(1.5) and not policy.hold(5.0)  # past the run's budget: give up

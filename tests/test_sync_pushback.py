@@ -74,27 +74,28 @@ async def test_listing_shifted_while_paged_deletes_nothing_still_tagged(
     assert_library_matches(ws, conn, still)
 
 
+@pytest.mark.parametrize("provider", [P, "bynder"])
 async def test_a_storm_of_429s_is_waited_out(fresh_sandbox: Callable[..., Sandbox],
-                                             tmp_path: Path) -> None:
-    sb = fresh_sandbox(assets=60, providers=(P,))
+                                             tmp_path: Path, provider: str) -> None:
+    sb = fresh_sandbox(assets=60, providers=(provider,), rate_limit=None)
     ws = workspace(tmp_path)
-    conn = connect(ws, sb, P)
+    conn = connect(ws, sb, provider)
     events: list[ProgressEvent] = []
 
     def storm(event: ProgressEvent) -> None:  # mid-way through the downloads: 60 × 429
         events.append(event)
         if event.kind == "file_done" and event.done == 5:
-            sb.control("PATCH", f"{P}/faults", json={"burst_429": 60, "retry_after": 1})
+            sb.control("PATCH", f"{provider}/faults", json={"burst_429": 60, "retry_after": 1})
 
     report = await run(sync_connection(ws, conn, rate=RATE, progress=storm))
-    faults = sb.faults(P)
+    faults = sb.faults(provider)
     assert faults["injected"]["429"] == 60, faults
     assert report.status == "ok", (report.error, report.errors[:3])
     assert report.http_429 == 60 and report.failed == 0
     waits = [e for e in events if e.kind == "throttled"]
     assert waits and all(e.wait == 1.0 for e in waits)
     assert "throttled by the DAM" in waits[0].line()
-    assert_library_matches(ws, conn, expected(sb, P))
+    assert_library_matches(ws, conn, expected(sb, provider))
 
 
 async def test_patience_has_a_deadline(fresh_sandbox: Callable[..., Sandbox],

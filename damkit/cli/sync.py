@@ -53,6 +53,8 @@ class ProgressRenderer:
             if event.kind == "file_failed":
                 self.progress.console.print(f"[red]failed[/] {event.asset}: {event.error}",
                                             highlight=False)
+        elif event.kind == "throttled":
+            self.progress.console.print(f"[yellow]{event.line()}[/]", highlight=False)
 
 
 def print_sync_report(report: Any) -> None:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import DamkitError
+from ..errors import (BadAnswer, CredentialsRefused, DamkitError, Forbidden, RateLimited,
+                      RemoteNotFound, Unavailable, Unreachable, typed)
 from ..redact import redact
 from ..settings import ConnectionSettings
 
@@ -84,6 +85,12 @@ class Fix(BaseModel):
     message: str = ""  # what is wrong, in a sentence
     action: str = ""  # the exact fix, e.g. "set the keyword to 'Gelato'"
 
+    def text(self) -> str:
+        """The one text form of a fix (``CheckStep.hint``), the same for every provider."""
+        where = "; ".join(part for part in (f"guide step {self.step}" if self.step else "",
+                                            f"field {self.field}" if self.field else "") if part)
+        return f"{self.action} ({where})" if where else self.action
+
 
 class CheckStep(BaseModel):
     name: str
@@ -136,11 +143,48 @@ class StepTimer:
 class StepFailed(Exception):
     """Raised inside a check stage: ends that step with a status, a detail and a hint."""
 
-    def __init__(self, detail: str, hint: str | None = None, *, status: StepStatus = "failed") -> None:
+    def __init__(self, detail: str, hint: str | None = None, *, status: StepStatus = "failed",
+                 fix: Fix | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.hint = hint
+        self.hint = hint if hint is not None or fix is None else fix.text()
         self.status: StepStatus = status
+        self.fix = fix
+
+
+def describe_error(exc: DamkitError, *, site: Fix, keys: Fix, access: Fix | None = None) -> StepFailed:
+    """Test Connection's one mapping from a typed error to a failed step with its fix.
+
+    ``site``: the step and field that say where the DAM is (its domain or API URL); ``keys``:
+    those holding the credentials; ``access``: where permissions or the scope are set.
+    Branches on the error's type, never on its text.
+    """
+    exc = typed(exc)
+    if isinstance(exc, Unreachable):
+        fix = site.model_copy(update={"message": exc.message})
+    elif isinstance(exc, CredentialsRefused):
+        fix = keys.model_copy(update={"message": exc.message})
+    elif isinstance(exc, Forbidden):
+        fix = (access or keys).model_copy(update={
+            "message": exc.message,
+            "action": "give the credentials' user the permission this step needs"})
+    elif isinstance(exc, RemoteNotFound):
+        fix = (access or site).model_copy(update={"message": exc.message})
+    elif isinstance(exc, RateLimited):
+        wait = f"{exc.retry_after:.0f} s" if exc.retry_after else "a minute"
+        fix = Fix(message=exc.message, action=f"the DAM is rate limiting these credentials: wait "
+                                              f"{wait} and test again (another program may be "
+                                              "using the same keys)")
+    elif isinstance(exc, Unavailable):
+        fix = Fix(message=exc.message, action="the DAM is failing on its side: nothing to "
+                                              "change in the settings; test again later")
+    elif isinstance(exc, BadAnswer):
+        fix = site.model_copy(update={"message": exc.message,
+                                      "action": "this does not answer like the DAM's API: "
+                                                + site.action})
+    else:
+        return StepFailed(exc.message, exc.hint)
+    return StepFailed(exc.message, fix=fix)
 
 
 Stage = Callable[[CheckStep], Awaitable[None]]
@@ -172,9 +216,11 @@ async def run_stages(
                 await stage(step)
             except StepFailed as exc:
                 step.status, step.detail, step.hint = exc.status, exc.detail, exc.hint
+                step.fix = exc.fix
             except DamkitError as exc:
                 failure = describe(exc)
                 step.status, step.detail, step.hint = "failed", redact(failure.detail), failure.hint
+                step.fix = failure.fix
         stopped = step.status == "failed" and stop_on_failure(name)
     report.ok = (all(s.status != "failed" for s in report.steps)
                  and (report.eligible or 0) >= 1)
@@ -215,6 +261,8 @@ class Provider:
     steps: ClassVar[tuple[SetupStep, ...]]
     default_rate: ClassVar[float | None] = None  # requests per second, client side (from the spec)
     default_burst: ClassVar[int | None] = None  # requests at once before the rate applies (spec)
+    #: ``default_rate`` is the DAM's published limit (a ceiling), not just where a rate opens
+    rate_documented: ClassVar[bool] = False
     page_size: int = 500  # a class default; a connection may ask for smaller pages
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -224,6 +272,7 @@ class Provider:
             cls.title = spec.title
             cls.default_rate = spec.capabilities.rate
             cls.default_burst = spec.capabilities.burst
+            cls.rate_documented = spec.capabilities.rate_documented
 
     @classmethod
     def find_spec(cls) -> ProviderSpec | None:

@@ -108,6 +108,7 @@ class Runner:
         self.dirs: set[Path] = set()
         self.last_flush = time.monotonic()
         self.flush_lock = asyncio.Lock()
+        self.committing: asyncio.Future[None] | None = None
         self.fatal: str | None = None
         self.cancelled = False
         self.prune_refused: str | None = None
@@ -150,7 +151,10 @@ class Runner:
             dirs, self.dirs = self.dirs, set()
             self.last_flush = time.monotonic()
             if docs:
-                await asyncio.to_thread(self._commit, docs, dirs)
+                # the commit runs on in its thread if this task is cancelled: ``abort`` waits
+                # for it, so a cancelled run returns only once what finished is in the index
+                self.committing = asyncio.ensure_future(asyncio.to_thread(self._commit, docs, dirs))
+                await asyncio.shield(self.committing)
 
     def flush_now(self) -> None:
         """Synchronous last flush (after a cancellation, when awaiting is not possible)."""
@@ -246,8 +250,10 @@ class Runner:
                         os.unlink(inside(self.root, job.old_path))
                 self.pending.append(doc)
                 if self.backlink_property is not None:  # a partial doc, merged on commit
+                    # awaited first: a flush meanwhile replaces ``self.pending``
+                    link = await self._backlink(job.asset.id, rel)
                     self.pending.append({"connection": self.name, "provider_id": job.asset.id,
-                                         **await self._backlink(job.asset.id, rel)})
+                                         **link})
                 self.dirs.add(inside(self.root, rel).parent)
                 await self.reporter.emit("file_done", asset=job.asset.name,
                                          asset_id=job.asset.id, **self._counts())
@@ -316,6 +322,8 @@ class Runner:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(scheduler, *list(self.tasks), return_exceptions=True)
+        if self.committing is not None:
+            await asyncio.gather(self.committing, return_exceptions=True)
 
     # --- backlinks ----------------------------------------------------------------------------
 
@@ -360,8 +368,8 @@ class Runner:
             async with sem:
                 if self.stopping():
                     return
-                self.pending.append({"connection": self.name, "provider_id": pid,
-                                     **await self._backlink(pid, rel)})
+                link = await self._backlink(pid, rel)  # before naming the pending list
+                self.pending.append({"connection": self.name, "provider_id": pid, **link})
 
         await asyncio.gather(*(one(pid, rel) for pid, rel in todo))
 

@@ -26,7 +26,8 @@ import httpx
 
 from ...errors import DamkitError, HttpError
 from ...redact import redact
-from ..base import CheckReport, CheckStep, NearMiss, Stage, StepFailed, run_stages
+from ..base import (CheckReport, CheckStep, Fix, NearMiss, Stage, StepFailed, describe_error,
+                    run_stages)
 from ..membership import MembershipUnproven
 from .backlink import permission_table
 from . import BACKLINK_PERMISSIONS
@@ -95,9 +96,12 @@ async def run_check(provider: BynderProvider) -> CheckReport:
               ("Near misses", _near_misses), ("Download", _download)]
 
     def describe(exc: DamkitError) -> StepFailed:
-        if isinstance(exc, HttpError) and exc.kind != "http":
-            return transport(exc, settings.domain)
-        return StepFailed(exc.message, exc.hint)
+        return describe_error(
+            exc, site=Fix(step="bynder.settings", field="domain", action=DOMAIN_HINT),
+            keys=Fix(step="bynder.keys", action=guide_hint("bynder.keys", None,
+                                                           "copy the keys again")),
+            access=Fix(step="bynder.backlink", field="backlink",
+                       action=guide_hint("bynder.backlink", None, "check the permissions")))
 
     def bind(stage: Any) -> Stage:
         return lambda step: stage(provider, report, step, state)

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from ...errors import DamkitError, HttpError
 from ...http import HttpClient
 from ...redact import register_secret
-from ..base import (CheckReport, CheckStep, ConnectionContext, NearMiss, Provider, RemoteAsset,
-                    Stage, StepFailed, run_stages)
+from ..base import (CheckReport, CheckStep, ConnectionContext, Fix, NearMiss, Provider,
+                    RemoteAsset, Stage, StepFailed, describe_error, run_stages)
 from ..membership import MembershipUnproven, Tally
 from .settings import CantoSettings
 from .steps import STEPS
@@ -225,8 +225,11 @@ class CantoProvider(Provider):
                   ("Near misses", self._check_near_misses))
 
         def describe(exc: DamkitError) -> StepFailed:
-            hint = self._http_hint(exc) if isinstance(exc, HttpError) else exc.hint
-            return StepFailed(exc.message, hint)
+            site = self._http_hint(HttpError("", kind="protocol"))
+            return describe_error(
+                exc, site=Fix(step="canto.integration", field="domain", action=site),
+                keys=Fix(step="canto.login", action=auth_hint(self.ctx.name)),
+                access=Fix(step="canto.api-key", field="app_id", action=APP_HINT))
 
         def bind(stage: Any) -> Stage:
             return lambda step: stage(report, step)

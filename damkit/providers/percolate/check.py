@@ -21,7 +21,8 @@ import httpx
 from ...errors import DamkitError, HttpError
 from ...http import HttpClient
 from ...redact import redact
-from ..base import CheckReport, CheckStep, NearMiss, Stage, StepFailed, run_stages
+from ..base import (CheckReport, CheckStep, Fix, NearMiss, Stage, StepFailed, describe_error,
+                    run_stages)
 from .auth import BearerAuth, api_error, client_user
 from .steps import STEPS
 
@@ -84,9 +85,12 @@ async def run_check(provider: PercolateProvider) -> CheckReport:
         ]
 
         def describe(exc: DamkitError) -> StepFailed:
-            if isinstance(exc, HttpError):
-                return transport(exc, settings.api_url)
-            return StepFailed(exc.message, exc.hint)
+            return describe_error(
+                exc, site=Fix(field="api_url", action=URL_HINT),
+                keys=Fix(step="percolate.secret", field="client_secret",
+                         action=guide_hint("percolate.secret", "Client Secret")),
+                access=Fix(step="percolate.scope", field="scope_id",
+                           action=guide_hint("percolate.scope", "Scope ID")))
 
         def bind(run: StepFn) -> Stage:
             return lambda step: run(provider, http, report, step)
