@@ -127,7 +127,7 @@ def _hash_file(path: Path, algo: str) -> str:
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
-    return h.hexdigest()
+    return str(h.hexdigest())
 
 
 async def file_matches(path: Path, size: int | None, checksum: str | None) -> bool:

@@ -61,7 +61,8 @@ class Journal:
         for doc in latest.values():
             rel = doc.get("local_path")
             try:
-                ok = bool(rel) and os.stat(root / rel).st_size == doc.get("size", -1)
+                ok = isinstance(rel, str) and bool(rel) \
+                    and os.stat(root / rel).st_size == doc.get("size", -1)
             except OSError:
                 ok = False
             if ok:
