@@ -420,13 +420,20 @@ def test_notification_handed_over_late_is_covered_by_the_run_it_preceded(ws: Wor
 
 def test_failures_retried_with_backoff_and_recorded(ws: Workspace) -> None:
     sync = FakeSync(fail=2)
-    with server(ws, sync, retry_base=0.05) as srv:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # the real wait, recorded (not the wall clock:
+        waits.append(seconds)                 # a loaded machine stretches every gap)
+        await asyncio.sleep(seconds)
+
+    with server(ws, sync, retry_base=0.05, sleep=sleep) as srv:
         assert post(srv, note("ASSET-R")).status_code == 200
-        assert srv.wait_idle(10)
+        assert srv.wait_idle(HANG)
         assert not srv.consumer.store.pending()
     assert len(sync.calls) == 3
-    gaps = [b[2] - a[2] for a, b in itertools.pairwise(sync.calls)]
-    assert gaps[1] > gaps[0] * 1.1  # exponential backoff
+    assert len(waits) == 2 and all(0.75 * 0.05 <= w <= 1.25 * 0.1 for w in waits)
+    assert waits[1] > waits[0] * 1.1  # exponential backoff (jitter at most +-25 %)
+    assert all(b[2] - a[2] >= w for (a, b), w in zip(itertools.pairwise(sync.calls), waits, strict=True))
     failures = [e for e in ws.index.events() if e["kind"] == "events.sync_failed"]
     assert sorted(f["attempt"] for f in failures) == [1, 2]
     assert failures[0]["asset"] == "ASSET-R" and "503" in failures[0]["detail"]
