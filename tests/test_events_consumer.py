@@ -350,37 +350,90 @@ def test_subscription_confirmed_only_after_verification(ws: Workspace,
 # --- the worker ----------------------------------------------------------------------------------
 
 
+class SettleGate:
+    """The consumer's wait before a run (its ``sleep``), held until the test opens it: what
+    happens "during the settle delay" then does not depend on how fast a loaded machine posts."""
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.waits: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        while not self.opened.is_set():
+            await asyncio.sleep(0.005)
+
+
+HANG = 30.0  # guard against a hang only: every wait below normally ends in milliseconds
+
+
 def test_burst_for_one_asset_collapses(ws: Workspace) -> None:
     gate = threading.Event()
     sync = FakeSync(gate=gate)
     with server(ws, sync) as srv:
         assert post(srv, note("ASSET-X")).status_code == 200
-        assert wait_for(lambda: len(sync.calls) == 1, 2)
+        assert wait_for(lambda: len(sync.calls) == 1, HANG)
         for _ in range(10):  # while the first sync runs
             assert post(srv, note("ASSET-X")).status_code == 200
         assert len(sync.calls) == 1
         gate.set()
-        assert srv.wait_idle(5)
+        assert srv.wait_idle(HANG)
+        assert srv.consumer.store.pending() == []
     assert [c[1] for c in sync.calls] == ["ASSET-X", "ASSET-X"]  # at most one more after it
     assert sync.max_same == 1
     sync = FakeSync()
+    settle = SettleGate()
     # a notification during the settle delay joins the waiting run
-    with server(ws, sync, settle_seconds=0.5) as srv:
+    with server(ws, sync, settle_seconds=3.0, sleep=settle.sleep) as srv:
         for _ in range(5):
             assert post(srv, note("ASSET-Z")).status_code == 200
-        assert srv.wait_idle(5)
+        assert wait_for(lambda: settle.waits, HANG) == [3.0]  # one run waits, the rest joined it
+        assert sync.calls == []
+        settle.opened.set()
+        assert srv.wait_idle(HANG)
+        assert srv.consumer.store.pending() == []
     assert [c[1] for c in sync.calls] == ["ASSET-Z"]
+
+
+def test_notification_handed_over_late_is_covered_by_the_run_it_preceded(ws: Workspace) -> None:
+    """Under load a notification is accepted (its generation written) but its hand-over to the
+    worker arrives after the settled run already started: that run re-reads the asset after the
+    notification came, so it covers it, and no second run follows. The two halves of taking a
+    notification (``store.accept``, then ``schedule``) are called apart to force that order."""
+    gate = threading.Event()
+    sync = FakeSync(gate=gate)
+    settle = SettleGate()
+    key = ("acme", "ASSET-L")
+    with server(ws, sync, settle_seconds=3.0, sleep=settle.sleep) as srv:
+        assert post(srv, note("ASSET-L")).status_code == 200
+        assert wait_for(lambda: settle.waits, HANG) == [3.0]
+        consumer = srv.consumer
+        assert srv.call(consumer.store.accept(str(uuid.uuid4()), [key]))  # accepted...
+        settle.opened.set()
+        assert wait_for(lambda: len(sync.calls) == 1, HANG)  # ...before the run started
+        consumer.schedule(key)  # ...and handed over while it runs
+        gate.set()
+        assert srv.wait_idle(HANG)
+        assert consumer.store.pending() == []
+    assert [c[1] for c in sync.calls] == ["ASSET-L"]
 
 
 def test_failures_retried_with_backoff_and_recorded(ws: Workspace) -> None:
     sync = FakeSync(fail=2)
-    with server(ws, sync, retry_base=0.05) as srv:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # the real wait, recorded (not the wall clock:
+        waits.append(seconds)                 # a loaded machine stretches every gap)
+        await asyncio.sleep(seconds)
+
+    with server(ws, sync, retry_base=0.05, sleep=sleep) as srv:
         assert post(srv, note("ASSET-R")).status_code == 200
-        assert srv.wait_idle(10)
+        assert srv.wait_idle(HANG)
         assert not srv.consumer.store.pending()
     assert len(sync.calls) == 3
-    gaps = [b[2] - a[2] for a, b in itertools.pairwise(sync.calls)]
-    assert gaps[1] > gaps[0] * 1.1  # exponential backoff
+    assert len(waits) == 2 and all(0.75 * 0.05 <= w <= 1.25 * 0.1 for w in waits)
+    assert waits[1] > waits[0] * 1.1  # exponential backoff (jitter at most +-25 %)
+    assert all(b[2] - a[2] >= w for (a, b), w in zip(itertools.pairwise(sync.calls), waits, strict=True))
     failures = [e for e in ws.index.events() if e["kind"] == "events.sync_failed"]
     assert sorted(f["attempt"] for f in failures) == [1, 2]
     assert failures[0]["asset"] == "ASSET-R" and "503" in failures[0]["detail"]

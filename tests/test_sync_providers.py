@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -12,6 +12,7 @@ from damkit.errors import SyncError
 from damkit.providers.bynder.backlink import property_name
 from damkit.sandbox import Sandbox
 from damkit.sync import backlink_problem, library_url, sync_connection
+from damkit.sync.engine import Runner
 from sync_support import RATE, assert_library_matches, connect, expected, workspace
 
 TEMPLATE = "https://library.example.com/{connection}/assets/{id}?path={path}"
@@ -45,6 +46,40 @@ async def test_bynder_backlink(fresh_sandbox: Callable[..., Sandbox], tmp_path: 
             assert await provider.read_metaproperty(pid, property_name("Library link")) == url
     again = await sync_connection(ws, conn, rate=RATE)
     assert (again.backlinks, again.downloaded) == (0, 0)  # written once, not on every run
+
+
+async def test_bynder_backlink_kept_when_a_commit_lands_during_its_write(
+        fresh_sandbox: Callable[..., Sandbox], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under load, another file's commit often lands while a backlink write is in flight (the
+    pending list is swapped and committed): the backlink must still reach the index. The wrapper
+    forces that interleaving on every write (a real commit, then the real write), so the test
+    does not depend on the machine's load."""
+    sb = fresh_sandbox(assets=30, providers=("bynder",), rate_limit=None)
+    ws = workspace(tmp_path)
+    conn = connect(ws, sb, "bynder")
+    ws.edit_connection(conn, {"backlink": True, "backlink_label": "Library link"})
+    ws.set_config(library_url_template=TEMPLATE)
+    write = Runner._backlink
+    commits = 0
+
+    async def commit_then_write(self: Runner, asset_id: str, rel: str) -> dict[str, Any]:
+        nonlocal commits
+        if self.pending:
+            commits += 1
+            await self.flush(force=True)
+        return await write(self, asset_id, rel)
+
+    monkeypatch.setattr(Runner, "_backlink", commit_then_write)
+    report = await sync_connection(ws, conn, rate=RATE)
+    want = expected(sb, "bynder")
+    assert report.status == "ok", (report.error, report.errors)
+    assert commits > 0 and report.backlinks == len(want)
+    records = {r["provider_id"]: r for r in ws.index.assets(connection=conn)}
+    missing = sorted(pid for pid in want if not records[pid].get("backlink"))
+    assert missing == []
+    again = await sync_connection(ws, conn, rate=RATE)
+    assert (again.backlinks, again.downloaded) == (0, 0)
 
 
 async def test_bynder_rate_limit_without_a_storm(fresh_sandbox: Callable[..., Sandbox],

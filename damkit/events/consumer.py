@@ -15,9 +15,11 @@
    written to disk before the 200.
 
 A background worker re-reads each asset with :func:`damkit.sync.sync_one` (the payload is a hint,
-never trusted). Work on one asset is coalesced: while a sync of asset X runs, any number of new
-notifications for X cause at most one more sync after it. Failures are retried with capped
-exponential backoff and recorded as index events; pending work survives restarts.
+never trusted). Work on one asset is coalesced through the store's generations: a run covers every
+notification accepted before it started (also one whose hand-over to the worker arrives late,
+as it does under load), so notifications during the settle delay join the waiting run, and any
+number of them during a run cause at most one more run after it. Failures are retried with
+capped exponential backoff and recorded as index events; pending work survives restarts.
 
 Logs carry MessageId, Type, TopicArn and outcomes, never Token, SubscribeURL, UnsubscribeURL or
 Signature.
@@ -72,12 +74,12 @@ MEDIA_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_.]{0,127}")
 
 SyncFn = Callable[["Workspace", str, str], Awaitable[str]]
 Getter = Callable[[str], Awaitable[int]]
+Sleep = Callable[[float], Awaitable[None]]
 
 @dataclass
 class _KeyState:
     scheduled: bool = False  # a run is waiting (settle delay or backoff)
-    running: bool = False
-    again: bool = False  # notifications arrived during the run: one more run after it
+    running: bool = False  # more work meanwhile shows as a newer generation in the store
     attempts: int = 0  # consecutive failures
     task: asyncio.Task[None] | None = None
 
@@ -127,6 +129,7 @@ class EventConsumer:
         max_body: int = MAX_BODY,
         store: EventStore | None = None,
         now: Callable[[], float] = time.time,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         config = ws.config()
         allowed = list(config.sns_topics if topics is None else topics)
@@ -148,6 +151,7 @@ class EventConsumer:
         self._sync = sync
         self._confirm = confirm
         self.settle_seconds = settle_seconds
+        self._sleep = sleep  # the wait before a run (settle delay, retry backoff)
         self.retry_base = retry_base
         self.retry_max = retry_max
         self.max_body = max_body
@@ -440,18 +444,15 @@ class EventConsumer:
 
     def _schedule_local(self, key: Key, delay: float | None = None) -> None:
         state = self._states.setdefault(key, _KeyState())
-        if state.running:
-            state.again = True
-            return
-        if state.scheduled:
-            return
+        if state.running or state.scheduled:
+            return  # a waiting run covers it; a running one sees its generation when it ends
         state.scheduled = True
         state.task = self._spawn(self._run(key, self.settle_seconds if delay is None else delay))
 
     async def _run(self, key: Key, delay: float) -> None:
         state = self._states[key]
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
         conn, _asset = key
         lock = self._conn_locks.setdefault(conn, asyncio.Lock())
         async with self._semaphore, lock:  # one sync_one per connection at a time (its file lock)
@@ -459,7 +460,8 @@ class EventConsumer:
             state.running = True
             try:
                 while True:
-                    state.again = False
+                    # the work accepted so far: notifications accepted from here on (their
+                    # generation is higher) leave the key pending, and it runs once more
                     generation = self.store.generation_of(key)
                     outcome = await self._sync_once(key)
                     if outcome is None:  # failed: retried later, after a backoff
@@ -476,11 +478,11 @@ class EventConsumer:
                         state.running = False
                         self._retry(key, state)
                         return
-                    if not state.again and not self.store.is_pending(key):
+                    if not self.store.is_pending(key):
                         break
             finally:
                 state.running = False
-        if not state.scheduled and not state.again:
+        if not state.scheduled:
             self._states.pop(key, None)
 
     async def _sync_once(self, key: Key) -> str | None:

@@ -139,6 +139,17 @@ class Runner:
             self.pending[:0] = docs  # kept for the next (final) flush
             raise
 
+    def stage(self, doc: dict[str, Any], folder: Path | None = None) -> None:
+        """Queue ``doc`` for the next commit (with the folder to fsync before it).
+
+        Never hold on to ``self.pending`` across an await: a flush meanwhile swaps the list and
+        commits the old one, and a doc appended to that old list is silently lost. So every
+        value is computed (awaited) first and staged here, with no await in between.
+        """
+        self.pending.append(doc)
+        if folder is not None:
+            self.dirs.add(folder)
+
     async def flush(self, *, force: bool = False) -> None:
         """Commit finished files: one transaction per page (or per FLUSH_SECONDS)."""
         if not self.pending:
@@ -248,13 +259,9 @@ class Runner:
                 if job.old_path and not same_entry(job.old_path, rel, fold_case=self.fold_case):
                     with contextlib.suppress(OSError, ValueError):
                         os.unlink(inside(self.root, job.old_path))
-                self.pending.append(doc)
+                self.stage(doc, inside(self.root, rel).parent)
                 if self.backlink_property is not None:  # a partial doc, merged on commit
-                    # awaited first: a flush meanwhile replaces ``self.pending``
-                    link = await self._backlink(job.asset.id, rel)
-                    self.pending.append({"connection": self.name, "provider_id": job.asset.id,
-                                         **link})
-                self.dirs.add(inside(self.root, rel).parent)
+                    self.stage(await self._backlink_doc(job.asset.id, rel))
                 await self.reporter.emit("file_done", asset=job.asset.name,
                                          asset_id=job.asset.id, **self._counts())
             else:
@@ -264,7 +271,7 @@ class Runner:
                 if len(report.errors) < MAX_ERRORS_KEPT:
                     report.errors.append(FileError(asset_id=job.asset.id, name=job.asset.name,
                                                    error=error))
-                self.pending.append(self._fail(job, error, known))
+                self.stage(self._fail(job, error, known))
                 await self.reporter.emit("file_failed", asset=job.asset.name,
                                          asset_id=job.asset.id, error=error, **self._counts())
             await self.flush()
@@ -355,6 +362,11 @@ class Runner:
         self.report.backlinks += 1
         return {"backlink": url, "backlink_error": None}
 
+    async def _backlink_doc(self, asset_id: str, rel: str) -> dict[str, Any]:
+        """Write the backlink; the partial doc recording it (merged into the record on commit)."""
+        fields = await self._backlink(asset_id, rel)
+        return {"connection": self.name, "provider_id": asset_id, **fields}
+
     async def backlink_unchanged(self, ids: list[str], records: dict[str, dict[str, Any]]) -> None:
         """Write backlinks missing or stale on files that did not need a download."""
         if self.backlink_property is None:
@@ -368,8 +380,7 @@ class Runner:
             async with sem:
                 if self.stopping():
                     return
-                link = await self._backlink(pid, rel)  # before naming the pending list
-                self.pending.append({"connection": self.name, "provider_id": pid, **link})
+                self.stage(await self._backlink_doc(pid, rel))
 
         await asyncio.gather(*(one(pid, rel) for pid, rel in todo))
 
