@@ -78,8 +78,12 @@ def add_sandbox_connections(ws: Workspace, manifest_or_url: dict[str, Any] | str
 def demo_workspace(root: Path) -> Workspace:
     """A workspace for sandbox connections only: their secrets are the sandbox's throwaway keys,
     kept in the workspace's own plaintext secret file (never use this for real connections)."""
+    from .secrets.base import DEMO_MARKER
     from .workspace import open_workspace
 
+    root.mkdir(parents=True, exist_ok=True)
+    (root / DEMO_MARKER).write_text("This workspace belongs to `damkit demo` (sandbox keys only, "
+                                    "kept in secrets.json); it is made anew on every demo.\n")
     return open_workspace(root, env={"DAMKIT_SECRET_STORE": "plaintext"})
 
 

@@ -9,6 +9,9 @@ from ..errors import SecretStoreError
 
 ENCRYPTED_FILE = "secrets.enc"
 PLAINTEXT_FILE = "secrets.json"
+#: A file the demo puts in its own workspace: the secrets there are the sandbox's throwaway keys,
+#: kept in the plaintext file, and every command on that workspace uses it without a warning.
+DEMO_MARKER = "sandbox-demo-workspace"
 
 ENV_STORE = "DAMKIT_SECRET_STORE"
 ENV_PASSPHRASE = "DAMKIT_SECRETS_PASSPHRASE"
@@ -62,5 +65,5 @@ class Backend:
             )
 
 
-__all__ = ["ENCRYPTED_FILE", "ENV_INSECURE", "ENV_PASSPHRASE", "ENV_STORE", "FIXES", "KINDS",
+__all__ = ["DEMO_MARKER", "ENCRYPTED_FILE", "ENV_INSECURE", "ENV_PASSPHRASE", "ENV_STORE", "FIXES", "KINDS",
            "PLAINTEXT_FILE", "Backend", "check_names"]
