@@ -30,6 +30,9 @@ app = typer.Typer(
 HomeOption = typer.Option(None, "--home", envvar="DAMKIT_HOME",
                           help="Workspace folder (default: $DAMKIT_HOME, else the user data dir).")
 JsonOption = typer.Option(False, "--json", help="Print JSON (for scripts).")
+#: What to do when the disk refused a write.
+DISK_HINT = ("free some space on that disk (or set DAMKIT_HOME to a folder on a larger one), then "
+             "run the command again; what was written before is kept whole")
 
 
 def group(help: str) -> typer.Typer:
@@ -192,7 +195,7 @@ def guarded(as_json: bool = False) -> Any:
     """Context manager turning DamkitError into a clean message and its exit code."""
     from contextlib import contextmanager
 
-    from ..errors import DamkitError
+    from ..errors import DamkitError, local_storage_error
 
     @contextmanager
     def _guard() -> Any:
@@ -200,6 +203,12 @@ def guarded(as_json: bool = False) -> Any:
             yield
         except DamkitError as exc:
             fail(exc, as_json=as_json)
+        except OSError as exc:  # the disk refused (full, read-only): a message, not a traceback
+            disk = local_storage_error(exc, exc.filename or state.home or "the workspace")
+            if disk is None:
+                raise
+            disk.hint = DISK_HINT
+            fail(disk, as_json=as_json)
 
     return _guard()
 
