@@ -226,7 +226,7 @@ def connections_list(as_json: bool = JsonOption) -> None:
                      str(check.get("eligible", "-")) if check else "-",
                      f"{sync.get('status', '')} {sync.get('at', '')}".strip() or "-"])
     if not rows:
-        say("no connections yet: damkit connections add PROVIDER NAME (damkit providers list)")
+        say(f"no connections yet: {cmd()} connections add PROVIDER NAME ({cmd()} providers list)")
         return
     print_table(["name", "provider", "tag", "last check", "eligible", "last sync"], rows)
 

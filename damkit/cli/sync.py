@@ -69,9 +69,9 @@ class ProgressRenderer:
                                             f"{shown(event.error)}", highlight=False)
 
 
-def print_sync_report(report: Any) -> None:
+def print_sync_report(report: Any, status: str | None = None) -> None:
     plan = report.plan
-    say(f"{report.status} {report.connection}: {plan.listed} tagged; new {plan.new}, changed "
+    say(f"{status or report.status} {report.connection}: {plan.listed} tagged; new {plan.new}, changed "
         f"{plan.changed}, retry {plan.retry}, unchanged {plan.unchanged}, gone {plan.gone}")
     if report.dry_run:
         if report.planned:
@@ -107,7 +107,7 @@ def report_json(report: Any) -> dict[str, Any]:
     return data
 
 
-def empty_error(ws: Any, name: str) -> Any:
+def empty_error(ws: Any, name: str, gone: int) -> Any:
     """A sync that found no tagged file fails like Test Connection does: the guides require at
     least one tagged file, and an empty result is more often a wrong tag than an empty DAM."""
     from ..errors import SyncError
@@ -115,8 +115,9 @@ def empty_error(ws: Any, name: str) -> Any:
     spec = ws.spec(name)
     noun = spec.tag_noun
     tag = ws.load_settings(name, require_secrets=False).import_tag
+    marked = f"; {gone} file(s) of earlier runs marked gone" if gone else ""
     return SyncError(f"{name}: no file carries the {noun} {clean(tag)!r} in {spec.title}; "
-                     "nothing was synced",
+                     f"nothing to sync{marked}",
                      hint=f"add the {noun} to at least one file (the setup guide requires it), "
                      f"check its spelling with `{cmd()} check {name}`, or pass --allow-empty")
 
@@ -151,14 +152,14 @@ def sync(
                                               max_delete=max_delete, progress=render,
                                               rate=rate, concurrency=concurrency))
         empty = (report.ok and report.plan.listed == 0 and not allow_empty)
-        problem = empty_error(ws, name) if empty else None
+        problem = empty_error(ws, name, report.gone) if empty else None
     if as_json:
         data = report_json(report)
         if problem is not None:
             data.update(ok=False, error=problem.message, hint=problem.hint)
         out(data)
     else:
-        print_sync_report(report)
+        print_sync_report(report, "failed" if problem is not None else None)
         if problem is not None:
             err(f"error: {problem.message}")
             err(f"  hint: {problem.hint}")

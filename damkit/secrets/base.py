@@ -20,7 +20,9 @@ ENV_INSECURE = "DAMKIT_INSECURE_SECRETS"
 KINDS = ("keyring", "encrypted", "plaintext", "env-only")
 
 FIXES = (
-    "set DAMKIT_SECRETS_PASSPHRASE to use the encrypted file store, "
+    "set DAMKIT_SECRETS_PASSPHRASE to a passphrase you choose (export "
+    "DAMKIT_SECRETS_PASSPHRASE=...; it encrypts the workspace's secrets.enc) and run the command "
+    "again, or run it on a terminal to be asked for one; or "
     "unlock an OS keyring (e.g. gnome-keyring in a D-Bus session), "
     "or opt in to a plaintext file with DAMKIT_INSECURE_SECRETS=1; "
     "DAMKIT_<CONNECTION>_<FIELD> environment variables are read in any case"
@@ -51,7 +53,8 @@ class Backend:
     def set(self, connection: str, field: str, value: str) -> None:
         raise SecretStoreError(
             f"cannot save secret '{field}' of connection '{connection}': no writable secret store "
-            "on this machine",
+            "here (no usable OS keyring, no DAMKIT_SECRETS_PASSPHRASE, no terminal to ask for "
+            "one); nothing was saved",
             hint=FIXES,
         )
 
