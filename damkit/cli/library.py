@@ -78,6 +78,11 @@ def library_audit(
     from ..workspace import run_sync
 
     with guarded(as_json):
+        if show is not None and show not in STATUSES:
+            from ..errors import SettingsError
+
+            raise SettingsError(f"--show {show!r} is not a status", field="show",
+                                hint="one of " + ", ".join(STATUSES))
         report = run_sync(audit(workspace(), connection, live=not offline))
     problems = sum(n for status, n in report.counts().items() if status != "current")
     if as_json:
