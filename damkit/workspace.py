@@ -472,7 +472,10 @@ def _unwrap(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def env_name(connection: str, field: str) -> str:
-    return f"DAMKIT_{connection.upper().replace('-', '_')}_{field.upper()}"
+    """The environment variable a secret is read from: ``DAMKIT_<CONNECTION>_<FIELD>``."""
+    from .secrets import env_var_name
+
+    return env_var_name(connection, field)
 
 
 def open_workspace(path: str | os.PathLike[str] | None = None, *,

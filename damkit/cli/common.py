@@ -177,7 +177,7 @@ def refuse_secret_sets(model: Any, values: dict[str, str], connection: str) -> N
     """A secret given with ``--set`` would sit in argv, ``ps`` and the shell history: refuse it,
     naming the flag that reads it hidden (nothing is saved)."""
     from ..errors import SettingsError
-    from ..secrets import env_var_name
+    from ..workspace import env_name as env_var_name
 
     for key in values:
         field = model.resolve_field_name(key)

@@ -43,7 +43,7 @@ def config_set(key: str, value: str) -> None:
 @app.command("doctor")
 def doctor(as_json: bool = JsonOption) -> None:
     """Where the workspace is, which secret store is in use and why, and each connection's state."""
-    from ..secrets import env_var_name
+    from ..workspace import env_name as env_var_name
 
     with guarded(as_json):
         report = workspace().doctor()

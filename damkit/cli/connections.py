@@ -59,6 +59,7 @@ def save_connection(set_: list[str], secret: list[str], as_json: bool, save: Any
                     done: Any, *, provider: str | None = None, name: str = "") -> None:
     """--set values and --secret prompts → ``save(ws, values)``; print the saved connection and
     ``done(ws, view)``'s lines. ``provider`` None: the connection ``name`` exists (an edit)."""
+    from ..errors import SettingsError
     from ..providers import settings_model
 
     with guarded(as_json):
@@ -69,9 +70,14 @@ def save_connection(set_: list[str], secret: list[str], as_json: bool, save: Any
         for field in secret:
             model.resolve_field_name(field)  # an unknown --secret field fails before any prompt
         values.update(read_secrets(secret))
-        if provider is not None:
-            require_secrets(ws, model, name, values)
-        view = connection_view(ws, save(ws, values))
+        hint = missing_secret_hint(ws, model, name, values) if provider is not None else None
+        try:
+            doc = save(ws, values)
+        except SettingsError as exc:
+            if hint is not None and exc.hint is None:
+                exc.hint = hint
+            raise
+        view = connection_view(ws, doc)
         lines = done(ws, view)
     if as_json:
         out(view)
@@ -80,19 +86,21 @@ def save_connection(set_: list[str], secret: list[str], as_json: bool, save: Any
             say(line)
 
 
-def require_secrets(ws: Workspace, model: Any, name: str, values: dict[str, str]) -> None:
-    """A required secret neither given with --secret nor set in the environment: say both ways."""
-    from ..errors import SettingsError
-    from ..secrets import env_var_name
+def missing_secret_hint(ws: Workspace, model: Any, name: str,
+                        values: dict[str, str]) -> str | None:
+    """How to give the required secrets neither given with --secret nor set in the environment
+    (both ways named), or None when none is missing."""
+    from ..workspace import env_name
 
     given = {model.resolve_field_name(k) for k in values}
-    for field in model.secret_fields():
-        info = model.model_fields[field]
-        if info.is_required() and field not in given and ws.secrets.env_get(name, field) is None:
-            raise SettingsError(
-                f"{model.field_spec(field).label}: is required; nothing was saved", field=field,
-                hint=f"give --secret {field} (read hidden on a terminal, else one line of standard "
-                f"input), or set {env_var_name(name, field)} in the environment")
+    missing = [f for f in model.secret_fields() if model.model_fields[f].is_required()
+               and f not in given and ws.secrets.env_get(name, f) is None]
+    if not missing:
+        return None
+    flags = " ".join(f"--secret {f}" for f in missing)
+    env = ", ".join(env_name(name, f) for f in missing)
+    return (f"give {flags} (read hidden on a terminal, else one line of standard input each), "
+            f"or set {env} in the environment; nothing was saved")
 
 
 def next_lines(ws: Workspace, name: str) -> list[str]:
