@@ -477,6 +477,8 @@ def test_12_every_command_on_a_full_disk(tmp_path, full_disk, fresh_sandbox):
         ("config", "set", "public_url", "https://dam.example.com"),
         ("sync", "sandbox-percolate"), ("sync", "sandbox-percolate", "--json"),
         ("check", "sandbox-percolate"), ("library", "restore"),
+        ("auth", "sandbox-percolate"), ("events", "request", "sandbox-percolate"),
+        ("events", "serve", "--port", "1"), ("sandbox", "compare", str(tmp_path / "x.har")),
         ("connections", "add-sandbox", sb.url),
     ]
     for args in writing:
