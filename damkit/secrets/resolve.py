@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import SecretStoreError
 from ..redact import register_secret
+from . import keycache
 from .base import (
     DEMO_MARKER,
     ENCRYPTED_FILE,
@@ -21,7 +22,6 @@ from .base import (
     PLAINTEXT_FILE,
     Backend,
 )
-from . import keycache
 from .encrypted import EncryptedBackend
 from .keyring_store import KEYRING_CALL_TIMEOUT, KeyringBackend, probe_keyring
 from .plaintext import PlaintextBackend
