@@ -188,8 +188,8 @@ def walk_add(provider: str, name: str) -> None:
 
         walk(ws, provider, name, ask=ask, ask_secret=getpass.getpass,
              echo=lambda text: console().print(text, highlight=False, markup=False),
-             actions={"auth": login, "check": check, "sync": hint(f"damkit sync {name}"),
-                      "events-request": hint(f"damkit events request {name}")})
+             actions={"auth": login, "check": check, "sync": hint(f"{cmd()} sync {name}"),
+                      "events-request": hint(f"{cmd()} events request {name}")})
     say(f"added {name}")
     for line in next_lines(ws, name):
         say(line)
