@@ -260,10 +260,10 @@ class Workspace:
         given = self._resolve_keys(model, values)
         merged.update(given)
         settings = parse_settings(model, _unwrap(merged))
-        from_env = {f for f in model.secret_fields() if f not in given
-                    and (doc.get("secrets", {}).get(f, "").startswith("secret:env:")
-                         or not self.secrets.writable)
-                    and self.secrets.env_get(name, f) is not None}
+        # a secret not given now and read from the environment stays there (never copied into
+        # a store); a stored one it overrides stays stored as it was
+        from_env = {f for f in model.secret_fields()
+                    if f not in given and self.secrets.env_get(name, f) is not None}
         return self._save(name, settings, created=doc.get("created"), previous=doc,
                           from_env=from_env)
 
@@ -278,7 +278,7 @@ class Workspace:
         refs: dict[str, str] = dict((previous or {}).get("secrets", {}))
         for field, value in secrets.items():
             if field in (from_env or ()):  # read from the environment on every use; nothing to save
-                refs[field] = f"secret:env:{name}/{field}"
+                refs.setdefault(field, f"secret:env:{name}/{field}")
                 continue
             self.secrets.set(name, field, value)
             refs[field] = self.secrets.ref(name, field)

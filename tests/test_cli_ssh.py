@@ -123,6 +123,23 @@ def test_1_add_and_check_with_the_secret_only_in_the_environment(tmp_path, sandb
     assert shown["secrets"]["client_secret"].startswith("secret:env:")
 
 
+def test_1_an_edit_never_copies_an_environment_secret_into_the_store(tmp_path):
+    """Case 1, the other way round: a variable overriding a stored secret during an edit is not
+    written over the stored one."""
+    home = tmp_path / "home"
+    env = {"DAMKIT_SECRETS_PASSPHRASE": PASS, "DAMKIT_SECRET_STORE": "encrypted"}
+    run(home, "connections", "add", "percolate", "acme", "--set", "scope_id=1", "--set",
+        "client_id=c", "--set", "tag=T", "--secret", "client_secret", stdin=SECRET + "\n", **env)
+    edit = run(home, "connections", "edit", "acme", "--set", "tag=U",
+               DAMKIT_ACME_CLIENT_SECRET="from-the-env", **env)
+    assert edit.returncode == 0, edit.stderr
+    from damkit import open_workspace
+
+    with open_workspace(home, env=env) as ws:
+        assert ws.load_settings("acme").client_secret.get_secret_value() == SECRET
+        assert ws.connection("acme")["secrets"]["client_secret"].startswith("secret:encrypted:")
+
+
 def test_2_a_locked_store_says_locked_and_what_to_set(tmp_path):
     """Case 2: the encrypted store holds the secret but no passphrase is given: the message says
     it is locked and how to unlock it, not that the secret is missing."""
