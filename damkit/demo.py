@@ -9,6 +9,7 @@ benchmarks).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 import time
@@ -36,9 +37,19 @@ def fetch_manifest(url: str, *, timeout: float = 10.0) -> dict[str, Any]:
     target = url.rstrip("/")
     if not target.endswith("/_sandbox/manifest"):
         target += "/_sandbox/manifest"
-    response = httpx.get(target, timeout=timeout)
-    response.raise_for_status()
-    data = response.json()
+    try:
+        response = httpx.get(target, timeout=timeout)
+        response.raise_for_status()
+        data = response.json()
+    except httpx.InvalidURL:
+        raise SettingsError(f"'{url}' is not a sandbox URL", field="url",
+                            hint="give the address `damkit sandbox` printed, e.g. "
+                            "http://127.0.0.1:8765") from None
+    except (httpx.HTTPError, ValueError) as exc:
+        from .errors import Unreachable
+
+        raise Unreachable(f"no sandbox manifest at {target} ({type(exc).__name__}: {exc})",
+                          hint="start one with `damkit sandbox` and give the URL it prints") from None
     if not isinstance(data, dict) or not isinstance(data.get("providers"), dict):
         raise SettingsError(f"{target} is not a damkit sandbox manifest")
     return data
@@ -67,8 +78,12 @@ def add_sandbox_connections(ws: Workspace, manifest_or_url: dict[str, Any] | str
 def demo_workspace(root: Path) -> Workspace:
     """A workspace for sandbox connections only: their secrets are the sandbox's throwaway keys,
     kept in the workspace's own plaintext secret file (never use this for real connections)."""
+    from .secrets.base import DEMO_MARKER
     from .workspace import open_workspace
 
+    root.mkdir(parents=True, exist_ok=True)
+    (root / DEMO_MARKER).write_text("This workspace belongs to `damkit demo` (sandbox keys only, "
+                                    "kept in secrets.json); it is made anew on every demo.\n")
     return open_workspace(root, env={"DAMKIT_SECRET_STORE": "plaintext"})
 
 
@@ -77,13 +92,50 @@ async def login_sandbox_connections(ws: Workspace, names: list[str]) -> list[str
     the sandbox's consent page. Returns the names logged in. Sandbox connections only."""
     done: list[str] = []
     for name in names:
-        play = ws.spec(name).sandbox_login_flow()
+        spec = ws.spec(name)
+        play = spec.sandbox_login_flow()
         if play is None:
             continue
-        async with ws.login(name) as login:
-            await play(login)
+        try:
+            async with ws.login(name) as login:
+                await play(login)
+        except DamkitError:
+            raise
+        except (ValueError, KeyError, httpx.HTTPError) as exc:  # the sandbox's page misbehaved
+            from .errors import Unavailable
+
+            raise Unavailable(f"the sandbox's {spec.title} login failed for {name}: {exc}",
+                              hint="check that the sandbox is running and healthy "
+                              "(its consent page answers), then run the command again") from None
         done.append(name)
     return done
+
+
+def add_and_login_sandbox(ws: Workspace, manifest_or_url: dict[str, Any] | str,
+                          prefix: str = "sandbox-") -> list[str]:
+    """:func:`add_sandbox_connections` then :func:`login_sandbox_connections`, all or nothing:
+    when a login fails, the connections this call added are removed and the ones it changed are
+    put back, so a failure leaves the workspace as it was."""
+    from .workspace import run_sync
+
+    manifest = (fetch_manifest(manifest_or_url) if isinstance(manifest_or_url, str)
+                else manifest_or_url)
+    before = {f"{prefix}{p}": ws.index.get_connection(f"{prefix}{p}")
+              for p in manifest["providers"]}
+    names: list[str] = []
+    try:
+        names = add_sandbox_connections(ws, manifest, prefix=prefix)
+        run_sync(login_sandbox_connections(ws, names))
+    except BaseException:
+        for name, doc in before.items():
+            with contextlib.suppress(Exception):
+                if doc is None:
+                    if ws.index.get_connection(name) is not None:
+                        ws.remove_connection(name)
+                else:
+                    ws.index.put_connection(doc)
+        raise
+    return names
 
 
 class DemoRow(BaseModel):

@@ -13,11 +13,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Any, cast, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from .display import first_unsafe
 from .errors import SettingsError
 
 MASK = "********"
@@ -83,6 +84,22 @@ class ConnectionSettings(BaseModel):
     provider: ClassVar[str] = ""
     #: The field that holds the tag/keyword/term for import.
     tag_field: ClassVar[str] = "tag"
+    #: Whether a tag can hold a comma in this DAM (False where its API takes comma-joined lists
+    #: with no escape, so a tag with a comma can never match).
+    tag_allows_comma: ClassVar[bool] = True
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_invisible(cls, value: Any) -> Any:
+        """No field may hold a control or invisible character (zero-width, bidi override, CR):
+        such a value never matches what the DAM shows, and would break or forge a line."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str):
+            bad = first_unsafe(raw)
+            if bad is not None:
+                raise ValueError(f"contains an invisible or control character ({bad}); "
+                                 "retype the value instead of pasting it")
+        return value
 
     @classmethod
     def fields(cls) -> list[FieldSpec]:
@@ -230,38 +247,84 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+#: RFC 1123 host name limits (after IDNA encoding)
+MAX_HOST_LENGTH = 253
+MAX_LABEL_LENGTH = 63
+_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def clean_host(host: str, *, example: str = "acme.example.com") -> str:
+    """A host name per RFC 1123 after IDNA encoding (``bücher.example`` → ``xn--bcher-kva.example``),
+    or an IP address; lower-case. ValueError naming what is wrong otherwise."""
+    text = host.strip("[]").lower()
+    if not text:
+        raise ValueError(f"has no host (e.g. {example})")
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if text.endswith("."):
+        raise ValueError(f"'{text}' ends with a dot; write the domain without it (e.g. {example})")
+    try:
+        ascii_host = text.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_host = text  # the label checks below say what is wrong
+    if len(ascii_host) > MAX_HOST_LENGTH:
+        raise ValueError(f"the domain is {len(ascii_host)} characters long; a domain has at most "
+                         f"{MAX_HOST_LENGTH}")
+    for label in ascii_host.split("."):
+        if not label:
+            raise ValueError(f"'{text}' has an empty part (two dots in a row?) (e.g. {example})")
+        if len(label) > MAX_LABEL_LENGTH:
+            raise ValueError(f"a part of the domain is {len(label)} characters long; each part "
+                             f"between dots has at most {MAX_LABEL_LENGTH}")
+        if not _LABEL_RE.fullmatch(label):
+            raise ValueError(f"'{text}' is not a domain: each part between dots holds letters, "
+                             f"digits and '-', and neither starts nor ends with '-' (e.g. {example})")
+    return ascii_host
+
+
 def clean_base_url(value: str, *, allowed_suffixes: tuple[str, ...] | None = None,
                    example: str = "acme.example.com") -> str:
     """A domain typed as a bare host (https assumed) or pasted as a URL → ``https://host``.
 
-    Plain http is refused except for loopback hosts (the sandbox). For loopback hosts the path is
-    kept as a prefix, because the sandbox serves every provider on one port under a path. For any
-    other host a pasted URL is reduced to its origin.
+    The host follows RFC 1123 after IDNA encoding (:func:`clean_host`). Plain http is refused
+    except for loopback hosts (the sandbox). For loopback hosts the path is kept as a prefix,
+    because the sandbox serves every provider on one port under a path. For any other host a
+    pasted URL is reduced to its origin. A port, when given, is 1-65535.
     """
     raw = str(value)
     if raw != raw.strip():
         raise ValueError("remove the spaces before or after the domain")
     if not raw:
         raise ValueError(f"is required (e.g. {example})")
+    bad = first_unsafe(raw)
+    if bad is not None:  # urlsplit drops CR, LF and tab silently: 'a.com\nx' would become 'a.comx'
+        raise ValueError(f"contains an invisible or control character ({bad}); type the domain "
+                         f"on one line (e.g. {example})")
     text = raw if "://" in raw else f"https://{raw}"
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        raise ValueError(f"'{raw}' is not a domain or URL (e.g. {example})") from None
-    host = (parts.hostname or "").lower()
+        raise ValueError(f"'{raw}' is not a domain or URL, or its port is not a number from 1 to "
+                         f"65535 (e.g. {example})") from None
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"use an https:// address, not {parts.scheme}://")
-    if not host or " " in host or not re.fullmatch(r"[a-z0-9.\-\[\]:]+", host):
-        raise ValueError(f"'{raw}' is not a domain or URL (e.g. {example})")
     if parts.username or parts.password:
         raise ValueError("do not put a user name or password in the address")
+    if port == 0:
+        raise ValueError("port 0 is not a port: give one from 1 to 65535, or leave the port out")
+    raw_host = parts.hostname or ""
+    if not raw_host or " " in raw_host:
+        raise ValueError(f"'{raw}' is not a domain or URL (e.g. {example})")
+    host = clean_host(raw_host, example=example)
     loopback = is_loopback_host(host)
     if parts.scheme == "http" and not loopback:
         raise ValueError(f"plain http is refused; use https://{host} "
                          "(http is allowed only for loopback addresses, such as the sandbox)")
     if not loopback:
-        if "." not in host:
+        if "." not in host and ":" not in host:
             raise ValueError(f"'{raw}' is not a full domain (e.g. {example})")
         if allowed_suffixes and not any(host.endswith("." + s) for s in allowed_suffixes):
             raise ValueError(
@@ -307,18 +370,40 @@ def event_consumer_path(provider: str, domain: str) -> str:
     return f"{EVENTS_ROUTE}/{provider}/{instance_key(domain)}"
 
 
-def clean_exact_tag(value: str) -> str:
-    """Tags and keywords keep their exact case and inner spaces; outer whitespace is refused."""
+#: The longest tag accepted: no DAM shows longer ones, and a 100 KB "tag" is a paste gone wrong.
+MAX_TAG_LENGTH = 255
+
+
+def clean_exact_tag(value: str, *, allow_comma: bool = True) -> str:
+    """Tags and keywords keep their exact case and inner spaces; outer whitespace, control and
+    invisible characters, more than :data:`MAX_TAG_LENGTH` characters, and (``allow_comma=False``,
+    for DAMs whose API joins tags with commas) a comma are refused: such a tag never matches."""
     text = str(value)
     if not text.strip():
         raise ValueError("is required")
+    bad = first_unsafe(text)
+    if bad is not None:
+        raise ValueError(f"contains an invisible or control character ({bad}); write the tag "
+                         "exactly as the DAM shows it, on one line")
     if text != text.strip():
         raise ValueError(
             f"'{text}' starts or ends with a space; write it exactly as in the DAM "
             f"(did you mean '{text.strip()}'?)"
         )
-    if "\n" in text or "\t" in text:
-        raise ValueError("must be one line")
+    if len(text) > MAX_TAG_LENGTH:
+        raise ValueError(f"is {len(text)} characters long; a tag has at most {MAX_TAG_LENGTH}")
+    if not allow_comma and "," in text:
+        raise ValueError("cannot hold a comma: this DAM separates tags with commas, so such a "
+                         "tag never matches; give one tag")
+    return text
+
+
+def clean_digits(value: object, *, what: str = "id") -> str:
+    """ASCII digits only (``unicode`` digits such as Arabic-Indic or full-width ones are refused:
+    the DAM's ids are ASCII)."""
+    text = "" if value is None else str(value)
+    if not text or not (text.isascii() and text.isdigit()):
+        raise ValueError(f"'{text}' is not a {what}: type ASCII digits 0-9 only")
     return text
 
 

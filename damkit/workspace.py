@@ -234,8 +234,19 @@ class Workspace:
         if self.index.get_connection(name) is not None:
             raise SettingsError(f"a connection named '{name}' already exists", field="name",
                                 hint="choose another name, or `damkit connections edit`")
-        settings = parse_settings(model, self._resolve_keys(model, values))
-        return self._save(name, settings, created=now_iso())
+        given = self._resolve_keys(model, values)
+        from_env = self._env_secrets(name, model, given)
+        settings = parse_settings(model, {**given, **from_env})
+        return self._save(name, settings, created=now_iso(), from_env=set(from_env))
+
+    def _env_secrets(self, name: str, model: type[ConnectionSettings],
+                     given: dict[str, Any]) -> dict[str, str]:
+        """Secret fields not given but set as ``DAMKIT_<CONNECTION>_<FIELD>``: the connection
+        uses them from there (servers, CI), and nothing is saved to a store."""
+        if not any(f not in given for f in model.secret_fields()):
+            return {}
+        found = {f: self.secrets.env_get(name, f) for f in model.secret_fields() if f not in given}
+        return {f: v for f, v in found.items() if v is not None}
 
     def edit_connection(self, name: str, values: dict[str, Any]) -> dict[str, Any]:
         """Change some fields; unchanged secrets stay in the store."""
@@ -246,19 +257,29 @@ class Workspace:
         for field in model.model_fields:
             value = getattr(current, field)
             merged[field] = value
-        merged.update(self._resolve_keys(model, values))
+        given = self._resolve_keys(model, values)
+        merged.update(given)
         settings = parse_settings(model, _unwrap(merged))
-        return self._save(name, settings, created=doc.get("created"), previous=doc)
+        # a secret not given now and read from the environment stays there (never copied into
+        # a store); a stored one it overrides stays stored as it was
+        from_env = {f for f in model.secret_fields()
+                    if f not in given and self.secrets.env_get(name, f) is not None}
+        return self._save(name, settings, created=doc.get("created"), previous=doc,
+                          from_env=from_env)
 
     def _resolve_keys(self, model: type[ConnectionSettings], values: dict[str, Any]) -> dict[str, Any]:
         return {model.resolve_field_name(k): v for k, v in values.items()}
 
     def _save(self, name: str, settings: ConnectionSettings, *, created: str | None,
-              previous: dict[str, Any] | None = None) -> dict[str, Any]:
+              previous: dict[str, Any] | None = None,
+              from_env: set[str] | None = None) -> dict[str, Any]:
         provider = settings.provider
         secrets = settings.secret_values()
         refs: dict[str, str] = dict((previous or {}).get("secrets", {}))
         for field, value in secrets.items():
+            if field in (from_env or ()):  # read from the environment on every use; nothing to save
+                refs.setdefault(field, f"secret:env:{name}/{field}")
+                continue
             self.secrets.set(name, field, value)
             refs[field] = self.secrets.ref(name, field)
         for field in settings.secret_fields():
@@ -303,12 +324,15 @@ class Workspace:
             value = self.secrets.get(name, field) if (field in doc.get("secrets", {})
                                                      or require_secrets) else None
             if value is None and field in doc.get("secrets", {}) and require_secrets:
+                tried = self.secrets.sources_tried(name, field)
+                hint = (f"set DAMKIT_SECRETS_PASSPHRASE (or run on a terminal to be asked), or "
+                        f"set {env_name(name, field)}" if self.secrets.locked is not None else
+                        f"set it with `damkit connections edit {name} --secret {field}` "
+                        f"or the environment variable {env_name(name, field)}")
                 raise SettingsError(
-                    f"{name}: the secret '{model.field_spec(field).label}' is not in the "
-                    f"{self.secrets.kind} secret store",
-                    field=field,
-                    hint=f"set it again with `damkit connections edit {name} --secret {field}` "
-                    f"or the environment variable {env_name(name, field)}",
+                    f"{name}: the secret '{model.field_spec(field).label}' was not found "
+                    f"({'; '.join(tried)})",
+                    field=field, hint=hint,
                 )
             if value is not None:
                 values[field] = value
@@ -448,7 +472,10 @@ def _unwrap(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def env_name(connection: str, field: str) -> str:
-    return f"DAMKIT_{connection.upper().replace('-', '_')}_{field.upper()}"
+    """The environment variable a secret is read from: ``DAMKIT_<CONNECTION>_<FIELD>``."""
+    from .secrets import env_var_name
+
+    return env_var_name(connection, field)
 
 
 def open_workspace(path: str | os.PathLike[str] | None = None, *,

@@ -133,9 +133,9 @@ def test_add_on_a_terminal_walks_the_guide(sandbox: Sandbox, tmp_path: Path) -> 
     term.type(str(m["tag"]))
     term.expect("Change the advanced settings")
     term.type("y")
-    term.expect("Find tags above the license")
-    term.type("")  # the default (yes) stays
-    term.expect("API base URL")
+    term.expect("Find tags above the license [Y/n]")
+    term.type("")  # the default
+    term.expect("API base URL [")
     term.type(str(m["api_url"]))
     term.expect("saved acme")
     term.expect("Test Connection now?")

@@ -11,7 +11,7 @@ import sys
 
 from . import check, config, connections, events, library, providers, run, sync
 from .check import login_flow, render_report
-from .common import app, err
+from .common import DISK_HINT, app, err
 
 app.add_typer(connections.app, name="connections")
 app.add_typer(providers.app, name="providers")
@@ -29,6 +29,39 @@ def main() -> None:
     except KeyboardInterrupt:
         err("interrupted")
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001  (the last line of defence: one message, never a traceback)
+        sys.exit(report_unexpected(exc))
+
+
+def report_unexpected(exc: BaseException) -> int:
+    """An error no command turned into a message: say its cause and a fix in one message (the
+    traceback only with ``DAMKIT_DEBUG=1``); the exit code (1, or the typed error's own)."""
+    import os
+
+    from ..errors import DamkitError, local_storage_error
+
+    if os.environ.get("DAMKIT_DEBUG"):
+        import traceback
+
+        err("".join(traceback.format_exception(exc)))
+    if isinstance(exc, OSError) and not isinstance(exc, DamkitError):
+        disk = local_storage_error(exc)
+        if disk is not None:
+            err(f"error: {disk.message}")
+            err(f"  hint: {DISK_HINT}")
+            return 1
+        err(f"error: {exc.strerror or exc} ({exc.filename or 'the operating system'})")
+        err("  hint: check the path and its permissions, then run the command again")
+        return 1
+    if isinstance(exc, DamkitError):
+        err(f"error: {exc.message}")
+        if exc.hint:
+            err(f"  hint: {exc.hint}")
+        return exc.exit_code
+    err(f"error: unexpected {type(exc).__name__}: {exc}")
+    err("  hint: this is a bug in damkit; run it again with DAMKIT_DEBUG=1 and attach the "
+        "output (secrets are redacted) to a bug report")
+    return 1
 
 
 __all__ = ["app", "check", "config", "connections", "events", "library", "login_flow", "main",

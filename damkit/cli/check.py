@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from .common import JsonOption, app, console, err, finish, guarded, workspace
+from .common import JsonOption, app, cmd, console, err, finish, guarded, say, shown, workspace
 from .record import RecordOption, recorded
 
 if TYPE_CHECKING:
@@ -22,14 +22,14 @@ def render_report(report: CheckReport) -> None:
     c = console()
     marks = {"ok": "[green]✓[/]", "failed": "[red]✗[/]", "warning": "[yellow]![/]",
              "skipped": "[dim]-[/]"}
-    for step in report.steps:
-        c.print(f" {marks.get(step.status, '?')} {step.name} [dim]({step.seconds:.2f}s)[/] "
-                f"{step.detail}", highlight=False)
+    for step in report.steps:  # details quote the DAM (tags, names): shown() escapes them
+        c.print(f" {marks.get(step.status, '?')} {shown(step.name)} [dim]({step.seconds:.2f}s)[/] "
+                f"{shown(step.detail)}", highlight=False, soft_wrap=True)
         hint = step_hint(step, report.provider) if step.status != "ok" else None
         if hint:
-            c.print(f"     [cyan]→ {hint}[/]", highlight=False)
+            c.print(f"     [cyan]→ {shown(hint)}[/]", highlight=False, soft_wrap=True)
     for warning in report.warnings:
-        c.print(f"   [yellow]warning:[/] {warning}", highlight=False)
+        c.print(f"   [yellow]warning:[/] {shown(warning)}", highlight=False, soft_wrap=True)
     if report.ok:
         c.print(f"[green bold]Connection OK[/]: {report.eligible} eligible file(s)")
     else:
@@ -63,7 +63,7 @@ def auth(
         title = ws.spec(name).title
         run_sync(login_flow(ws, name, open_browser=not no_browser,
                             read_line=lambda prompt: getpass.getpass(prompt), echo=err))
-    console().print(f"[green]logged in[/] to {title}: {name}; next: damkit check {name}")
+    say(f"logged in to {title}: {name}; next: {cmd()} check {name}")
 
 
 async def login_flow(ws: Workspace, name: str, *, open_browser: bool,

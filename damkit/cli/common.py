@@ -30,6 +30,9 @@ app = typer.Typer(
 HomeOption = typer.Option(None, "--home", envvar="DAMKIT_HOME",
                           help="Workspace folder (default: $DAMKIT_HOME, else the user data dir).")
 JsonOption = typer.Option(False, "--json", help="Print JSON (for scripts).")
+#: What to do when the disk refused a write.
+DISK_HINT = ("free some space on that disk (or set DAMKIT_HOME to a folder on a larger one), then "
+             "run the command again; what was written before is kept whole")
 
 
 def group(help: str) -> typer.Typer:
@@ -98,11 +101,101 @@ def console() -> Any:
     return Console()
 
 
+def cmd() -> str:
+    """How to run damkit again, as the user did: ``damkit`` when that is what the shell finds,
+    else the path of the running executable (``.venv/bin/damkit`` under the current folder, an
+    absolute path elsewhere), else ``python -m damkit``."""
+    import os
+    import shutil
+
+    argv0 = sys.argv[0] if sys.argv else ""
+    if Path(argv0).name not in ("damkit", "damkit.exe"):
+        return f"{sys.executable} -m damkit"
+    running = os.path.abspath(argv0)
+    found = shutil.which("damkit")
+    if found and os.path.abspath(found) == running:
+        return "damkit"
+    try:
+        rel = os.path.relpath(running)
+    except ValueError:  # another drive (Windows)
+        return running
+    return rel if not rel.startswith("..") else running
+
+
+def shown(value: Any, *, limit: int | None = None) -> str:
+    """A value from outside (a DAM's file name, a tag) as one safe line, ready for rich markup:
+    control and invisible characters escaped (:func:`damkit.display.clean`), markup escaped."""
+    from rich.markup import escape
+
+    from ..display import clean
+
+    return escape(clean(value, limit=limit))
+
+
+def say(text: str) -> None:
+    """One line for people on standard output: never hard-wrapped, no markup, no highlighting
+    (the text is already safe: :func:`damkit.display.clean` what came from outside)."""
+    console().print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def print_table(headers: list[str], rows: list[list[Any]], *, title: str | None = None,
+                right: tuple[int, ...] = ()) -> None:
+    """A plain aligned table: every cell whole (never cut to the terminal's width, so a name can
+    be copied as it is), every cell made safe with :func:`damkit.display.clean`; columns in
+    ``right`` align right (numbers)."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    from ..display import clean
+
+    cells = [[clean(c) for c in row] for row in rows]
+    widths = [max([cell_len(h)] + [cell_len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: list[str]) -> str:
+        parts = []
+        for i, v in enumerate(values):
+            pad = " " * (widths[i] - cell_len(v))
+            parts.append(pad + v if i in right else v + pad)
+        return "  ".join(parts).rstrip()
+
+    c = console()
+    if title:
+        c.print(Text(title, style="bold"), soft_wrap=True)
+    c.print(Text(line(headers), style="bold"), soft_wrap=True)
+    for row in cells:
+        c.print(Text(line(row)), soft_wrap=True)
+
+
+def human_size(n: int | None) -> str:
+    """Bytes in decimal units (``7.1 MB``), as the progress bar shows them."""
+    from rich.filesize import decimal
+
+    return "-" if n is None else decimal(int(n))
+
+
+def refuse_secret_sets(model: Any, values: dict[str, str], connection: str) -> None:
+    """A secret given with ``--set`` would sit in argv, ``ps`` and the shell history: refuse it,
+    naming the flag that reads it hidden (nothing is saved)."""
+    from ..errors import SettingsError
+    from ..workspace import env_name as env_var_name
+
+    for key in values:
+        field = model.resolve_field_name(key)
+        if field in model.secret_fields():
+            label = model.field_spec(field).label
+            raise SettingsError(
+                f"--set {key}: '{label}' is a secret, and a value on the command line shows in "
+                "`ps` and the shell history; nothing was saved",
+                field=field,
+                hint=f"use --secret {field} (read hidden on a terminal, else one line of standard "
+                f"input), or set {env_var_name(connection, field)} in the environment")
+
+
 def guarded(as_json: bool = False) -> Any:
     """Context manager turning DamkitError into a clean message and its exit code."""
     from contextlib import contextmanager
 
-    from ..errors import DamkitError
+    from ..errors import DamkitError, local_storage_error
 
     @contextmanager
     def _guard() -> Any:
@@ -110,6 +203,12 @@ def guarded(as_json: bool = False) -> Any:
             yield
         except DamkitError as exc:
             fail(exc, as_json=as_json)
+        except OSError as exc:  # the disk refused (full, read-only): a message, not a traceback
+            disk = local_storage_error(exc, exc.filename or state.home or "the workspace")
+            if disk is None:
+                raise
+            disk.hint = DISK_HINT
+            fail(disk, as_json=as_json)
 
     return _guard()
 

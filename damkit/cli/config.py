@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import JsonOption, app, console, group, guarded, out, workspace
+from .common import JsonOption, app, cmd, group, guarded, out, say, workspace
 
 config_app = group("Workspace settings (public URL, library URL template).")
 
@@ -12,13 +12,16 @@ config_app = group("Workspace settings (public URL, library URL template).")
 @config_app.command("show")
 def config_show(as_json: bool = JsonOption) -> None:
     """Show the workspace settings."""
+    from ..display import clean
+
     with guarded(as_json):
         cfg = workspace().config()
     if as_json:
         out(cfg.model_dump())
     else:
         for k, v in cfg.model_dump().items():
-            console().print(f"{k}: {v!r}", highlight=False)
+            shown = ", ".join(v) if isinstance(v, list) else ("(not set)" if v is None else v)
+            say(f"{k}: {clean(shown)}")
 
 
 @config_app.command("set")
@@ -34,24 +37,25 @@ def config_set(key: str, value: str) -> None:
         field = WorkspaceConfig.model_fields[key]
         parsed: Any = value.split(",") if field.annotation == list[str] else value
         workspace().set_config(**{key: parsed})
-    console().print(f"{key} saved")
+    say(f"{key} saved")
 
 
 @app.command("doctor")
 def doctor(as_json: bool = JsonOption) -> None:
     """Where the workspace is, which secret store is in use and why, and each connection's state."""
+    from ..workspace import env_name as env_var_name
+
     with guarded(as_json):
         report = workspace().doctor()
     if as_json:
         out(report)
         return
-    c = console()
     for k in ("version", "python", "workspace", "library", "secret_store", "assets"):
-        c.print(f"{k}: {report[k]}", highlight=False)
+        say(f"{k}: {report[k]}")
     for line in report["secret_store_why"]:
-        c.print(f"  - {line}", highlight=False)
+        say(f"  - {line}")
     for w in report["warnings"]:
-        c.print(f"[yellow]warning:[/] {w}", highlight=False)
+        say(f"warning: {w}")
     for conn in report["connections"]:
         check = conn.get("last_check") or {}
         sync = conn.get("last_sync") or {}
@@ -59,8 +63,8 @@ def doctor(as_json: bool = JsonOption) -> None:
         if sync:
             state += f", last sync {sync.get('status', '?')}"
         if conn.get("logged_in") is False:
-            state += ", not logged in (damkit auth " + conn["name"] + ")"
-        c.print(f"connection {conn['name']} ({conn['provider']}): {state}", highlight=False)
+            state += f", not logged in ({cmd()} auth {conn['name']})"
+        say(f"connection {conn['name']} ({conn['provider']}): {state}")
         for field in conn["missing_secrets"]:
-            c.print(f"  [red]missing secret[/] {field}: set it with `damkit connections edit "
-                    f"{conn['name']} --secret {field}`", highlight=False)
+            say(f"  missing secret {field}: set it with `{cmd()} connections edit {conn['name']} "
+                f"--secret {field}`, or set {env_var_name(conn['name'], field)}")

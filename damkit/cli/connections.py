@@ -8,8 +8,22 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .common import (JsonOption, console, err, group, guarded, interactive, out, parse_sets,
-                     read_secrets, workspace)
+from .common import (
+    JsonOption,
+    cmd,
+    console,
+    err,
+    group,
+    guarded,
+    interactive,
+    out,
+    parse_sets,
+    print_table,
+    read_secrets,
+    refuse_secret_sets,
+    say,
+    workspace,
+)
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -41,18 +55,83 @@ def connection_view(ws: Workspace, doc: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def save_connection(set_: list[str], secret: list[str], as_json: bool,
-                    save: Any, done: str) -> None:
-    """--set values and --secret prompts → ``save(ws, values)``; print the saved connection."""
+def save_connection(set_: list[str], secret: list[str], as_json: bool, save: Any,
+                    done: Any, *, provider: str | None = None, name: str = "") -> None:
+    """--set values and --secret prompts → ``save(ws, values)``; print the saved connection and
+    ``done(ws, view)``'s lines. ``provider`` None: the connection ``name`` exists (an edit)."""
+    from ..errors import SettingsError
+    from ..providers import settings_model
+
     with guarded(as_json):
         values = parse_sets(set_)
-        values.update(read_secrets(secret))
         ws = workspace()
-        view = connection_view(ws, save(ws, values))
+        model = settings_model(provider or ws.connection(name)["provider"])
+        refuse_secret_sets(model, values, name)
+        for field in secret:
+            model.resolve_field_name(field)  # an unknown --secret field fails before any prompt
+        values.update(read_secrets(secret))
+        hint = missing_secret_hint(ws, model, name, values) if provider is not None else None
+        try:
+            doc = save(ws, values)
+        except SettingsError as exc:
+            if hint is not None and exc.hint is None:
+                exc.hint = hint
+            raise
+        view = connection_view(ws, doc)
+        lines = done(ws, view)
     if as_json:
         out(view)
     else:
-        console().print(done)
+        for line in lines:
+            say(line)
+
+
+def missing_secret_hint(ws: Workspace, model: Any, name: str,
+                        values: dict[str, str]) -> str | None:
+    """How to give the required secrets neither given with --secret nor set in the environment
+    (both ways named), or None when none is missing."""
+    from ..workspace import env_name
+
+    given = {model.resolve_field_name(k) for k in values}
+    missing = [f for f in model.secret_fields() if model.model_fields[f].is_required()
+               and f not in given and ws.secrets.env_get(name, f) is None]
+    if not missing:
+        return None
+    flags = " ".join(f"--secret {f}" for f in missing)
+    env = ", ".join(env_name(name, f) for f in missing)
+    return (f"give {flags} (read hidden on a terminal, else one line of standard input each), "
+            f"or set {env} in the environment; nothing was saved")
+
+
+def next_lines(ws: Workspace, name: str) -> list[str]:
+    """What to do next for a connection, as the setup flow says (a login first where the
+    provider declares one, with the Redirect URL to register)."""
+    from ..errors import DamkitError
+    from ..setup_flow import connection_state, setup_flow
+    from ..workspace import run_sync
+
+    doc = ws.connection(name)
+    flow = setup_flow(doc["provider"])
+    action = flow.next_action(connection_state(ws, name))
+    commands = {"auth": f"{cmd()} auth {name}  (add --no-browser over SSH)",
+                "check": f"{cmd()} check {name}", "sync": f"{cmd()} sync {name}"}
+    if action not in commands:
+        return []
+    lines = [f"next: {commands[action]}"]
+    if action == "auth":
+        async def redirect() -> str:
+            async with ws.login(name) as login:
+                return str(login.start().redirect_uri)
+
+        try:
+            uri = run_sync(redirect())
+        except (DamkitError, OSError, ValueError):  # a courtesy: a saved connection stays saved
+            uri = None
+        title = flow.spec.title
+        if uri:
+            lines.append(f"  Register this Redirect URL on the {title} API key first: {uri}")
+        lines.append(f"  then: {cmd()} check {name}")
+    return lines
 
 
 @app.command("add")
@@ -71,7 +150,19 @@ def connections_add(
         return
     save_connection(set_, secret, as_json,
                     lambda ws, values: ws.add_connection(provider, name, values),
-                    f"[green]saved[/] {name} ({provider}); next: damkit check {name}")
+                    lambda ws, view: [f"saved {name} ({view['provider']}); secrets: "
+                                      + secrets_line(ws, view), *next_lines(ws, name)],
+                    provider=provider, name=name)
+
+
+def secrets_line(ws: Workspace, view: dict[str, Any]) -> str:
+    """Where each secret of a saved connection is read from (never a value)."""
+    refs = view.get("secrets") or {}
+    if not refs:
+        return "none"
+    where = {f: ("environment" if r.startswith("secret:env:") else f"{ws.secrets.kind} store")
+             for f, r in refs.items()}
+    return ", ".join(f"{f} from the {w}" for f, w in where.items())
 
 
 def walk_add(provider: str, name: str) -> None:
@@ -97,9 +188,11 @@ def walk_add(provider: str, name: str) -> None:
 
         walk(ws, provider, name, ask=ask, ask_secret=getpass.getpass,
              echo=lambda text: console().print(text, highlight=False, markup=False),
-             actions={"auth": login, "check": check, "sync": hint(f"damkit sync {name}"),
-                      "events-request": hint(f"damkit events request {name}")})
-    console().print(f"[green]added[/] {name}; next: damkit check {name}", highlight=False)
+             actions={"auth": login, "check": check, "sync": hint(f"{cmd()} sync {name}"),
+                      "events-request": hint(f"{cmd()} events request {name}")})
+    say(f"added {name}")
+    for line in next_lines(ws, name):
+        say(line)
 
 
 @app.command("add-sandbox")
@@ -110,17 +203,17 @@ def connections_add_sandbox(
 ) -> None:
     """Add the three sandbox connections from its manifest."""
     with guarded(as_json):
-        from ..demo import add_sandbox_connections, login_sandbox_connections
-        from ..workspace import run_sync
+        from ..demo import add_and_login_sandbox
 
         ws = workspace()
-        names = add_sandbox_connections(ws, url, prefix=prefix)
-        run_sync(login_sandbox_connections(ws, names))  # Canto: play the user on the sandbox
+        names = add_and_login_sandbox(ws, url, prefix=prefix)  # Canto: plays the user
     if as_json:
         out({"added": names})
     else:
         for n in names:
-            console().print(f"[green]added[/] {n}")
+            say(f"added {n}")
+        if names:
+            say(f"next: {cmd()} check {names[0]}")
 
 
 @app.command("list")
@@ -132,17 +225,18 @@ def connections_list(as_json: bool = JsonOption) -> None:
     if as_json:
         out(views)
         return
-    from rich.table import Table
-
-    table = Table("name", "provider", "tag", "last check", "eligible", "last sync")
+    rows = []
     for v in views:
         check = v.get("last_check") or {}
         sync = v.get("last_sync") or {}
-        table.add_row(v["name"], v["provider"], repr(v["tag"]),
-                      ("ok" if check.get("ok") else "failed") if check else "-",
-                      str(check.get("eligible", "-")) if check else "-",
-                      f"{sync.get('status', '')} {sync.get('at', '')}".strip() or "-")
-    console().print(table)
+        rows.append([v["name"], v["provider"], "-" if v["tag"] is None else v["tag"],
+                     ("ok" if check.get("ok") else "failed") if check else "-",
+                     str(check.get("eligible", "-")) if check else "-",
+                     f"{sync.get('status', '')} {sync.get('at', '')}".strip() or "-"])
+    if not rows:
+        say(f"no connections yet: {cmd()} connections add PROVIDER NAME ({cmd()} providers list)")
+        return
+    print_table(["name", "provider", "tag", "last check", "eligible", "last sync"], rows)
 
 
 @app.command("show")
@@ -154,22 +248,41 @@ def connections_show(name: str, as_json: bool = JsonOption) -> None:
     if as_json:
         out(view)
         return
+    from ..display import clean
     from ..providers import settings_model
 
     model = settings_model(view["provider"])
-    c = console()
-    c.print(f"[bold]{view['name']}[/] ({view['provider']})")
+    say(f"{view['name']} ({view['provider']})")
     for spec in model.fields():
         value = view["settings"].get(spec.name)
         if value is None and spec.advanced:
             continue
-        c.print(f"  {spec.label}: {value!r}" if not spec.secret else
-                f"  {spec.label}: {'********' if value else '(not set)'}")
+        if spec.secret:
+            ref = view["secrets"].get(spec.name, "")
+            text = ("(not set)" if not value else
+                    "******** (from the environment)" if ref.startswith("secret:env:")
+                    else "********")
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        else:
+            text = "(not set)" if value in (None, "") else clean(value)
+        say(f"  {spec.label}: {text}")
     if "event_consumer_url" in view:
-        c.print(f"  Event consumer URL: {view['event_consumer_url'] or '(set the public URL: damkit config set public_url https://...)'}")
-    for key in ("last_check", "last_sync"):
+        say("  Event consumer URL: " + (view["event_consumer_url"] or "(set the public URL: "
+                                         "damkit config set public_url https://...)"))
+    for key in ("created", "updated"):
         if view.get(key):
-            c.print(f"  {key.replace('_', ' ')}: {view[key]}")
+            say(f"  {key}: {view[key]}")
+    check = view.get("last_check")
+    if check:
+        state = "ok" if check.get("ok") else "failed"
+        say(f"  last check: {state}, {check.get('eligible', '-')} eligible, at {check.get('at', '-')}")
+    sync = view.get("last_sync")
+    if sync:
+        extra = ", ".join(f"{k} {v}" for k, v in sync.items() if k not in ("status", "at")
+                          and isinstance(v, (int, float, str)))
+        say(f"  last sync: {sync.get('status', '?')} at {sync.get('at', '-')}"
+            + (f" ({clean(extra)})" if extra else ""))
 
 
 @app.command("edit")
@@ -181,7 +294,7 @@ def connections_edit(
 ) -> None:
     """Change some fields of a connection."""
     save_connection(set_, secret, as_json, lambda ws, values: ws.edit_connection(name, values),
-                    f"[green]saved[/] {name}")
+                    lambda ws, view: [f"saved {name}"], name=name)
 
 
 @app.command("remove")
@@ -198,4 +311,4 @@ def connections_remove(
     if as_json:
         out({"removed": name})
     else:
-        console().print(f"removed {name}")
+        say(f"removed {name}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
-from .common import JsonOption, console, group, guarded, out, workspace
+from .common import JsonOption, group, guarded, out, workspace
 
 app = group("Change notifications: the Event consumer URL and the SNS consumer.")
 
@@ -21,11 +23,12 @@ def events_request(name: str, as_json: bool = JsonOption) -> None:
     if as_json:
         out({**info, "request": text})
         return
-    c = console()
-    c.print(f"[b]Event consumer URL[/]: {info['url']}", highlight=False)
-    c.print("\n" + text + "\n", highlight=False)
+    # The e-mail is printed raw, never wrapped to the terminal's width: a pasted e-mail must
+    # carry the lines as written (a wrapped URL or sentence breaks in the mail client).
+    sys.stdout.write(f"Event consumer URL: {info['url']}\n\n{text.rstrip()}\n\n")
     for note in info.get("notes") or []:
-        c.print(f"[yellow]note:[/] {note}", highlight=False)
+        sys.stdout.write(f"note: {note}\n")
+    sys.stdout.flush()
 
 
 @app.command("serve")

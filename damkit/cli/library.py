@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .common import JsonOption, console, group, guarded, out, state, workspace
+from ..display import clean
+from .common import JsonOption, cmd, group, guarded, human_size, out, print_table, say, state, workspace
+
+LIST_LIMIT = 50
 
 app = group("Read the library index.")
 
@@ -21,8 +23,20 @@ def library_stats(connection: Optional[str] = typer.Option(None, "--connection",
         stats = workspace().library_stats(connection)
     if as_json:
         out(stats)
-    else:
-        console().print_json(json.dumps(stats, default=str))
+        return
+    per = stats.get("by_connection") or {}
+    if not per:
+        say("the library is empty: add a connection and sync it "
+            f"(`{cmd()} connections add`, `{cmd()} sync NAME`)")
+        return
+    statuses = sorted({st for entry in per.values() for st in entry.get("by_status", {})})
+    rows = [[name, str(e["assets"]), human_size(e["bytes"]),
+             *(str(e["by_status"].get(st, 0)) for st in statuses)] for name, e in per.items()]
+    if len(per) > 1:
+        rows.append(["total", str(stats["assets"]), human_size(stats["bytes"]),
+                     *(str(stats["by_status"].get(st, 0)) for st in statuses)])
+    print_table(["connection", "assets", "size", *statuses], rows,
+                right=tuple(range(1, 3 + len(statuses))))
 
 
 @app.command("ls")
@@ -41,15 +55,13 @@ def library_ls(
     if as_json:
         out(rows[:limit] if limit else rows)
         return
-    from rich.table import Table
-
-    table = Table("connection", "id", "name", "status", "size", "path")
-    for r in rows[:limit]:
-        table.add_row(r.get("connection", ""), str(r.get("provider_id", "")), r.get("name", ""),
-                      r.get("status", ""), str(r.get("size", "")), r.get("local_path") or "")
-    console().print(table)
+    shown_rows = rows[:limit] if limit else rows
+    print_table(["connection", "id", "name", "status", "size", "path"],
+                [[r.get("connection", ""), str(r.get("provider_id", "")), r.get("name", ""),
+                  r.get("status", ""), human_size(r.get("size")), r.get("local_path") or ""]
+                 for r in shown_rows], right=(4,))
     if limit and len(rows) > limit:
-        console().print(f"[dim]{len(rows) - limit} more; use --limit 0 for all[/]")
+        say(f"… and {len(rows) - limit} more; use --limit 0 for all")
 
 
 @app.command("audit")
@@ -66,6 +78,11 @@ def library_audit(
     from ..workspace import run_sync
 
     with guarded(as_json):
+        if show is not None and show not in STATUSES:
+            from ..errors import SettingsError
+
+            raise SettingsError(f"--show {show!r} is not a status", field="show",
+                                hint="one of " + ", ".join(STATUSES))
         report = run_sync(audit(workspace(), connection, live=not offline))
     problems = sum(n for status, n in report.counts().items() if status != "current")
     if as_json:
@@ -75,28 +92,23 @@ def library_audit(
              "rows": [r.model_dump(mode="json") for r in report.rows
                       if show is None or r.status == show]})
         raise typer.Exit(0 if problems == 0 else 1)
-    from rich.table import Table
-
-    table = Table("connection", "tagged", *STATUSES, title="damkit audit",
-                  caption="current: in both; missing: tagged, not in the library; stale: changed "
-                  "in the DAM; gone: no longer tagged upstream")
-    for c in report.connections:
-        counts = c.counts()
-        table.add_row(c.connection, "-" if c.eligible is None else str(c.eligible),
-                      *(str(counts[s]) for s in STATUSES))
-    con = console()
-    con.print(table)
+    print_table(["connection", "tagged", *STATUSES],
+                [[c.connection, "-" if c.eligible is None else str(c.eligible),
+                  *(str(c.counts()[s]) for s in STATUSES)] for c in report.connections],
+                title="damkit audit", right=tuple(range(1, 2 + len(STATUSES))))
+    say("current: in both; missing: tagged, not in the library; stale: changed in the DAM; "
+        "gone: no longer tagged upstream")
     for c in report.connections:
         if c.error:
-            con.print(f"[yellow]{c.connection}:[/] the DAM could not be listed ({c.error}); "
-                      "index only", highlight=False)
+            say(f"{c.connection}: the DAM could not be listed ({clean(c.error)}); index only")
         for miss in c.near_misses:
-            con.print(f"[yellow]{c.connection}:[/] {miss.count} file(s) carry {miss.spelling!r}, "
-                      f"not {c.tag!r} (not imported)", highlight=False)
-    for row in report.rows:
-        if show is not None and row.status == show:
-            con.print(f"  {row.connection} {row.asset_id} {row.name!r}: {row.detail}",
-                      highlight=False)
+            say(f"{c.connection}: {miss.count} file(s) carry {clean(miss.spelling)!r}, "
+                f"not {clean(c.tag)!r} (not imported)")
+    listed = [row for row in report.rows if show is not None and row.status == show]
+    for row in listed[:LIST_LIMIT]:
+        say(f"  {row.connection} {clean(row.asset_id)} {clean(row.name)!r}: {clean(row.detail)}")
+    if len(listed) > LIST_LIMIT:
+        say(f"  … and {len(listed) - LIST_LIMIT} more (--json lists them all)")
     raise typer.Exit(0 if problems == 0 else 1)
 
 
@@ -112,8 +124,7 @@ def library_restore(
     with guarded():
         root = (state.home or default_home()).expanduser().resolve()
         aside = LibraryIndex.restore(root / "index", backup)
-    console().print(f"restored the index of {root}; the damaged files are in {aside}",
-                    highlight=False)
+    say(f"restored the index of {root}; the damaged files are in {aside}")
 
 
 @app.command("show")
@@ -129,4 +140,5 @@ def library_show(connection: str, asset_id: str, as_json: bool = JsonOption) -> 
         out(doc)
     else:
         for k, v in doc.items():
-            console().print(f"{k}: {v!r}", highlight=False)
+            text = ", ".join(map(str, v)) if isinstance(v, list) else v
+            say(f"{k}: {clean(text)}")

@@ -7,7 +7,8 @@ from typing import Any, Optional
 
 import typer
 
-from .common import JsonOption, app, console, guarded, out, state
+from ..display import clean
+from .common import JsonOption, app, cmd, console, guarded, human_size, out, print_table, say, state
 
 
 @app.command("demo")
@@ -24,21 +25,24 @@ def demo(
     if as_json:
         out([r.model_dump(mode="json") for r in rows])
     else:
-        from rich.table import Table
-
-        table = Table("connection", "check", "eligible", "synced", "bytes", "seconds",
-                      title="damkit demo")
+        print_table(["connection", "check", "eligible", "synced", "size", "seconds"],
+                    [[r.connection, "ok" if r.check_ok else "failed", str(r.eligible),
+                      str(r.synced), human_size(r.bytes), f"{r.seconds:.2f}"] for r in rows],
+                    title="damkit demo", right=(2, 3, 4, 5))
         for r in rows:
-            table.add_row(r.connection, "ok" if r.check_ok else "failed", str(r.eligible),
-                          str(r.synced), f"{r.bytes:,}", f"{r.seconds:.2f}")
-        console().print(table)
+            if not r.check_ok or r.error:
+                say(f"{r.connection}: {clean(r.error or r.check_detail)}")
         if state.home is not None:
+            import shlex
+
             from ..demo import demo_root
 
-            root = demo_root(state.home)
-            console().print(f"files: {root / 'DAM Import'}\n"
-                            f"index: damkit --home {root} library audit --offline\n"
-                            "console: damkit tui --sandbox", highlight=False)
+            root = demo_root(state.home).resolve()
+            here = shlex.quote(str(root))
+            say(f"files: {root / 'DAM Import'}")
+            say(f"audit: {cmd()} --home {here} library audit --offline")
+            say(f"look around: {cmd()} --home {here} connections list")
+            say(f"console: {cmd()} tui --sandbox")
     ok = all(r.check_ok for r in rows)
     raise typer.Exit(0 if ok else 1)
 

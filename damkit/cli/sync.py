@@ -3,32 +3,41 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from .common import JsonOption, app, console, err, finish, guarded, workspace
+from ..display import clean
+from .common import JsonOption, app, cmd, err, guarded, human_size, out, say, shown, workspace
 from .record import RecordOption, recorded
+
+#: Files a dry run lists (and errors a report lists) before summarising the rest with a count.
+LIST_LIMIT = 20
 
 
 class ProgressRenderer:
-    """Renders sync progress events: a rich bar on a terminal, plain lines otherwise."""
+    """Renders sync progress events: a bar on a terminal (files done of the total, bytes and
+    speed in decimal units), else only the plan line: a script's log gets the summary at the end,
+    not one line per file."""
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
         self.live = enabled and sys.stderr.isatty()
         self.progress: Any = None
         self.task: Any = None
+        self.started = time.monotonic()
 
     def __enter__(self) -> ProgressRenderer:
         if self.live:
             from rich.console import Console
-            from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress,
-                                       TextColumn, TimeRemainingColumn, TransferSpeedColumn)
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), DownloadColumn(), TransferSpeedColumn(),
+                                     MofNCompleteColumn(), TextColumn("files"),
+                                     TextColumn("{task.fields[size]}"),
+                                     TextColumn("{task.fields[speed]}"),
                                      TimeRemainingColumn(), console=Console(stderr=True))
             self.progress.start()
         return self
@@ -41,38 +50,78 @@ class ProgressRenderer:
         if not self.enabled:
             return
         if not self.live:
-            if event.kind != "started":
-                err(event.line())
+            if event.kind in ("planned", "throttled"):
+                err(clean(event.line()))
             return
         if event.kind == "planned":
             parts = ", ".join(f"{k} {v}" for k, v in event.plan.items())
-            self.progress.console.print(f"plan: {parts}", highlight=False)
-            self.task = self.progress.add_task(event.connection, total=event.total or None)
+            self.progress.console.print(f"plan: {parts}", highlight=False, markup=False)
+            self.started = time.monotonic()
+            self.task = self.progress.add_task(shown(event.connection), total=event.total or None,
+                                               size=human_size(0), speed="")
         elif self.task is not None and event.kind in ("file_done", "file_failed"):
-            self.progress.update(self.task, completed=event.done + event.failed)
+            elapsed = max(time.monotonic() - self.started, 1e-3)
+            self.progress.update(self.task, completed=event.done + event.failed,
+                                 size=human_size(event.bytes),
+                                 speed=f"{human_size(int(event.bytes / elapsed))}/s")
             if event.kind == "file_failed":
-                self.progress.console.print(f"[red]failed[/] {event.asset}: {event.error}",
-                                            highlight=False)
+                self.progress.console.print(f"[red]failed[/] {shown(event.asset)}: "
+                                            f"{shown(event.error)}", highlight=False)
         elif event.kind == "throttled":
-            self.progress.console.print(f"[yellow]{event.line()}[/]", highlight=False)
+            self.progress.console.print(f"[yellow]{shown(event.line())}[/]", highlight=False)
 
 
-def print_sync_report(report: Any) -> None:
-    c = console()
-    colour = {"ok": "green", "dry_run": "cyan", "partial": "yellow"}.get(report.status, "red")
+def print_sync_report(report: Any, status: str | None = None) -> None:
     plan = report.plan
-    c.print(f"[{colour} b]{report.status}[/] {report.connection}: "
-            f"{plan.listed} tagged; new {plan.new}, changed {plan.changed}, retry {plan.retry}, "
-            f"unchanged {plan.unchanged}, gone {plan.gone}", highlight=False)
-    if not report.dry_run:
-        c.print(f"downloaded {report.downloaded} ({report.bytes:,} bytes), failed {report.failed}, "
-                f"marked gone {report.gone}, pruned {report.pruned}"
-                + (f", backlinks {report.backlinks}" if report.backlinks else "")
-                + f" in {report.seconds:.2f}s", highlight=False)
-    for e in report.errors[:20]:
-        c.print(f"  [red]✗[/] {e.name}: {e.error}", highlight=False)
+    say(f"{status or report.status} {report.connection}: {plan.listed} tagged; new {plan.new}, changed "
+        f"{plan.changed}, retry {plan.retry}, unchanged {plan.unchanged}, gone {plan.gone}")
+    if report.dry_run:
+        if report.planned:
+            say(f"would download {len(report.planned)} file(s):")
+            for f in report.planned[:LIST_LIMIT]:
+                say(f"  {f.action:<7} {human_size(f.size):>9}  {clean(f.name)}")
+            more = len(report.planned) - LIST_LIMIT
+            if more > 0:
+                say(f"  … and {more} more (--json lists them all)")
+        else:
+            say("nothing to download")
+    else:
+        say(f"downloaded {report.downloaded} ({human_size(report.bytes)}), failed {report.failed}, "
+            f"marked gone {report.gone}, pruned {report.pruned}"
+            + (f", backlinks {report.backlinks}" if report.backlinks else "")
+            + f" in {report.seconds:.2f}s")
+    for e in report.errors[:LIST_LIMIT]:
+        say(f"  ✗ {clean(e.name)}: {clean(e.error)}")
+    more = report.failed - min(len(report.errors), LIST_LIMIT)
+    if more > 0:
+        say(f"  … and {more} more failed file(s) (`{cmd()} library ls --status failed`)")
     if report.error:
-        c.print(f"[red]{report.error}[/]", highlight=False)
+        say(clean(report.error))
+
+
+def report_json(report: Any) -> dict[str, Any]:
+    """The report for scripts, saying when its error list is cut (the engine keeps the first
+    ones only): ``errors_total`` and ``errors_truncated``."""
+    data: dict[str, Any] = report.model_dump(mode="json")
+    data["ok"] = report.ok
+    data["errors_total"] = max(report.failed, len(report.errors))
+    data["errors_truncated"] = len(report.errors) < data["errors_total"]
+    return data
+
+
+def empty_error(ws: Any, name: str, gone: int) -> Any:
+    """A sync that found no tagged file fails like Test Connection does: the guides require at
+    least one tagged file, and an empty result is more often a wrong tag than an empty DAM."""
+    from ..errors import SyncError
+
+    spec = ws.spec(name)
+    noun = spec.tag_noun
+    tag = ws.load_settings(name, require_secrets=False).import_tag
+    marked = f"; {gone} file(s) of earlier runs marked gone" if gone else ""
+    return SyncError(f"{name}: no file carries the {noun} {clean(tag)!r} in {spec.title}; "
+                     f"nothing to sync{marked}",
+                     hint=f"add the {noun} to at least one file (the setup guide requires it), "
+                     f"check its spelling with `{cmd()} check {name}`, or pass --allow-empty")
 
 
 @app.command("sync")
@@ -87,10 +136,13 @@ def sync(
                                          help="Requests/s to the DAM (default: adapts)"),
     concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1,
                                               help="Most downloads at once (default 8)"),
+    allow_empty: bool = typer.Option(False, "--allow-empty",
+                                     help="Succeed even when no file carries the tag"),
     as_json: bool = JsonOption,
     record: Optional[Path] = RecordOption,
 ) -> None:
-    """Sync every file carrying the tag into DAM Import/NAME/."""
+    """Sync every file carrying the tag into DAM Import/NAME/. Exit 1 when it failed, or found
+    no tagged file (unless --allow-empty)."""
     from ..sync import sync_connection
     from ..workspace import run_sync
 
@@ -101,4 +153,16 @@ def sync(
             report = run_sync(sync_connection(ws, name, dry_run=dry_run, prune=prune,
                                               max_delete=max_delete, progress=render,
                                               rate=rate, concurrency=concurrency))
-    finish(report, as_json, print_sync_report)
+        empty = (report.ok and report.plan.listed == 0 and not allow_empty)
+        problem = empty_error(ws, name, report.gone) if empty else None
+    if as_json:
+        data = report_json(report)
+        if problem is not None:
+            data.update(ok=False, error=problem.message, hint=problem.hint)
+        out(data)
+    else:
+        print_sync_report(report, "failed" if problem is not None else None)
+        if problem is not None:
+            err(f"error: {problem.message}")
+            err(f"  hint: {problem.hint}")
+    raise typer.Exit(0 if report.ok and problem is None else 1)

@@ -609,6 +609,27 @@ def build_consumer_app(
     return app
 
 
+def _refuse_if_busy(consumer: EventConsumer) -> None:
+    """Another consumer on this workspace: say so before the server starts (a failure inside the
+    server's startup would print its traceback before the message). The lock is only probed
+    here; the server's startup takes it for good (and says the same if it lost a race)."""
+    from filelock import FileLock, Timeout
+
+    from .store import ConsumerBusyError
+
+    directory = consumer.store.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = FileLock(str(directory / "consumer.lock"), timeout=0)
+    try:
+        probe.acquire()
+    except Timeout:
+        raise ConsumerBusyError(
+            f"another event consumer is running on this workspace ({directory})",
+            hint="stop it first: one consumer per workspace keeps MessageIds deduplicated",
+        ) from None
+    probe.release()
+
+
 def serve_events(ws: Workspace, host: str = "127.0.0.1", port: int = 8787, **options: Any) -> None:
     """Run the consumer in the foreground (``damkit events serve``) until interrupted.
 
@@ -624,6 +645,7 @@ def serve_events(ws: Workspace, host: str = "127.0.0.1", port: int = 8787, **opt
         log.warning("event consumer: listening on %s, not loopback; it is meant to sit behind an "
                     "HTTPS reverse proxy or tunnel on the same machine", host)
     app = build_consumer_app(ws, **options)
+    _refuse_if_busy(app.state.consumer)
     log.info("event consumer on http://%s:%d%s/<portal>", host, port, ROUTE_PREFIX)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=True,
                             forwarded_allow_ips="127.0.0.1", lifespan="on", access_log=False)

@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -221,8 +221,23 @@ def check_subscribe_url(url: str, topic_arn: str, anchor: TrustedHost | None) ->
         if re.fullmatch(f"https://{re.escape(host)}/\\?[^#\\s]*", url):
             return
     elif anchor.origin_pattern().fullmatch(url):
-        return
+        if not _escapes_prefix(url):
+            return
+        raise fail("subscribe_url", "SubscribeURL has a '.' or '..' path segment: it could "
+                   "leave the trusted path prefix")
     raise fail("subscribe_url", "SubscribeURL is not on the topic's SNS host")
+
+
+def _escapes_prefix(url: str) -> bool:
+    """A ``.`` or ``..`` path segment, literal or percent-encoded (``%2e``, ``%2E%2e``, also
+    double-encoded): a server that normalises the path would leave the trusted prefix."""
+    path = urlsplit(url).path
+    for _ in range(3):  # decode %25xx layers too; the pattern allows no '%' today, this stays safe
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    return any(segment in (".", "..") for segment in path.replace("\\", "/").split("/"))
 
 
 # --- certificates ------------------------------------------------------------------------------

@@ -189,13 +189,26 @@ def restore(directory: Path, backup: Path | None = None) -> Path:
     verify_files(objects, manifest)
     aside = directory / f"damaged.{_stamp()}"
     aside.mkdir()
-    for name in list(index_files(directory)):
-        os.replace(directory / name, aside / name)
-    fsync_dir(directory)
-    for name in manifest_files(manifest):
-        _copy_durable(objects / name, directory / name)
-    fsync_dir(directory)
-    write_bytes_atomic(directory / MANIFEST, raw)
+    moved: list[str] = []
+    try:
+        for name in list(index_files(directory)):
+            os.replace(directory / name, aside / name)
+            moved.append(name)
+        fsync_dir(directory)
+        for name in manifest_files(manifest):
+            _copy_durable(objects / name, directory / name)
+        fsync_dir(directory)
+        write_bytes_atomic(directory / MANIFEST, raw)
+    except BaseException:  # e.g. the disk is full: put the live files back, as they were
+        for name in manifest_files(manifest):
+            if name not in moved:
+                with contextlib.suppress(OSError):
+                    os.unlink(directory / name)
+        for name in moved:
+            os.replace(aside / name, directory / name)
+        with contextlib.suppress(OSError):
+            aside.rmdir()
+        raise
     return aside
 
 

@@ -6,6 +6,7 @@ the public API on top of :class:`IndexCore`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import threading
@@ -16,12 +17,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import orjson
 from filelock import FileLock, Timeout
 
-from ..errors import IndexCorruptError, IndexLockedError
+from ..errors import IndexCorruptError, IndexLockedError, local_storage_error
 from . import backups
 from .batch import Batch, commit, rollback
 from .shards import DATA_FILE_RE, LOCK_FILE, MANIFEST, TMP_FILE_RE, empty_manifest, encode_table, load_manifest, table_file_name
 from .state import Doc, IndexState, gc_paused, now_iso
 from .storage import write_bytes_atomic
+
+log = logging.getLogger("damkit.index")
 
 if TYPE_CHECKING:
     from .transaction import Transaction
@@ -70,11 +73,23 @@ class IndexCore:
                     index._create()
                 index._refresh_locked()
                 index._sweep()
-                index._back_up()
+                index._back_up_if_room()
         except BaseException:
             index._close_fd()
             raise
         return index
+
+    def _back_up_if_room(self) -> None:
+        """The backup on open, skipped when the disk refuses the write (full, read-only): opening
+        the index must not need to write, so read-only commands work on a full disk. The backup
+        is made by the next open that has room."""
+        try:
+            self._back_up()
+        except OSError as exc:
+            if local_storage_error(exc) is None:
+                raise
+            log.warning("index: no backup made on open (%s); the next open with room makes it",
+                        exc.strerror or exc)
 
     def _back_up(self) -> None:
         """Back up the loaded commit if it is new; every file copied is parsed first, so no

@@ -9,6 +9,9 @@ from ..errors import SecretStoreError
 
 ENCRYPTED_FILE = "secrets.enc"
 PLAINTEXT_FILE = "secrets.json"
+#: A file the demo puts in its own workspace: the secrets there are the sandbox's throwaway keys,
+#: kept in the plaintext file, and every command on that workspace uses it without a warning.
+DEMO_MARKER = "sandbox-demo-workspace"
 
 ENV_STORE = "DAMKIT_SECRET_STORE"
 ENV_PASSPHRASE = "DAMKIT_SECRETS_PASSPHRASE"
@@ -17,7 +20,9 @@ ENV_INSECURE = "DAMKIT_INSECURE_SECRETS"
 KINDS = ("keyring", "encrypted", "plaintext", "env-only")
 
 FIXES = (
-    "set DAMKIT_SECRETS_PASSPHRASE to use the encrypted file store, "
+    "set DAMKIT_SECRETS_PASSPHRASE to a passphrase you choose (export "
+    "DAMKIT_SECRETS_PASSPHRASE=...; it encrypts the workspace's secrets.enc) and run the command "
+    "again, or run it on a terminal to be asked for one; or "
     "unlock an OS keyring (e.g. gnome-keyring in a D-Bus session), "
     "or opt in to a plaintext file with DAMKIT_INSECURE_SECRETS=1; "
     "DAMKIT_<CONNECTION>_<FIELD> environment variables are read in any case"
@@ -48,7 +53,8 @@ class Backend:
     def set(self, connection: str, field: str, value: str) -> None:
         raise SecretStoreError(
             f"cannot save secret '{field}' of connection '{connection}': no writable secret store "
-            "on this machine",
+            "here (no usable OS keyring, no DAMKIT_SECRETS_PASSPHRASE, no terminal to ask for "
+            "one); nothing was saved",
             hint=FIXES,
         )
 
@@ -62,5 +68,5 @@ class Backend:
             )
 
 
-__all__ = ["ENCRYPTED_FILE", "ENV_INSECURE", "ENV_PASSPHRASE", "ENV_STORE", "FIXES", "KINDS",
+__all__ = ["DEMO_MARKER", "ENCRYPTED_FILE", "ENV_INSECURE", "ENV_PASSPHRASE", "ENV_STORE", "FIXES", "KINDS",
            "PLAINTEXT_FILE", "Backend", "check_names"]

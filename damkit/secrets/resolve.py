@@ -10,7 +10,9 @@ from pathlib import Path
 
 from ..errors import SecretStoreError
 from ..redact import register_secret
+from . import keycache
 from .base import (
+    DEMO_MARKER,
     ENCRYPTED_FILE,
     ENV_INSECURE,
     ENV_PASSPHRASE,
@@ -20,7 +22,6 @@ from .base import (
     PLAINTEXT_FILE,
     Backend,
 )
-from . import keycache
 from .encrypted import EncryptedBackend
 from .keyring_store import KEYRING_CALL_TIMEOUT, KeyringBackend, probe_keyring
 from .plaintext import PlaintextBackend
@@ -85,6 +86,16 @@ def resolve_secret_store(
             log.log(level, "secret store: %s", text)
         log.debug("secret store: %s (%s)", store.kind, store.location)
         return store
+
+    # the demo's own workspace: the sandbox's throwaway keys in its plaintext file, said once
+    if (forced in (None, "plaintext") and allow_plaintext is not False
+            and (workspace / DEMO_MARKER).exists()):
+        txt = PlaintextBackend(txt_path)
+        txt.load()
+        _tighten_mode(txt_path, warnings)
+        why.append(f"plaintext: chosen: {txt_path} (the demo's workspace, {DEMO_MARKER}: sandbox "
+                   "keys only; never add a real connection here)")
+        return done(txt)
 
     # 2. the OS keyring
     if forced in (None, "keyring"):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from ..redact import register_secret
-from .base import Backend, check_names
+from .base import ENV_PASSPHRASE, Backend, check_names
 from .env import env_value, env_var_name
 
 log = logging.getLogger("damkit.secrets")
@@ -79,6 +80,40 @@ class SecretStore:
         """What the index stores instead of the value: ``secret:<kind>:<connection>/<field>``."""
         check_names(connection, field)
         return f"secret:{self.kind}:{connection}/{field}"
+
+    def env_get(self, connection: str, field: str) -> str | None:
+        """The value of ``DAMKIT_<CONNECTION>_<FIELD>`` alone (None when unset): a connection can
+        be added with its secrets only there (CI, servers), nothing being saved."""
+        check_names(connection, field)
+        value = self._env_value(connection, field)
+        if value is not None:
+            register_secret(value)
+        return value
+
+    @property
+    def locked(self) -> str | None:
+        """The secrets file that exists but could not be opened (no passphrase), if any."""
+        path = getattr(self._backend, "locked", None)
+        return str(path) if path is not None and Path(path).exists() else None
+
+    def sources_tried(self, connection: str, field: str) -> list[str]:
+        """Where :meth:`get` looked for the secret and why each source gave nothing, one line
+        each (names only, never a value), for the message of a missing secret."""
+        check_names(connection, field)
+        name = env_var_name(connection, field)
+        lines = [f"env: {name} is not set" if self._env_value(connection, field) is None
+                 else f"env: {name} is set"]
+        if self.locked is not None:
+            lines.append(f"encrypted: {self.locked} is locked: set {ENV_PASSPHRASE} or run on a "
+                         "terminal")
+        elif self.writable:
+            lines.append(f"{self.kind}: no value for {connection}/{field} in {self.location}")
+        for line in self.why:
+            kind, _, rest = line.partition(": ")
+            said = kind == "encrypted" and self.locked is not None
+            if rest.startswith("passed over") and not said:
+                lines.append(f"{kind}: {rest}")
+        return lines
 
     def source(self, connection: str, field: str) -> str | None:
         """``"env"`` or the store's kind, where :meth:`get` would read the value; None if unset."""

@@ -613,6 +613,10 @@ async def _run(runner: Runner, settings: Any, *, dry_run: bool, prune: bool,
     report.unchanged = len(plan.unchanged)
     await runner.reporter.emit("planned", plan=report.plan.model_dump(), total=runner.total)
     if dry_run:
+        from .models import PlannedFile
+
+        report.planned = [PlannedFile(asset_id=j.asset.id, name=j.asset.name, action=j.category,
+                                      size=j.asset.size, path=j.rel_path) for j in plan.jobs]
         return
     gone = await confirm_gone(runner, plan.gone)
     if runner.stopping():

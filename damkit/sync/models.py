@@ -39,6 +39,16 @@ class FileError(BaseModel):
     error: str
 
 
+class PlannedFile(BaseModel):
+    """One file a run would download (listed by a dry run)."""
+
+    asset_id: str
+    name: str
+    action: str  # "new" | "changed" | "retry"
+    size: int | None = None
+    path: str  # relative to the workspace root
+
+
 class SyncReport(BaseModel):
     """Outcome of one run of :func:`damkit.sync.sync_connection`."""
 
@@ -64,6 +74,7 @@ class SyncReport(BaseModel):
     throttled_s: float = 0.0  # seconds the run was held by 429s (the union of the holds)
     min_concurrency: int = 0  # lowest download concurrency the adaptive gate went down to
     errors: list[FileError] = Field(default_factory=list)
+    planned: list[PlannedFile] = Field(default_factory=list)  # dry run: the files it would fetch
     error: str | None = None  # run-level failure (listing failed, disk full, ...)
 
     @property
@@ -81,4 +92,12 @@ class SyncReport(BaseModel):
                 "backlinks": self.backlinks, "backlink_failed": self.backlink_failed}
 
 
-__all__ = ["AssetStatus", "FileError", "PLAN_CATEGORIES", "PlanSummary", "RunStatus", "SyncReport"]
+__all__ = [
+    "PLAN_CATEGORIES",
+    "AssetStatus",
+    "FileError",
+    "PlanSummary",
+    "PlannedFile",
+    "RunStatus",
+    "SyncReport",
+]

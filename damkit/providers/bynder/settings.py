@@ -20,6 +20,7 @@ AUTH_FIELDS: dict[str, tuple[str, ...]] = {
 class BynderSettings(ConnectionSettings):
     provider: ClassVar[str] = "bynder"
     tag_field: ClassVar[str] = "tag"
+    tag_allows_comma: ClassVar[bool] = False  # tags=a,b is comma-separated, no escape (bynder.md)
 
     domain: str = setting(
         "Bynder Domain",
@@ -107,7 +108,7 @@ class BynderSettings(ConnectionSettings):
     @field_validator("tag")
     @classmethod
     def _tag(cls, value: str) -> str:
-        return clean_exact_tag(value)
+        return clean_exact_tag(value, allow_comma=cls.tag_allows_comma)
 
     @field_validator("backlink_label")
     @classmethod

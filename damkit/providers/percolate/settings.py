@@ -7,7 +7,14 @@ from typing import ClassVar
 
 from pydantic import SecretStr, field_validator
 
-from ...settings import ConnectionSettings, clean_base_url, clean_exact_tag, clean_required_text, setting
+from ...settings import (
+    ConnectionSettings,
+    clean_base_url,
+    clean_digits,
+    clean_exact_tag,
+    clean_required_text,
+    setting,
+)
 
 DEFAULT_API_URL = "https://percolate.com"
 
@@ -15,6 +22,7 @@ DEFAULT_API_URL = "https://percolate.com"
 class PercolateSettings(ConnectionSettings):
     provider: ClassVar[str] = "percolate"
     tag_field: ClassVar[str] = "tag"
+    tag_allows_comma: ClassVar[bool] = False  # tag lists are comma-joined (percolate.md)
 
     scope_id: str = setting(
         "Scope ID",
@@ -65,10 +73,11 @@ class PercolateSettings(ConnectionSettings):
         text = str(value if value is not None else "")
         if text != text.strip():
             raise ValueError("remove the spaces before or after the license id")
-        match = re.fullmatch(r"(?:license:)?(\d{1,18})", text, flags=re.IGNORECASE)
+        match = re.fullmatch(r"(?:license:)?([0-9]{1,18})", text, flags=re.IGNORECASE | re.ASCII)
         if not match:
-            raise ValueError(f"'{text}' is not a license id: type the number (12345) or license:12345")
-        return f"license:{match.group(1)}"
+            raise ValueError(f"'{text}' is not a license id: type the number (12345) or "
+                             "license:12345, in ASCII digits 0-9")
+        return f"license:{clean_digits(match.group(1), what='license id')}"
 
     @field_validator("client_id")
     @classmethod
@@ -84,7 +93,7 @@ class PercolateSettings(ConnectionSettings):
     @field_validator("tag")
     @classmethod
     def _tag(cls, value: str) -> str:
-        return clean_exact_tag(value)
+        return clean_exact_tag(value, allow_comma=cls.tag_allows_comma)
 
     @field_validator("api_url")
     @classmethod
