@@ -25,8 +25,8 @@ prints ONE JSON object:
   serving N tagged assets in its own process, is listed page by page) and offline
   (``audit_offline_*``: the index against the library folder). ``audit_*_s`` are their times.
 
-Targets at 100,000 assets: open <= 0.5 s (and open + load), lookup <= 1 ms, batch upsert <= 150 ms (the slowest
-single commit too), audit query <= 200 ms, peak <= 300 MB, audit peak <= 300 MB.
+Targets at 100,000 assets: open <= 0.5 s (and open + load), lookup <= 1 ms, batch upsert <= 150 ms
+(the slowest single commit too), audit query <= 200 ms, peak <= 300 MB, audit peak <= 300 MB.
 ``--no-audit`` skips the audit phases (they list N assets over HTTP: about a minute).
 """
 
@@ -130,7 +130,7 @@ def measure(directory: Path, n: int, repeats: int) -> dict[str, Any]:
     lookups: list[float] = []
     for _ in range(repeats):
         t = time.perf_counter()
-        for conn, pid in zip(conns, ids):
+        for conn, pid in zip(conns, ids, strict=False):
             if index.get_asset(conn, pid) is None:
                 raise SystemExit(f"lookup failed: {conn}/{pid}")
         lookups.append((time.perf_counter() - t) / len(ids))

@@ -44,8 +44,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from damkit.demo import (add_sandbox_connections, demo_workspace, fetch_manifest,  # noqa: E402
-                         login_sandbox_connections)
+from damkit.demo import add_sandbox_connections, demo_workspace, fetch_manifest, login_sandbox_connections  # noqa: E402
 from damkit.sandbox import free_port  # noqa: E402
 from damkit.sync import sync_connection  # noqa: E402
 

@@ -429,7 +429,21 @@ def run_history(ws: Workspace, connection: str | None = None) -> list[dict[str, 
     return out
 
 
-__all__ = ["DEFAULT_LIMIT", "AuditReport", "AuditRow", "AuditStatus", "ConnectionAudit",
-           "STATUSES", "STATUS_LABELS", "audit", "audit_connection", "classify_listed",
-           "classify_record", "compare", "listed_rows", "record_rows", "run_history",
-           "stream_rows"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "STATUSES",
+    "STATUS_LABELS",
+    "AuditReport",
+    "AuditRow",
+    "AuditStatus",
+    "ConnectionAudit",
+    "audit",
+    "audit_connection",
+    "classify_listed",
+    "classify_record",
+    "compare",
+    "listed_rows",
+    "record_rows",
+    "run_history",
+    "stream_rows",
+]

@@ -1,5 +1,6 @@
-"""``damkit sandbox compare FILE`` (core, not the sandbox: it drives the real connectors): replay a recorded HAR against a fresh sandbox and say, per
-endpoint, where the sandbox answers differently (status, content type, keys, value types).
+"""``damkit sandbox compare FILE`` (core, not the sandbox: it drives the real connectors): replay
+a recorded HAR against a fresh sandbox and say, per endpoint, where the sandbox answers
+differently (status, content type, keys, value types).
 
 A HAR comes from ``damkit check|sync NAME --record FILE`` (:mod:`damkit.record`); its
 ``log._damkit`` names the provider and the connection's base URL. Every recorded ``GET`` below

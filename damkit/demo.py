@@ -226,6 +226,14 @@ async def run_demo(home: Path | None = None, *, assets: int = DEMO_ASSETS,
             shutil.rmtree(temp, ignore_errors=True)
 
 
-__all__ = ["DEMO_ASSETS", "DEMO_RATE", "DemoRow", "demo_root",
-           "add_sandbox_connections", "demo_workspace", "fetch_manifest",
-           "login_sandbox_connections", "run_demo"]
+__all__ = [
+    "DEMO_ASSETS",
+    "DEMO_RATE",
+    "DemoRow",
+    "add_sandbox_connections",
+    "demo_root",
+    "demo_workspace",
+    "fetch_manifest",
+    "login_sandbox_connections",
+    "run_demo",
+]

@@ -426,7 +426,7 @@ class HttpClient:
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def _auth_for(self, url: str, auth: httpx.Auth | None | bool) -> httpx.Auth | None:
+    def _auth_for(self, url: str, auth: httpx.Auth | bool | None) -> httpx.Auth | None:
         if auth is False:
             return None
         chosen = auth if isinstance(auth, httpx.Auth) else self.auth
@@ -445,7 +445,7 @@ class HttpClient:
         data: Mapping[str, Any] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
-        auth: httpx.Auth | None | bool = None,
+        auth: httpx.Auth | bool | None = None,
         ok: tuple[int, ...] | None = None,
         follow_redirects: bool = True,
         retries: int | None = None,
@@ -472,7 +472,7 @@ class HttpClient:
         *,
         params: Mapping[str, Any] | list[tuple[str, str]] | None = None,
         headers: Mapping[str, str] | None = None,
-        auth: httpx.Auth | None | bool = None,
+        auth: httpx.Auth | bool | None = None,
         retries: int | None = None,
     ) -> AsyncIterator[httpx.Response]:
         """Open a streamed response (status 2xx), retrying until the headers arrive.
@@ -502,7 +502,7 @@ class HttpClient:
 
     async def _send_retrying(
         self, method: str, url: str, *, params: Any, data: Any, json: Any, headers: Any,
-        auth: httpx.Auth | None | bool, follow_redirects: bool, stream: bool,
+        auth: httpx.Auth | bool | None, follow_redirects: bool, stream: bool,
         retries: int | None,
     ) -> httpx.Response:
         """Send until an answer that is not retried, or raise after the last try.
@@ -564,7 +564,7 @@ class HttpClient:
 
     async def _send_following(
         self, method: str, url: str, *, params: Any, data: Any, json: Any, headers: Any,
-        auth: httpx.Auth | None | bool, follow_redirects: bool, stream: bool,
+        auth: httpx.Auth | bool | None, follow_redirects: bool, stream: bool,
     ) -> httpx.Response:
         current_auth = self._auth_for(url, auth)
         origin = httpx.URL(url)

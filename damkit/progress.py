@@ -22,7 +22,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -71,7 +71,7 @@ class ProgressEvent(BaseModel):
                 f"{self.bytes} bytes{tail}")
 
 
-ProgressCallback = Callable[[ProgressEvent], Union[None, Awaitable[None]]]
+ProgressCallback = Callable[[ProgressEvent], Awaitable[None] | None]
 
 
 class ProgressStream:

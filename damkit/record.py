@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
@@ -124,7 +124,7 @@ class Recorder:
             except ValueError:
                 shape = None
         entry: dict[str, Any] = {
-            "startedDateTime": datetime.now(timezone.utc).isoformat(),
+            "startedDateTime": datetime.now(UTC).isoformat(),
             "time": round(seconds * 1000, 1),
             "request": {
                 "method": request.method,
@@ -267,7 +267,7 @@ def recording(recorder: Recorder) -> Iterator[Recorder]:
 
     token = EXCHANGE_HOOK.set(recorder)
     started = time.perf_counter()
-    recorder.meta.setdefault("recorded_at", datetime.now(timezone.utc).isoformat())
+    recorder.meta.setdefault("recorded_at", datetime.now(UTC).isoformat())
     try:
         yield recorder
     finally:

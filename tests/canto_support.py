@@ -12,9 +12,8 @@ from damkit.providers.canto.auth import CantoLogin
 from damkit.providers.canto.settings import CantoSettings
 from damkit.sandbox import Sandbox
 from damkit.sandbox.canto import CantoEmulator, consent
+
 from provider_support import MemorySecrets
-
-
 
 
 def manifest_of(sb: Sandbox) -> dict[str, Any]:

@@ -18,12 +18,20 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from canto_support import emulator, expire, make_ctx, manifest_of, paste_login, revoke
-from damkit.providers.canto.auth import (CALLBACK_PATH, CantoAuthError, CantoLogin, CantoTokens,
-                                         CantoOAuth, oauth_base, parse_redirect)
+from damkit.providers.canto.auth import (
+    CALLBACK_PATH,
+    CantoAuthError,
+    CantoLogin,
+    CantoOAuth,
+    CantoTokens,
+    oauth_base,
+    parse_redirect,
+)
 from damkit.sandbox import Sandbox
 from damkit.sandbox.canto import consent
 from damkit.secrets import resolve_secret_store
+
+from canto_support import emulator, expire, make_ctx, manifest_of, paste_login, revoke
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-
 SECRET = "cli-secret-Hx72-never-print"
 
 

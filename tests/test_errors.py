@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from damkit.errors import (BadAnswer, CredentialsRefused, DamkitError, Forbidden, HttpError,
-                           RateLimited, RemoteNotFound, Unavailable, Unreachable,
-                           error_for_status, is_transient, typed)
+from damkit.errors import (
+    BadAnswer,
+    CredentialsRefused,
+    DamkitError,
+    Forbidden,
+    HttpError,
+    RateLimited,
+    RemoteNotFound,
+    Unavailable,
+    Unreachable,
+    error_for_status,
+    is_transient,
+    typed,
+)
 from damkit.providers.base import Fix, describe_error
 
 SITE = Fix(step="x.settings", field="domain", action="use the portal's address")

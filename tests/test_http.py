@@ -17,8 +17,15 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from damkit.errors import HttpError
-from damkit.http import (HostBudget, HttpClient, Patience, RateLimiter, budget_for, budget_key,
-                         parse_retry_after)
+from damkit.http import (
+    HostBudget,
+    HttpClient,
+    Patience,
+    RateLimiter,
+    budget_for,
+    budget_key,
+    parse_retry_after,
+)
 from damkit.redact import register_secret
 from damkit.sandbox import free_port
 

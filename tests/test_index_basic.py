@@ -230,14 +230,13 @@ def test_transaction_rolls_back_on_error(ix: LibraryIndex, small_shards: None) -
     ix.upsert_assets([asset(str(i)) for i in range(50)])
     before = ix.assets()
     other = LibraryIndex.open(ix.directory)
-    with pytest.raises(KeyError):
-        with ix.transaction() as tx:
-            tx.upsert_assets([asset(str(i), status="x") for i in range(45, 70)])
-            tx.update_assets("acme", {"3": {"status": "y"}})
-            tx.remove_assets("acme", ["0", "1", "30"])
-            tx.put_connection({"name": "acme", "v": 2})
-            tx.add_event({"kind": "lost"})
-            raise KeyError("boom")
+    with pytest.raises(KeyError), ix.transaction() as tx:
+        tx.upsert_assets([asset(str(i), status="x") for i in range(45, 70)])
+        tx.update_assets("acme", {"3": {"status": "y"}})
+        tx.remove_assets("acme", ["0", "1", "30"])
+        tx.put_connection({"name": "acme", "v": 2})
+        tx.add_event({"kind": "lost"})
+        raise KeyError("boom")
     assert ix.assets() == before
     assert ix.get_connection("acme") == {"name": "acme", "v": 1}
     assert ix.events() == []

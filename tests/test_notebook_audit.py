@@ -15,14 +15,14 @@ import pytest
 
 matplotlib.use("Agg")
 
-import damkit.notebook as dn  # noqa: E402
-from damkit import audit as core  # noqa: E402
-from damkit.providers.base import RemoteAsset  # noqa: E402
-from damkit.sandbox import Sandbox  # noqa: E402
-from damkit.sync import sync_connection  # noqa: E402
-from damkit.workspace import Workspace  # noqa: E402
+import damkit.notebook as dn
+from damkit import audit as core
+from damkit.providers.base import RemoteAsset
+from damkit.sandbox import Sandbox
+from damkit.sync import sync_connection
+from damkit.workspace import Workspace
 
-from notebook_support import ASSETS, RATE, leaks, manifest_secrets  # noqa: E402
+from notebook_support import ASSETS, RATE, leaks, manifest_secrets
 
 
 def eligible(sb: Sandbox) -> dict[str, int]:
@@ -113,7 +113,7 @@ async def test_notebook_frames_and_plots(fresh_sandbox: Any, tmp_path: Path) -> 
     changed = await dn.sandbox_audit_demo(sb, ws, rate=RATE)
     df = await dn.audit_async(ws)
     assert list(df.columns) == dn.AUDIT_COLUMNS and len(df) == len(set(
-        zip(df.connection, df.asset_id)))
+        zip(df.connection, df.asset_id, strict=False)))
     assert list(df.status.cat.categories) == list(core.STATUSES)
     table = dn.breakdown(df)
     main = table[table.status != "near miss"].set_index("status")["files"].to_dict()

@@ -78,7 +78,7 @@ def test_har_is_1_2_and_holds_no_secret_or_token(recorded: Any) -> None:
     secrets = {str(fields[k]) for fields in manifest.values() for k in secret_fields
                if isinstance(fields.get(k), str)}
     assert len(secrets) >= 7 and tokens, (secrets, tokens)
-    for provider, paths in hars.items():
+    for paths in hars.values():
         for path in paths:
             text = path.read_text(encoding="utf-8")
             har = json.loads(text)

@@ -176,7 +176,7 @@ def test_thread_safety() -> None:
             for v in chunk:
                 register_secret(v)
                 assert redact(f"<{v}>") == f"<{MASK}>"
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=register, args=(values[i::8],)) for i in range(8)]

@@ -249,7 +249,7 @@ def test_oauth1_signs_query_and_form_body(m: dict[str, Any], sb: Sandbox) -> Non
     # a body changed after signing is refused
     url = f"{m['domain']}/api/v4/media/{asset.key}/"
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    uri, headers, body = oauth(m).sign(url, "POST", body=urlencode(form), headers=headers)
+    uri, headers, _body = oauth(m).sign(url, "POST", body=urlencode(form), headers=headers)
     tampered = httpx.post(uri, headers=headers, content=urlencode({f"metaproperty.{mp_id}": "x"}))
     assert tampered.status_code == 401 and tampered.json()["message"] == "Invalid signature"
     read = signed(m, "GET", f"/api/v4/media/{asset.key}/").json()

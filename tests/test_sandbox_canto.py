@@ -12,9 +12,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 import pytest
 
-from canto_support import emulator, manifest_of
 from damkit.sandbox import Sandbox
 from damkit.sandbox.canto import consent, parse_consent_form, s256
+
+from canto_support import emulator, manifest_of
 
 VERIFIER = "v" * 60
 REDIRECT = "http://127.0.0.1:45999/canto/callback"

@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from damkit.sandbox import Sandbox, app as sandbox_app
+from damkit.sandbox import Sandbox
+from damkit.sandbox import app as sandbox_app
 from damkit.sandbox.base import Emulator
 from damkit.sandbox.catalog import SandboxAsset
 
@@ -217,11 +218,10 @@ def test_cut_body_raises_in_httpx(demo: Callable[..., Sandbox], client: httpx.Cl
         client.get(url)
     received = b""
     sb.set_faults("demo", cut_rate=1.0)
-    with pytest.raises(httpx.RemoteProtocolError):
-        with client.stream("GET", url) as r:
-            assert r.headers["content-length"] == "20000"
-            for chunk in r.iter_bytes():
-                received += chunk
+    with pytest.raises(httpx.RemoteProtocolError), client.stream("GET", url) as r:
+        assert r.headers["content-length"] == "20000"
+        for chunk in r.iter_bytes():
+            received += chunk
     assert 0 < len(received) < 20_000
     sb.set_faults("demo")
     assert client.get(url).content == sb.state.catalog("demo").content(asset)

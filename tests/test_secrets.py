@@ -447,7 +447,7 @@ def test_tampered_file_is_refused(ws: Path) -> None:
     doc = json.loads(path.read_text())
     doc["kdf"]["n"] = 2**14  # a changed header fails authentication
     path.write_text(json.dumps(doc))
-    with pytest.raises(SecretStoreError, match="wrong passphrase|altered"):
+    with pytest.raises(SecretStoreError, match=r"wrong passphrase|altered"):
         resolve(ws, {"DAMKIT_SECRETS_PASSPHRASE": PASS})
     path.write_text("not json")
     with pytest.raises(SecretStoreError, match="not a damkit encrypted secrets file"):

@@ -10,8 +10,14 @@ import pytest
 from damkit.errors import SettingsError
 from damkit.providers import names
 from damkit.providers.base import CheckStep, Fix
-from damkit.setup_flow import (DEPENDENCY_ORDER, ConnectionState, connection_state, fix_text,
-                               setup_flow, step_hint)
+from damkit.setup_flow import (
+    DEPENDENCY_ORDER,
+    ConnectionState,
+    connection_state,
+    fix_text,
+    setup_flow,
+    step_hint,
+)
 from damkit.workspace import open_workspace
 
 

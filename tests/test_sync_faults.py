@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from damkit.progress import ProgressEvent
 from damkit.sandbox import Sandbox
 from damkit.sync import sync_connection
+
 from sync_support import RATE, assert_library_matches, connect, expected, workspace
 
 P = "percolate"
@@ -38,7 +39,7 @@ async def test_a_file_that_keeps_failing_is_recorded_and_retried(
     ws = workspace(tmp_path)
     conn = connect(ws, sb, P)
     catalog = sb.state.catalog(P)
-    bad = [a for a in catalog.tagged(catalog.tag) if a.number > 30][0]
+    bad = next(a for a in catalog.tagged(catalog.tag) if a.number > 30)
     sb.set_faults(P, cut_rate=1.0, match=f"/cdn/ugc/raw/{bad.number}/")  # its body is always cut
     report = await sync_connection(ws, conn, rate=RATE)
     assert report.status == "partial" and report.failed == 1

@@ -9,15 +9,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from damkit.library import library_name
 from damkit.sandbox import Sandbox
 from damkit.sync import sync_connection
 from damkit.workspace import open_workspace
-from sync_support import (RATE, assert_library_matches, connect, expected, library_files,
-                          md5_file, workspace)
+
+from sync_support import RATE, assert_library_matches, connect, expected, library_files, md5_file, workspace
 
 P = "percolate"
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from damkit.library import (MAX_NAME_BYTES, connection_dir, inside, library_name, safe_filename,
-                            short_id)
+from damkit.library import MAX_NAME_BYTES, connection_dir, inside, library_name, safe_filename, short_id
 from damkit.sandbox.catalog import HOSTILE_NAMES
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -12,8 +12,17 @@ from damkit.errors import SyncError
 from damkit.progress import ProgressEvent, ProgressStream
 from damkit.sandbox import Sandbox
 from damkit.sync import sync_connection, sync_one
-from sync_support import (RATE, assert_library_matches, connect, expected, library_files,
-                          md5_file, tree, workspace)
+
+from sync_support import (
+    RATE,
+    assert_library_matches,
+    connect,
+    expected,
+    library_files,
+    md5_file,
+    tree,
+    workspace,
+)
 
 P = "percolate"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from damkit.providers.bynder.backlink import property_name
 from damkit.sandbox import Sandbox
 from damkit.sync import backlink_problem, library_url, sync_connection
 from damkit.sync.engine import Runner
+
 from sync_support import RATE, assert_library_matches, connect, expected, workspace
 
 TEMPLATE = "https://library.example.com/{connection}/assets/{id}?path={path}"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -18,9 +19,10 @@ from damkit.errors import CircuitOpen, LocalStorageError, local_storage_error
 from damkit.progress import ProgressEvent
 from damkit.providers import provider_class
 from damkit.sandbox import Sandbox
-from damkit.sync import sync_connection
 from damkit.sync import engine as sync_engine
+from damkit.sync import sync_connection
 from damkit.sync.paths import probe_case, same_entry
+
 from sync_support import RATE, assert_library_matches, connect, expected, library_files, workspace
 
 P = "percolate"

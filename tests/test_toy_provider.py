@@ -109,9 +109,10 @@ def test_a_wrong_key_fails_the_check_with_its_hint(toy_sandbox: Sandbox, tmp_pat
 
 async def test_console_lists_it_and_renders_its_guide(toy: None, tmp_path: Path) -> None:
     from textual.widgets import OptionList
-    from tui_support import encrypted_workspace, make_app, wait_for
 
     from damkit_tui.screens.edit import ConnectionFormScreen, ProviderPickScreen
+
+    from tui_support import encrypted_workspace, make_app, wait_for
 
     ws = encrypted_workspace(tmp_path / "ws")
     app = make_app(ws)

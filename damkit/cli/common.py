@@ -11,7 +11,7 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -44,14 +44,14 @@ def group(help: str) -> typer.Typer:
 
 
 class State:
-    home: Optional[Path] = None
+    home: Path | None = None
 
 
 state = State()
 
 
 @app.callback()
-def main_callback(home: Optional[Path] = HomeOption) -> None:
+def main_callback(home: Path | None = HomeOption) -> None:
     state.home = home
 
 

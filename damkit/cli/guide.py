@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import DamkitError, SettingsError
 
 if TYPE_CHECKING:
-    from ..setup_flow import GuideStep, SetupFlow
     from ..settings import FieldSpec
+    from ..setup_flow import GuideStep, SetupFlow
     from ..workspace import Workspace
 
 Ask = Callable[[str], str]

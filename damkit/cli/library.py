@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,7 +15,7 @@ app = group("Read the library index.")
 
 
 @app.command("stats")
-def library_stats(connection: Optional[str] = typer.Option(None, "--connection", "-c"),
+def library_stats(connection: str | None = typer.Option(None, "--connection", "-c"),
                   as_json: bool = JsonOption) -> None:
     """Counts per status and bytes, per connection."""
     with guarded(as_json):
@@ -41,10 +40,10 @@ def library_stats(connection: Optional[str] = typer.Option(None, "--connection",
 
 @app.command("ls")
 def library_ls(
-    connection: Optional[str] = typer.Option(None, "--connection", "-c"),
-    status: Optional[str] = typer.Option(None, "--status"),
-    tag: Optional[str] = typer.Option(None, "--tag"),
-    name: Optional[str] = typer.Option(None, "--name", help="Name contains"),
+    connection: str | None = typer.Option(None, "--connection", "-c"),
+    status: str | None = typer.Option(None, "--status"),
+    tag: str | None = typer.Option(None, "--tag"),
+    name: str | None = typer.Option(None, "--name", help="Name contains"),
     limit: int = typer.Option(50, "--limit"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -66,10 +65,10 @@ def library_ls(
 
 @app.command("audit")
 def library_audit(
-    connection: Optional[str] = typer.Option(None, "--connection", "-c"),
+    connection: str | None = typer.Option(None, "--connection", "-c"),
     offline: bool = typer.Option(False, "--offline",
                                  help="Compare the index with the files only; do not ask the DAM"),
-    show: Optional[str] = typer.Option(None, "--show", help="List the assets of one status "
+    show: str | None = typer.Option(None, "--show", help="List the assets of one status "
                                        "(current, missing, failed, stale, gone)"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -114,7 +113,7 @@ def library_audit(
 
 @app.command("restore")
 def library_restore(
-    backup: Optional[Path] = typer.Option(None, "--backup",
+    backup: Path | None = typer.Option(None, "--backup",
                                           help="A backup folder (default: the latest)"),
 ) -> None:
     """Put a backup of the index back after damage; the damaged files are kept aside."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -17,7 +17,7 @@ RecordOption = typer.Option(None, "--record", metavar="FILE",
 
 
 @contextmanager
-def recorded(ws: Any, name: str, path: Optional[Path]) -> Iterator[None]:
+def recorded(ws: Any, name: str, path: Path | None) -> Iterator[None]:
     """Record every exchange of the block into ``path`` (written even when the block fails: a
     failure is what a bug report needs)."""
     if path is None:

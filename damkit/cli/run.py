@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -49,13 +49,13 @@ def demo(
 
 @app.command("sandbox")
 def sandbox(
-    action: Optional[str] = typer.Argument(None, metavar="[compare FILE]",
+    action: str | None = typer.Argument(None, metavar="[compare FILE]",
                                            help="compare FILE: replay a recorded HAR against "
                                            "a fresh sandbox and report the differences"),
-    file: Optional[Path] = typer.Argument(None, metavar="", show_default=False),
+    file: Path | None = typer.Argument(None, metavar="", show_default=False),
     as_json: bool = JsonOption,
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: Optional[int] = typer.Option(None, "--port"),
+    port: int | None = typer.Option(None, "--port"),
     assets: int = typer.Option(300, "--assets"),
     seed: int = typer.Option(7, "--seed"),
     latency_ms: float = typer.Option(0.0, "--latency-ms"),
@@ -89,7 +89,7 @@ def sandbox(
             raise SettingsError(f"--host: {exc}", field="host") from None
 
 
-def sandbox_compare(action: str, file: Optional[Path], as_json: bool, **sandbox: Any) -> None:
+def sandbox_compare(action: str, file: Path | None, as_json: bool, **sandbox: Any) -> None:
     """``damkit sandbox compare FILE [--assets N --seed S]``: replay against a fresh sandbox of
     that size and seed; exit 0 when it answers as recorded, 1 if not."""
     from ..errors import SettingsError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -129,17 +129,17 @@ def sync(
     name: str,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing"),
     prune: bool = typer.Option(False, "--prune", help="Delete files of assets gone upstream"),
-    max_delete: Optional[int] = typer.Option(
+    max_delete: int | None = typer.Option(
         None, "--max-delete", min=0,
         help="With --prune: delete nothing if more than this many files would go"),
-    rate: Optional[float] = typer.Option(None, "--rate", min=0.1,
+    rate: float | None = typer.Option(None, "--rate", min=0.1,
                                          help="Requests/s to the DAM (default: adapts)"),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1,
+    concurrency: int | None = typer.Option(None, "--concurrency", min=1,
                                               help="Most downloads at once (default 8)"),
     allow_empty: bool = typer.Option(False, "--allow-empty",
                                      help="Succeed even when no file carries the tag"),
     as_json: bool = JsonOption,
-    record: Optional[Path] = RecordOption,
+    record: Path | None = RecordOption,
 ) -> None:
     """Sync every file carrying the tag into DAM Import/NAME/. Exit 1 when it failed, or found
     no tagged file (unless --allow-empty)."""

@@ -7,8 +7,8 @@ assets never holds a second copy of the library.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from ..errors import NotFoundError
 from .batch import Batch
@@ -44,7 +44,8 @@ class AssetWrites(Batch):
             self._put(key, doc if old is None else {**old, **doc})
 
     def update_assets(self, connection: str, changes: dict[str, Doc]) -> None:
-        """Merge partial fields into existing assets; raises NotFoundError (changing nothing) if one is missing."""
+        """Merge partial fields into existing assets; raises NotFoundError (changing nothing) if one
+        is missing."""
         self._check()
         self._need_assets()
         copies = {pid: json_copy(f, "asset fields") for pid, f in changes.items()}
@@ -162,4 +163,4 @@ class AssetReads(IndexCore):
             tx.remove_assets(connection, provider_ids)
 
 
-__all__ = ["AssetReads", "AssetWrites", "STREAM_CHUNK"]
+__all__ = ["STREAM_CHUNK", "AssetReads", "AssetWrites"]

@@ -12,7 +12,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ KEEP_BACKUPS = 3
 
 
 def _stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S_%f")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S_%f")
 
 
 def manifest_files(manifest: dict[str, Any]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
 from .batch import Batch
 from .core import IndexCore
 from .state import Doc, copy_json, json_copy

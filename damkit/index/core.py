@@ -20,7 +20,16 @@ from filelock import FileLock, Timeout
 from ..errors import IndexCorruptError, IndexLockedError, local_storage_error
 from . import backups
 from .batch import Batch, commit, rollback
-from .shards import DATA_FILE_RE, LOCK_FILE, MANIFEST, TMP_FILE_RE, empty_manifest, encode_table, load_manifest, table_file_name
+from .shards import (
+    DATA_FILE_RE,
+    LOCK_FILE,
+    MANIFEST,
+    TMP_FILE_RE,
+    empty_manifest,
+    encode_table,
+    load_manifest,
+    table_file_name,
+)
 from .state import Doc, IndexState, gc_paused, now_iso
 from .storage import write_bytes_atomic
 
@@ -118,7 +127,8 @@ class IndexCore:
             with lock:
                 return backups.restore(directory, backup)
         except Timeout as exc:
-            raise IndexLockedError(f"the index lock {directory / LOCK_FILE} is held by another process") from exc
+            raise IndexLockedError(
+                f"the index lock {directory / LOCK_FILE} is held by another process") from exc
 
     def _create(self) -> None:
         if any(DATA_FILE_RE.match(n) for n in os.listdir(self.directory)):

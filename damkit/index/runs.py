@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from ..errors import NotFoundError
 from . import tuning
@@ -24,7 +24,7 @@ class RunWrites(Batch):
         self._check()
         stored = json_copy(doc, "run")
         run_id = stored.get("id") or (
-            datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+            datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
         )
         if not isinstance(run_id, str):
             raise ValueError("a run id must be a string")

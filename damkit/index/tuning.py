@@ -21,5 +21,11 @@ COMPACT_DOCS_PER_COMMIT = 8000
 rewriting at most this many documents (at least one shard): no single commit rewrites the whole
 library, so the worst commit stays a few shards' worth of work."""
 
-__all__ = ["COMPACT_MIN_DOCS", "COMPACT_DOCS_PER_COMMIT", "MAX_DELTAS", "MAX_EVENTS",
-           "REWRITE_FRACTION", "SHARD_MAX_DOCS"]
+__all__ = [
+           "COMPACT_DOCS_PER_COMMIT",
+           "COMPACT_MIN_DOCS",
+           "MAX_DELTAS",
+           "MAX_EVENTS",
+           "REWRITE_FRACTION",
+           "SHARD_MAX_DOCS",
+]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .faults import parse_rate_limits
 from . import switch_config
+from .faults import parse_rate_limits
 from .server import serve
 
 

@@ -52,7 +52,8 @@ class SandboxConfig:
     providers: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: Switches on at start, per provider (see :mod:`.switches`), e.g. ``{"percolate": ("ignore_tag_filter",)}``.
+    #: Switches on at start, per provider (see :mod:`.switches`),
+    #: e.g. ``{"percolate": ("ignore_tag_filter",)}``.
     switches: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def fault_spec(self, provider: str) -> FaultSpec:

@@ -27,7 +27,6 @@ other redirect URIs only when listed in ``extra["canto_redirect_uris"]``.
 from __future__ import annotations
 
 import asyncio
-
 import base64
 import hashlib
 import hmac
@@ -38,7 +37,7 @@ import string
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -75,7 +74,7 @@ def canto_id(n: int, rng: random.Random) -> str:
 
 def canto_time(epoch: float) -> str:
     """Canto's date format ``yyyyMMddHHmmssSSS`` (UTC)."""
-    dt = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    dt = datetime.fromtimestamp(epoch, tz=UTC)
     return dt.strftime("%Y%m%d%H%M%S") + f"{dt.microsecond // 1000:03d}"
 
 

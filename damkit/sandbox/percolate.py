@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
@@ -60,7 +60,7 @@ USER_ID = "user:130135"
 
 def iso(ts: float) -> str:
     """ISO-8601 with offset, as v5 timestamps are: ``2016-12-09T15:57:14+00:00``."""
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:

@@ -104,7 +104,7 @@ class Sandbox:
         try:
             if self._server is not None and self._socket is not None:
                 self._server.run(sockets=[self._socket])
-        except BaseException as exc:  # reported by start()
+        except BaseException as exc:  # noqa: BLE001 - reported by start(), whatever it was
             self._error = exc
 
     def start(self, timeout: float = 10.0) -> Sandbox:

@@ -41,7 +41,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-
 log = logging.getLogger("damkit.sandbox.sns")
 
 #: The keys AWS signs, in its documented order, per message type ("Verifying the signatures of

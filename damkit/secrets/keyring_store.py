@@ -4,6 +4,7 @@ over it. Service ``damkit:<connection>``, username = field name. keyring is impo
 
 from __future__ import annotations
 
+import contextlib
 import secrets as _stdlib_secrets
 import threading
 import time
@@ -58,7 +59,7 @@ class KeyringBackend(Backend):
     def _call(self, what: str, connection: str, field: str, fn: Callable[[], T]) -> T:
         try:
             return call_with_deadline(fn, self.call_timeout, f"damkit-keyring-{what}")
-        except Exception as exc:  # keyring, D-Bus and backend errors alike (notes §2.4.3)
+        except Exception as exc:  # noqa: BLE001 - keyring, D-Bus and backend errors alike (notes §2.4.3)
             raise SecretStoreError(
                 f"the OS keyring ({self.location}) failed to {what} secret '{field}' of connection "
                 f"'{connection}': {type(exc).__name__}",
@@ -84,10 +85,8 @@ class KeyringBackend(Backend):
         for field in fields:
 
             def remove(field: str = field) -> None:
-                try:
+                with contextlib.suppress(PasswordDeleteError):  # not there: nothing to delete
                     self.backend.delete_password(service, field)
-                except PasswordDeleteError:
-                    pass  # not there: nothing to delete
 
             self._call("delete", connection, field, remove)
 
@@ -154,7 +153,7 @@ def probe_keyring(timeout: float, forced: bool) -> tuple[Any | None, str]:
         what = backend_name(backend) if backend is not None else "keyring"
         return None, (f"{what} did not answer the probe within {timeout:g} s "
                       "(a locked keyring waiting for an unlock prompt?)")
-    except Exception as exc:  # every backend/D-Bus error: notes §2.4.3
+    except Exception as exc:  # noqa: BLE001 - every backend/D-Bus error: notes §2.4.3
         backend = state.get("backend")
         what = backend_name(backend) if backend is not None else "keyring"
         detail = str(exc).splitlines()[0][:160] if str(exc) else ""

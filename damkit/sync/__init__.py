@@ -9,5 +9,6 @@ from .backlink import backlink_problem, library_url
 from .engine import DEFAULT_CONCURRENCY, sync_connection, sync_one
 from .models import PLAN_CATEGORIES, AssetStatus, FileError, PlanSummary, SyncReport
 
-__all__ = ["DEFAULT_CONCURRENCY", "PLAN_CATEGORIES", "AssetStatus", "FileError", "PlanSummary", "ProgressEvent", "ProgressStream",
+__all__ = ["DEFAULT_CONCURRENCY", "PLAN_CATEGORIES", "AssetStatus", "FileError", "PlanSummary",
+           "ProgressEvent", "ProgressStream",
            "SyncReport", "backlink_problem", "library_url", "sync_connection", "sync_one"]

@@ -649,10 +649,9 @@ async def sync_one(ws: Workspace, name: str, asset_id: str) -> str:
     settings = ws.load_settings(name)
     require_backlink_ready(ws, settings)
     report = SyncReport(connection=name, provider=doc["provider"])
-    async with connection_lock(ws, name, wait=60.0):
-        async with ws.provider(name) as provider:
-            with patience(Patience(throttle_budget=ONE_THROTTLE_BUDGET)):
-                return await _sync_one(ws, name, asset_id, provider, settings, report)
+    async with connection_lock(ws, name, wait=60.0), ws.provider(name) as provider:
+        with patience(Patience(throttle_budget=ONE_THROTTLE_BUDGET)):
+            return await _sync_one(ws, name, asset_id, provider, settings, report)
 
 
 async def _sync_one(ws: Workspace, name: str, asset_id: str, provider: Provider, settings: Any,

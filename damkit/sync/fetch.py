@@ -9,14 +9,22 @@ byte count equals the provider's size and its hash equals the provider's checksu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
-from ..errors import (AuthError, BodyCut, CircuitOpen, DamkitError, LocalStorageError,
-                      RateLimited, local_storage_error)
+from ..errors import (
+    AuthError,
+    BodyCut,
+    CircuitOpen,
+    DamkitError,
+    LocalStorageError,
+    RateLimited,
+    local_storage_error,
+)
 from ..library import PART_SUFFIX
 from ..providers.base import Provider, RemoteAsset
 
@@ -113,10 +121,8 @@ async def fetch_file(provider: Provider, asset: RemoteAsset, target: Path, part_
     except BaseException as exc:
         if fd >= 0:
             os.close(fd)
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(part)
-        except OSError:
-            pass
         if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
             raise
         raise _classify(exc, target.parent) from None

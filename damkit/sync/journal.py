@@ -10,6 +10,7 @@ plans, then deletes it; a run that ends normally deletes it too. A torn last lin
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,8 @@ class Journal:
     def discard(self) -> None:
         """Forget the journal (everything in it is committed to the index)."""
         self.close()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        except FileNotFoundError:
-            pass
 
     def read(self, root: Path) -> list[dict[str, Any]]:
         """Journaled records whose file is still whole on disk (last entry per asset wins)."""

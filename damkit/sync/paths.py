@@ -8,6 +8,7 @@ paths with :func:`same_entry`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import unicodedata
@@ -29,10 +30,8 @@ def probe_case(folder: Path) -> bool:
     try:
         return os.path.exists(folder / name.upper())
     finally:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(lower)
-        except OSError:
-            pass
 
 
 def folds_case(folder: Path) -> bool:

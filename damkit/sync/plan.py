@@ -146,4 +146,4 @@ def make_plan(connection: str, listed: Iterable[RemoteAsset], records: dict[str,
     return plan
 
 
-__all__ = ["Job", "Plan", "PathBook", "classify", "make_plan", "metadata", "target_path"]
+__all__ = ["Job", "PathBook", "Plan", "classify", "make_plan", "metadata", "target_path"]

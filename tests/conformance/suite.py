@@ -17,13 +17,14 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from traits import traits
+
 from damkit.providers import settings_model
 from damkit.providers.base import CheckReport
 from damkit.sandbox import Sandbox
 from damkit.sync.engine import sync_connection
 from damkit.sync.models import SyncReport
 from damkit.workspace import Workspace
-from traits import traits
 
 T = TypeVar("T")
 RATE = 200.0  # client-side requests/s: the providers' polite defaults would only slow the tests

@@ -3,7 +3,6 @@ mode, listing, download, backlink, and secrets kept out of logs and messages."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,13 +12,13 @@ import httpx
 import pytest
 
 from damkit.errors import AuthError, DamkitError
-from damkit.providers import provider_class
 from damkit.providers.base import CheckReport, ConnectionContext, RemoteAsset
 from damkit.providers.bynder.auth import ClientCredentialsAuth
 from damkit.providers.bynder.connector import BynderProvider
 from damkit.providers.bynder.settings import BynderSettings
 from damkit.sandbox import Sandbox, free_port
 from damkit.sandbox.bynder import BynderEmulator
+
 from provider_support import MemorySecrets
 
 KEYS_STEP = 'Guide step "Bynder API keys"'
@@ -332,7 +331,7 @@ async def test_secrets_never_in_logs_or_errors(sb: Sandbox, tmp_path: Path,
     assert "signature" in texts[-2] and "client" in texts[-1].lower()
     everything = caplog.text + "\n".join(texts)
     assert "HTTP Request" in caplog.text or "127.0.0.1" in everything  # something was logged
-    for secret in secrets + ["a-wrong-token-secret-value", "wrong-secret-x"]:
+    for secret in [*secrets, "a-wrong-token-secret-value", "wrong-secret-x"]:
         assert secret not in everything
 
 

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from canto_support import emulator, expire, make_ctx, manifest_of, paste_login, revoke, settings_of
-from damkit.providers import provider_class
-from damkit.providers.base import CheckReport, ConnectionContext, RemoteAsset
+from damkit.providers.base import CheckReport, ConnectionContext
 from damkit.providers.canto.connector import CantoProvider, parse_canto_time, to_remote
 from damkit.providers.canto.settings import CantoSettings
 from damkit.sandbox import Sandbox, free_port
+
+from canto_support import emulator, expire, make_ctx, manifest_of, paste_login, revoke, settings_of
 
 STEP_NAMES = ["Reach Canto", "App credentials", "Login", "Keyword", "Near misses"]
 

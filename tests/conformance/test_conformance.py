@@ -11,13 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+from suite import (
+    RATE,
+    Connect,
+    assert_clear_failure,
+    assert_library,
+    check,
+    run,
+    sync,
+    synced,
+    truth,
+    url_field,
+)
+from traits import traits
 
 from damkit.providers import provider_class, settings_model
 from damkit.sandbox import Sandbox, free_port
-from traits import traits
-from suite import (RATE, Connect, assert_clear_failure, assert_library, check, run, sync,
-                   synced, truth, url_field)
-
 
 # --- registration and Test Connection --------------------------------------------------------
 

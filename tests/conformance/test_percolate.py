@@ -14,13 +14,13 @@ import httpx
 import pytest
 
 from damkit.errors import AuthError, DamkitError
-from damkit.providers import provider_class
 from damkit.providers.base import CheckReport, ConnectionContext, RemoteAsset
 from damkit.providers.percolate.check import TAGGED_WARNING
 from damkit.providers.percolate.connector import PercolateProvider
 from damkit.providers.percolate.settings import PercolateSettings
 from damkit.sandbox import Sandbox, free_port
 from damkit.sandbox.percolate import PercolateEmulator
+
 from provider_support import MemorySecrets
 
 STEP_NAMES = ["Reach Percolate", "Credentials", "Scope", "Tag", "Eligible files"]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from suite import Connect, assert_clear_failure, check, sync, synced, truth
+
 from damkit.sandbox import Sandbox
-from suite import (Connect, assert_clear_failure, check, sync, synced,
-                   truth)
 
 
 def test_switch_never_imports_untagged(sb: Sandbox, connect: Connect, provider: str,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -46,7 +46,7 @@ class ToyEmulator(Emulator):
         return {"id": asset.key, "name": f"{asset.name}", "ext": asset.ext, "size": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(), "terms": list(asset.tags),
                 "version": asset.version,
-                "modified": datetime.fromtimestamp(asset.modified, timezone.utc).isoformat()}
+                "modified": datetime.fromtimestamp(asset.modified, UTC).isoformat()}
 
     async def me(self, request: Request) -> Response:
         return self._refused(request) or JSONResponse({"user": "toy-admin"})

@@ -26,13 +26,20 @@ import httpx
 
 from ...errors import DamkitError, HttpError
 from ...redact import redact
-from ..base import (CheckReport, CheckStep, Fix, NearMiss, Stage, StepFailed, describe_error,
-                    run_stages)
+from ..base import CheckReport, CheckStep, Fix, NearMiss, Stage, StepFailed, describe_error, run_stages
 from ..membership import MembershipUnproven
-from .backlink import permission_table
 from . import BACKLINK_PERMISSIONS
-from .connector import (MEDIA, METAPROPERTIES, diagnose_401, field_label, guide_hint, is_token_response,
-                        json_body, wire_message)
+from .backlink import permission_table
+from .connector import (
+    MEDIA,
+    METAPROPERTIES,
+    diagnose_401,
+    field_label,
+    guide_hint,
+    is_token_response,
+    json_body,
+    wire_message,
+)
 
 if TYPE_CHECKING:
     from .connector import BynderProvider

@@ -35,8 +35,19 @@ from ...redact import redact, register_secret
 from ..base import ConnectionContext
 from ..spec import LoopbackUnavailable
 from .steps import CALLBACK_PATH, DEFAULT_REDIRECT_PORT
-from .tokens import (APP_HINT, REFRESH_SKEW, CantoAuthError, CantoBearer, CantoOAuth, CantoTokens,
-                     TokenSet, auth_hint, oauth_base, parse_token_response, step_title)
+from .tokens import (
+    APP_HINT,
+    REFRESH_SKEW,
+    CantoAuthError,
+    CantoBearer,
+    CantoOAuth,
+    CantoTokens,
+    TokenSet,
+    auth_hint,
+    oauth_base,
+    parse_token_response,
+    step_title,
+)
 
 __all__ = [
     "APP_HINT", "CALLBACK_PATH", "DEFAULT_REDIRECT_PORT", "REFRESH_SKEW", "CantoAuthError",
@@ -253,7 +264,7 @@ class CantoLogin:
             if open_browser and browser_available():
                 opened = await asyncio.to_thread(webbrowser.open, request.authorize_url)
             answer = await asyncio.wait_for(listener.result, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._pending = None
             raise TimeoutError(f"no answer from Canto within {timeout:g} s") from None
         finally:

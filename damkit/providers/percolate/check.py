@@ -21,8 +21,7 @@ import httpx
 from ...errors import DamkitError, HttpError
 from ...http import HttpClient
 from ...redact import redact
-from ..base import (CheckReport, CheckStep, Fix, NearMiss, Stage, StepFailed, describe_error,
-                    run_stages)
+from ..base import CheckReport, CheckStep, Fix, NearMiss, Stage, StepFailed, describe_error, run_stages
 from .auth import BearerAuth, api_error, client_user
 from .steps import STEPS
 
