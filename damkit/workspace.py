@@ -28,7 +28,7 @@ from .settings import (SNS_TOPIC_ARN_RE, ConnectionSettings, clean_base_url, cle
                        event_consumer_path, parse_settings)
 
 if TYPE_CHECKING:
-    from .providers.base import CheckReport, ConnectionContext, Provider
+    from .providers.base import CheckReport, ConnectionContext, Provider, TagCount
     from .providers.spec import BrowserLogin, ProviderSpec
     from .secrets import SecretStore
 
@@ -125,6 +125,22 @@ class ConnectionSecrets:
 
     def delete(self, field: str) -> None:
         self._store.delete(self._connection, field)
+
+
+class _MemorySecrets:
+    """Secrets a draft provider obtains (never stored)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    def get(self, field: str) -> str | None:
+        return self._values.get(field)
+
+    def set(self, field: str, value: str) -> None:
+        self._values[field] = value
+
+    def delete(self, field: str) -> None:
+        self._values.pop(field, None)
 
 
 class Workspace:
@@ -372,6 +388,43 @@ class Workspace:
         self.index.put_connection(doc)
         return report
 
+    async def tags(self, name: str, *, near: str | None = None, limit: int | None = None,
+                   draft: tuple[str, dict[str, Any]] | None = None) -> list[TagCount]:
+        """The tags (keywords, terms) connection ``name``'s DAM has in use, with their file
+        counts, most used first; with ``near``, the spellings closest to it come first (the same
+        letters in another case, then those starting with it, containing it, or resembling it),
+        so a customer picks the spelling instead of typing it.
+
+        ``draft``: ``(provider, values)`` of a form not saved yet (values over the saved ones
+        when ``name`` exists); nothing is saved."""
+        provider = self.provider(name) if draft is None else self._draft_provider(name, *draft)
+        async with provider:
+            found = await provider.list_tags(None, limit=TAGS_READ)
+        ranked = rank_tags(found, near) if near and near.strip() else found
+        return ranked[:limit] if limit is not None else ranked
+
+    def _draft_provider(self, name: str, provider: str, values: dict[str, Any]) -> Provider:
+        """A provider instance on unsaved settings (a form being filled): nothing is stored;
+        tokens it obtains stay in memory."""
+        from .providers.base import ConnectionContext
+
+        model = settings_model(provider)
+        merged: dict[str, Any] = {}
+        saved = self.index.get_connection(name) if name else None
+        if saved is not None and saved["provider"] == provider:
+            current = self.load_settings(name, require_secrets=False)
+            merged = {f: getattr(current, f, None) for f in model.model_fields}
+            merged = {k: v for k, v in merged.items() if v is not None}
+        merged.update(self._resolve_keys(model, values))
+        if not merged.get(model.tag_field):
+            merged[model.tag_field] = "-"  # listing the tags needs none; the model wants one
+        settings = parse_settings(model, _unwrap(merged))
+        secrets: Any = (ConnectionSecrets(self.secrets, name) if saved is not None
+                        else _MemorySecrets())
+        ctx = ConnectionContext(name=name or "draft", settings=settings, secrets=secrets,
+                                state_dir=self.state_dir(name or "_draft"))
+        return provider_spec(provider).connector_class()(ctx)
+
     def _check_backlink(self, settings: ConnectionSettings, report: CheckReport) -> None:
         """The backlink needs the workspace's library URL template: say so at check time."""
         from .providers.base import CheckStep
@@ -439,6 +492,33 @@ class Workspace:
 
     def assets(self, **filters: Any) -> list[dict[str, Any]]:
         return self.index.assets(**filters)
+
+
+#: tags read from the DAM by :meth:`Workspace.tags` (then ranked and cut to ``limit``)
+TAGS_READ = 2000
+
+
+def rank_tags(tags: list[TagCount], near: str) -> list[TagCount]:
+    """``tags`` with the spellings near ``near`` first (most files first within each rank):
+    the same letters in another case or spacing, then starting with it, containing it, then
+    resembling it (a typo); the rest keep their order after them."""
+    from difflib import SequenceMatcher
+
+    wanted = near.strip().casefold()
+
+    def rank(tag: TagCount) -> int:
+        text = tag.tag.strip().casefold()
+        if text == wanted:
+            return 0
+        if text.startswith(wanted):
+            return 1
+        if wanted in text:
+            return 2
+        if SequenceMatcher(None, wanted, text).ratio() >= 0.75:
+            return 3
+        return 4
+
+    return sorted(tags, key=lambda t: (rank(t), -t.count))
 
 
 def _unwrap(values: dict[str, Any]) -> dict[str, Any]:

@@ -73,17 +73,40 @@ class DamkitApp(App[None]):
         yield SystemCommand("Library", "Browse the DAM Import folder",
                             lambda: self._on_connections("library"))
         for name in self.connection_names:
-            for action, title, help_text in (
-                ("check", "Test Connection", "run the check and show each step"),
-                ("sync", "Sync", "download what carries the tag into DAM Import"),
-                ("edit", "Edit", "change the settings"),
-                ("history", "Sync history", "past runs: counts, errors (h)"),
-                ("login", "Canto login", "log in to Canto (Canto connections)"),
-                ("events", "Bynder events & backlink", "Event consumer URL, request text"),
-            ):
+            for action, title, help_text in self._connection_commands(name):
                 yield SystemCommand(f"{title}: {name}", help_text,
                                     self._for_connection(action, name))
         yield SystemCommand("Toggle theme", "Dark or light", self.action_toggle_theme)
+
+    def _connection_commands(self, name: str) -> list[tuple[str, str, str]]:
+        """The palette's actions for one connection: only those its provider's capabilities
+        allow (no login for a DAM without a browser login, no events without notifications)."""
+        from damkit.errors import DamkitError
+
+        commands = [
+            ("check", "Test Connection", "run the check and show each step"),
+            ("sync", "Sync", "download what carries the tag into DAM Import"),
+            ("edit", "Edit", "change the settings"),
+            ("history", "Sync history", "past runs: counts, errors (h)"),
+        ]
+        try:
+            spec = self.workspace.spec(name)
+        except DamkitError:
+            return commands
+        caps = spec.capabilities
+        if caps.browser_login:
+            commands.append(("login", f"Log in to {spec.title}", "the browser login (o)"))
+        if caps.change_notifications or caps.backlink:
+            commands.append(("events", f"{spec.title} events & backlink",
+                             "Event consumer URL, request text, workspace settings (v)"))
+        return commands
+
+    def follow(self, name: str) -> None:
+        """Put the Connections cursor on ``name`` (just added or edited), so the list's actions
+        act on it."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ConnectionsScreen):
+                screen.select(name)
 
     def to_connections(self) -> ConnectionsScreen:
         """Pop back to the Connections screen (the bottom of the stack)."""

@@ -24,9 +24,16 @@ MARKS = {"ok": "[green]✓ ok[/]", "failed": "[red]✗ failed[/]", "warning": "[
          "skipped": "[dim]- skip[/]"}
 
 def hint_lines(report: CheckReport) -> list[str]:
-    """What is wrong and how to fix it, as markup lines: the steps' hints, then the near
-    misses with their exact spelling (quoted, so stray spaces show), then the warnings."""
+    """What is wrong and how to fix it, as markup lines: first a better spelling of the tag
+    (the setting to change, one key away), then the steps' hints, the near misses with their
+    exact spelling (quoted, so stray spaces show), then the warnings."""
     lines = []
+    fix = report.better_spelling
+    if fix is not None:
+        lines.append(f"[yellow b]{escape(fix.message)}.[/]")
+        lines.append(f"  [b]u[/] use {escape(repr(fix.value))}: {escape(fix.action)} and test "
+                     "again (the first fix)")
+        lines.append("  or retag those files in the DAM (the second)")
     for step in report.steps:
         if step.status in ("failed", "warning"):
             lines.append(f"[b]{escape(step.name)}[/]: {escape(step.detail)}")
@@ -66,6 +73,7 @@ class CheckScreen(Screen[None]):
         Binding("r", "run", "Run again", id="check.run"),
         Binding("s", "sync", "Sync", id="check.sync"),
         Binding("e", "edit", "Edit settings", id="check.edit"),
+        Binding("u", "use_spelling", "Use the spelling in use", id="check.use-spelling"),
     ]
 
     def __init__(self, name: str) -> None:
@@ -125,6 +133,7 @@ class CheckScreen(Screen[None]):
 
     def _show(self, report: CheckReport) -> None:
         self.report = report
+        self.refresh_bindings()
         self.query_one("#loading").display = False
         self.query_one("#steps", Static).update(steps_table(report, timings=damkit_app(self).timings))
         eligible = "?" if report.eligible is None else str(report.eligible)
@@ -137,6 +146,32 @@ class CheckScreen(Screen[None]):
         self.query_one("#verdict", Static).update(verdict)
         self.query_one("#hints", Static).update("\n".join(hint_lines(report)))
         self.query_one("#result").focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "use_spelling":  # offered only when the check found a better spelling
+            return self.report is not None and self.report.better_spelling is not None
+        return True
+
+    def action_use_spelling(self) -> None:
+        """Set the tag field to the spelling the files carry, then test again."""
+        fix = self.report.better_spelling if self.report is not None else None
+        if fix is None or fix.field is None or fix.value is None:
+            return
+        self.app.run_worker(self._use(fix.field, fix.value), group="use-spelling",
+                            exclusive=True, exit_on_error=False)
+
+    async def _use(self, field: str, value: str) -> None:
+        import asyncio
+
+        ws = damkit_app(self).workspace
+        try:
+            await asyncio.to_thread(ws.edit_connection, self.connection, {field: value})
+        except DamkitError as exc:
+            self.notify(exc.message, severity="error", title="Not changed")
+            return
+        self.notify(f"{field} set to {value!r}. Testing again.", title="Setting changed")
+        if self in self.app.screen_stack:
+            self.action_run()
 
     def action_sync(self) -> None:
         from .sync import SyncScreen

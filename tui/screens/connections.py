@@ -135,10 +135,9 @@ class ConnectionsScreen(Screen[None]):
     def select(self, name: str) -> None:
         """Put the cursor on ``name`` (now if the row is there, else after the next refresh)."""
         table = self.query_one(DataTable)
-        try:
+        self._wanted = name  # the next refresh (a resume, a save) keeps it
+        if name in [str(k.value) for k in table.rows]:
             table.move_cursor(row=table.get_row_index(name))
-        except Exception:  # noqa: BLE001 - not loaded yet
-            self._wanted = name
 
     def selected_name(self) -> str | None:
         table = self.query_one(DataTable)

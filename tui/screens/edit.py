@@ -71,8 +71,11 @@ class ConnectionFormScreen(Screen[None]):
     """The guide's steps with their fields; validation as you type; Save."""
 
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="form.back"),
+        Binding("escape", "back", "Back", id="form.back"),
         Binding("ctrl+s", "save", "Save", id="form.save"),
+        Binding("f2", "pick_tag", "Pick the tag", id="form.pick-tag"),
+        # q must never lose a form (focus on a switch or a button would hand it to the app)
+        Binding("q", "quit_form", "Quit", show=False, id="form.quit"),
     ]
 
     def __init__(self, provider: str, existing: str | None = None) -> None:
@@ -84,6 +87,9 @@ class ConnectionFormScreen(Screen[None]):
         self.specs = {s.name: s for s in self.flow.fields}
         self.current: dict[str, Any] = {}
         self.secret_set: set[str] = set()
+        self.tag_field = self.model.tag_field
+        self.noun = self.flow.spec.tag_noun
+        self._clean: dict[str, Any] | None = None  # the values as loaded (unsaved input differs)
 
     # --- layout ---------------------------------------------------------------------------------
 
@@ -96,7 +102,8 @@ class ConnectionFormScreen(Screen[None]):
             with Vertical(classes="field"):
                 yield Label("Connection name", classes="label")
                 yield Input(value=self.existing or "", id="field-name",
-                            placeholder=f"e.g. acme-{self.provider}", disabled=bool(self.existing))
+                            placeholder=f"e.g. acme-{self.provider}", disabled=bool(self.existing),
+                            select_on_focus=False)
                 yield Static("A short unique name: lower-case letters, digits, - or _.",
                              classes="help")
                 yield Static("", id="error-name", classes="error", markup=False)
@@ -139,7 +146,11 @@ class ConnectionFormScreen(Screen[None]):
                     password=spec.secret,
                     placeholder=placeholder,
                     id=f"field-{spec.name}",
+                    select_on_focus=False,  # tabbing in must not make the next key wipe it
                 )
+            if spec.name == self.tag_field:
+                yield Button(f"Pick the {self.noun} from the DAM (F2)", id="pick-tag",
+                             classes="pick")
             yield Static(spec.help, classes="help", markup=False)
             yield Static("", id=f"error-{spec.name}", classes="error", markup=False)
 
@@ -147,6 +158,7 @@ class ConnectionFormScreen(Screen[None]):
         if self.existing:
             self.load_existing()
         else:
+            self._clean = self.values()
             self.query_one("#field-name", Input).focus()
 
     @work(thread=True)
@@ -168,6 +180,7 @@ class ConnectionFormScreen(Screen[None]):
             elif isinstance(widget, Input):
                 widget.value = str(value)
         self.secret_set = set(doc.get("secrets", {}))
+        self._clean = self.values()
         first = next((w for w in self.query(Input) if not w.disabled), None)
         if first is not None:
             first.focus()
@@ -193,7 +206,61 @@ class ConnectionFormScreen(Screen[None]):
         self._error(field, problem or "")
 
     def _error(self, field: str, message: str) -> None:
-        self.query_one(f"#error-{field}", Static).update(message)
+        error = self.query_one(f"#error-{field}", Static)
+        error.update(message)
+        if message:  # keep the message in view while typing (it sits below the field)
+            error.scroll_visible(animate=False)
+
+    # --- unsaved input: Back and q ask before losing it ---------------------------------------
+
+    def dirty(self) -> bool:
+        """The form holds input that is not saved."""
+        name = self.query_one("#field-name", Input).value
+        return (self._clean is not None and self.values() != self._clean) or (
+            not self.existing and bool(name))
+
+    def _confirm_leave(self, question: str, then: Any) -> None:
+        if not self.dirty():
+            then()
+            return
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                then()
+
+        from .common import ConfirmScreen
+
+        self.app.push_screen(ConfirmScreen(question), done)
+
+    def action_back(self) -> None:
+        self._confirm_leave("Leave this form? Its unsaved input is lost.", self.app.pop_screen)
+
+    async def action_quit_form(self) -> None:
+        self._confirm_leave("Quit damkit? This form's unsaved input is lost.", self.app.exit)
+
+    # --- the tag picker -------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#pick-tag")
+    def _pick_pressed(self) -> None:
+        self.action_pick_tag()
+
+    def action_pick_tag(self) -> None:
+        """The DAM's tags with counts (near spellings of what is typed first); the pick fills
+        the field. An unsaved form is read as a draft: nothing is saved."""
+        from .tags import TagPickerScreen
+
+        field = self.query_one(f"#field-{self.tag_field}", Input)
+        name = self.existing or self.query_one("#field-name", Input).value
+        draft = None if self.existing and self.values() == self._clean else (
+            self.provider, self.values())
+
+        def picked(tag: str | None) -> None:
+            if tag is not None:
+                field.value = tag
+                field.focus()
+
+        self.app.push_screen(TagPickerScreen(name, noun=self.noun, near=field.value or None,
+                                             draft=draft), picked)
 
     # --- save -------------------------------------------------------------------------------
 
@@ -250,7 +317,9 @@ class ConnectionFormScreen(Screen[None]):
             if widget.password:
                 widget.value = ""  # a saved secret is never shown again
         self.notify(f"Saved {name}. Next: Test Connection.", title="Saved")
+        self._clean = self.values()
         self.app.pop_screen()
+        damkit_app(self).follow(name)  # actions on the list now act on this connection
         if next_action == "auth":  # the core's flow: a login before the test
             from .login import LoginScreen
 
