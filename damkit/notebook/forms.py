@@ -145,10 +145,22 @@ class ConnectionForm:
                                   layout=W.Layout(width="90%"))
         self.login_complete = W.Button(description="Complete login")
         self.login_status = W.HTML()
+        #: the DAM's tags with their counts, to pick the spelling (filled by ``pick_tags``)
+        self.tag_picker = W.Dropdown(options=[], description="In the DAM",
+                                     layout=W.Layout(width="60%", display="none"))
+        self.tag_button = W.Button(description="Pick from the DAM", icon="tags")
+        self.tag_status = W.HTML()
+        #: shown when the check finds a spelling carrying more files than the one set
+        self.better_button = W.Button(description="", button_style="warning",
+                                      layout=W.Layout(display="none"))
         self.widget = W.VBox([
             W.HTML("<h3>DAM connection</h3>"), self.provider,
             W.VBox([self.name, self.name_error]), self.guide,
-            W.HBox([self.save_button, self.test_button]), self.message, self.report_panel])
+            W.HBox([self.save_button, self.test_button]), self.message, self.better_button,
+            self.report_panel])
+        self.tag_button.on_click(lambda _b: self._run(self.pick_tags()))
+        self.tag_picker.observe(self._tag_picked, "value")
+        self.better_button.on_click(lambda _b: self._run(self.use_better_spelling()))
         self.provider.observe(self._provider_changed, "value")
         self.name.observe(self._name_changed, "value")
         self.save_button.on_click(lambda _b: self.save())
@@ -213,7 +225,10 @@ class ConnectionForm:
         star = " *" if spec.required else ""
         label = W.HTML(f"<b>{esc(spec.label)}</b>{star}")
         helptext = W.HTML(f'<span style="color:#6e7781">{esc(spec.help)}</span>')
-        return W.VBox([label, widget, helptext, self.errors[spec.name]])
+        parts: list[W.Widget] = [label, widget]
+        if spec.name == self.model.tag_field:
+            parts += [W.HBox([self.tag_button, self.tag_picker]), self.tag_status]
+        return W.VBox([*parts, helptext, self.errors[spec.name]])
 
     def _fill(self, doc: dict[str, Any]) -> None:
         """Show a saved connection: its plain settings; secrets stay in the store."""
@@ -346,7 +361,52 @@ class ConnectionForm:
             self.test_button.disabled = False
         self.report = report
         self.report_panel.value = check_report_html(report)
+        fix = report.better_spelling
+        self.better_button.description = (f"Use {fix.value!r} (the spelling on "
+                                          "the files)" if fix is not None else "")
+        self.better_button.layout.display = None if fix is not None else "none"
         return report
+
+    async def use_better_spelling(self) -> CheckReport | None:
+        """The check's first fix: set the tag field to the spelling the files carry, save,
+        and test again."""
+        fix = self.report.better_spelling if self.report is not None else None
+        if fix is None or fix.field is None or fix.value is None or not self.existing:
+            return None
+        self.inputs[fix.field].value = fix.value
+        if not self.save():
+            return None
+        return await self.check()
+
+    # --- tag discovery ----------------------------------------------------------------------------
+
+    async def pick_tags(self) -> list[Any]:
+        """The DAM's tags with their file counts in ``tag_picker`` (near spellings of what is
+        typed first); picking one fills the tag field. An unsaved form is read as a draft."""
+        field = self.model.tag_field
+        typed = str(self.inputs[field].value or "") or None
+        name = self.existing or self.name.value
+        draft = None if self.existing else (self.provider.value, self.values())
+        self.tag_status.value = "<i>Reading the DAM's tags…</i>"
+        try:
+            found = await self.ws.tags(name, near=typed, limit=200, draft=draft)
+        except DamkitError as exc:
+            hint = f"<br>→ {esc(exc.hint)}" if exc.hint else ""
+            self.tag_status.value = f"{error_html('Cannot list them: ' + exc.message)}{hint}"
+            return []
+        self.tag_picker.unobserve(self._tag_picked, "value")
+        self.tag_picker.options = [(f"{t.tag!r}: {t.count} files", t.tag) for t in found]
+        self.tag_picker.value = None
+        self.tag_picker.observe(self._tag_picked, "value")
+        self.tag_picker.layout.display = None
+        noun = provider_spec(self.provider.value).tag_noun
+        self.tag_status.value = (f"{len(found)} {noun}(s) in use; pick one to fill the field"
+                                 if found else f"no {noun} is in use in the DAM")
+        return list(found)
+
+    def _tag_picked(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self.inputs[self.model.tag_field].value = change["new"]
 
     # --- browser login ----------------------------------------------------------------------------
 
