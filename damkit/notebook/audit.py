@@ -89,9 +89,17 @@ def connections_summary(df: pd.DataFrame) -> pd.DataFrame:
     return base.set_index("connection")
 
 
+#: the columns of :func:`runs` every run has (plus one per count and plan category)
+RUN_COLUMNS = ("id", "connection", "provider", "status", "started", "finished", "seconds", "bytes",
+               "trigger", "error", "downloaded", "failed", "unchanged", "gone", "file_errors")
+
+
 def runs(ws: Workspace, connection: str | None = None) -> pd.DataFrame:
-    """Sync runs, oldest first, with their counts; ``started``/``finished`` as timestamps."""
+    """Sync runs, oldest first, with their counts; ``started``/``finished`` as timestamps.
+    With no run yet, the frame is empty but has the columns (so selecting them works)."""
     df = pd.DataFrame(core_audit.run_history(ws, connection))
+    if df.empty:
+        df = pd.DataFrame(columns=list(RUN_COLUMNS))
     for col in ("started", "finished"):
         if col in df:
             df[col] = pd.to_datetime(df[col], utc=True, errors="coerce")
