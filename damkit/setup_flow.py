@@ -171,11 +171,20 @@ def fix_text(fix: Fix, flow: SetupFlow | None = None) -> str:
     return f"{text} ({', '.join(where)})" if where else text
 
 
-def step_hint(step: CheckStep, provider: str | None = None) -> str | None:
+def step_hint(step: CheckStep, provider: str | None = None,
+              actions: dict[str, str] | None = None) -> str | None:
     """What to do about a check step, in words: its structured fix (with the guide step and
-    field named) when it has one, else its hint text; None when there is nothing to say."""
+    field named) when it has one, else its hint text; None when there is nothing to say.
+
+    ``actions``: how this frontend runs a damkit action (``{"auth": "press o"}``). A fix that
+    is an action the frontend does not name keeps the step's own hint (the command line's)."""
     if step.fix is None:
         return step.hint
+    if step.fix.run is not None:
+        how = (actions or {}).get(step.fix.run)
+        if how is None:
+            return step.hint or fix_text(step.fix)
+        return f"{step.fix.message}: {how}"
     flow = None
     if provider:
         from .errors import SettingsError

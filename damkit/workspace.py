@@ -379,6 +379,7 @@ class Workspace:
         async with self.provider(name) as provider:
             report = await provider.check()
             self._check_backlink(provider.settings, report)
+        self._check_login(name, report)
         report.seconds = round(time.perf_counter() - started, 4)
         doc = self.connection(name)
         doc["last_check"] = {"at": now_iso(), "ok": report.ok, "eligible": report.eligible,
@@ -424,6 +425,23 @@ class Workspace:
         ctx = ConnectionContext(name=name or "draft", settings=settings, secrets=secrets,
                                 state_dir=self.state_dir(name or "_draft"))
         return provider_spec(provider).connector_class()(ctx)
+
+    def _check_login(self, name: str, report: CheckReport) -> None:
+        """A failed check of a connection never logged in (its provider declares a browser
+        login): the fix is the login action, as structured data each frontend turns into its
+        own way to log in (a key, a button, a command)."""
+        from .providers.base import Fix
+        from .setup_flow import connection_state, setup_flow
+
+        failed = report.first_failure
+        if failed is None or connection_state(self, name).logged_in is not False:
+            return
+        flow = setup_flow(report.provider)
+        step = flow.step_of("auth")
+        title = flow.spec.title
+        failed.fix = Fix(step=step.id if step else None, run="auth",
+                         message=f"not logged in to {title} yet",
+                         action=f"log in to {title} first")
 
     def _check_backlink(self, settings: ConnectionSettings, report: CheckReport) -> None:
         """The backlink needs the workspace's library URL template: say so at check time."""

@@ -46,10 +46,9 @@ class DamkitApp(App[None]):
 
     async def action_quit(self) -> None:
         """Quit; a running sync is cancelled first (finished files stay), then q quits."""
-        from .screens.sync import SyncScreen
+        from .screens.sync import running_syncs
 
-        running = [s for s in self.screen_stack if isinstance(s, SyncScreen) and s.running
-                   and not s.cancelling]
+        running = [s for s in running_syncs(self, self.connection_names) if not s.cancelling]
         if running:
             for screen in running:
                 screen.action_cancel()
@@ -160,17 +159,20 @@ def run(home: Path | None = None, *, sandbox: bool = False, assets: int = 300) -
 @contextmanager
 def sandbox_workspace(home: Path | None, *, assets: int = 300) -> Iterator[tuple[Workspace, Any]]:
     """A running sandbox and a fresh workspace (``home/"tui-sandbox"`` or a temporary folder)
-    wired to it, with the three connections added but not yet checked or synced."""
+    wired to it, with the three connections added (the ones needing a browser login logged in,
+    as the demo's are) but not yet checked or synced."""
+    import asyncio
     import shutil
     import tempfile
 
-    from damkit.demo import add_sandbox_connections, demo_workspace
+    from damkit.demo import add_sandbox_connections, demo_workspace, login_sandbox_connections
     from damkit.sandbox import Sandbox
 
     root = Path(home) / "tui-sandbox" if home else Path(tempfile.mkdtemp(prefix="damkit-tui-"))
     shutil.rmtree(root, ignore_errors=True)
     with Sandbox(assets=assets) as sb, demo_workspace(root) as ws:
-        add_sandbox_connections(ws, sb.manifest())
+        names = add_sandbox_connections(ws, sb.manifest())
+        asyncio.run(login_sandbox_connections(ws, names))
         ws.set_config(library_url_template="https://library.example.com/assets/{id}",
                       public_url="https://dam.example.com")
         try:

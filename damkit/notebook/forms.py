@@ -17,7 +17,8 @@ from ..providers import settings_model
 from ..providers import CheckReport
 from ..redact import register_secret
 from ..settings import MASK, FieldSpec, clean_connection_name
-from ..setup_flow import ACTION_LABELS, GuideStep, connection_state, setup_flow, step_hint
+from ..setup_flow import (ACTION_LABELS, GuideStep, better_spelling_lines, connection_state,
+                          setup_flow, step_hint)
 from .common import MARKS, error_html, esc, start_task
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ def check_report_html(report: CheckReport) -> str:
             f'<td style="color:{color};text-align:left">{mark} {esc(step.status)}</td>'
             f'<td style="text-align:right">{step.seconds:.2f} s</td>'
             f'<td style="text-align:left">{esc(step.detail)}</td></tr>')
-        hint = step_hint(step, report.provider) if step.status != "ok" else None
+        title = provider_spec(report.provider).title
+        actions = {"auth": f"click “Log in to {title}” in the form above"}
+        hint = step_hint(step, report.provider, actions) if step.status != "ok" else None
         if hint:
             rows.append(f'<tr><td></td><td colspan="3" style="text-align:left;color:#0969da">'
                         f"→ {esc(hint)}</td></tr>")
@@ -54,6 +57,10 @@ def check_report_html(report: CheckReport) -> str:
              'status</th><th>time</th><th style="text-align:left">detail</th></tr></thead>'
              f"<tbody>{''.join(rows)}</tbody></table>")
     extra = []
+    better = better_spelling_lines(report)
+    if better:  # the setting first, retagging second (the button below the form applies it)
+        items = "".join(f"<li>{esc(line.strip())}</li>" for line in better[1:])
+        extra.append(f'<div style="color:#9a6700"><b>{esc(better[0])}</b><ul>{items}</ul></div>')
     if report.near_misses:
         items = "".join(f"<li>{m.count} file(s) carry <code>{esc(repr(m.spelling))}</code>, "
                         f"not <code>{esc(repr(report.tag))}</code></li>"
@@ -64,8 +71,9 @@ def check_report_html(report: CheckReport) -> str:
         items = "".join(f"<li>{esc(w)}</li>" for w in report.warnings)
         extra.append(f'<div style="color:#9a6700"><b>Warnings</b><ul>{items}</ul></div>')
     took = f' <span style="color:#6e7781">({report.seconds:.2f} s)</span>'
-    return (f'<div class="damkit-check"><div>{verdict}{took}</div>{table}{"".join(extra)}'
-            "</div>")
+    first = extra.pop(0) if better else ""
+    return (f'<div class="damkit-check"><div>{verdict}{took}</div>{first}{table}'
+            f'{"".join(extra)}</div>')
 
 
 def check_panel(report: CheckReport) -> W.HTML:

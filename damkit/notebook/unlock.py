@@ -60,5 +60,5 @@ def real_workspace(path: str | Path | None = None) -> Workspace:
     if needs_passphrase(root, env):
         from IPython.display import display
 
-        display(PassphraseBox(env))
+        display(PassphraseBox(env))  # type: ignore[no-untyped-call]
     return ws

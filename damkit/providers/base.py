@@ -93,6 +93,7 @@ class Fix(BaseModel):
     message: str = ""  # what is wrong, in a sentence
     action: str = ""  # the exact fix, e.g. "set the keyword to 'Gelato'"
     value: str | None = None  # the value ``field`` should take, when the fix is a setting
+    run: str | None = None  # the damkit action that fixes it ("auth": log in), when one does
 
 
 class CheckStep(BaseModel):

@@ -23,6 +23,10 @@ from .common import damkit_app
 MARKS = {"ok": "[green]✓ ok[/]", "failed": "[red]✗ failed[/]", "warning": "[yellow]! warn[/]",
          "skipped": "[dim]- skip[/]"}
 
+#: how the console runs a fix that is a damkit action (from this screen)
+CONSOLE_ACTIONS = {"auth": "press o to log in (then the test runs again)"}
+
+
 def hint_lines(report: CheckReport) -> list[str]:
     """What is wrong and how to fix it, as markup lines: first a better spelling of the tag
     (the setting to change, one key away), then the steps' hints, the near misses with their
@@ -37,7 +41,7 @@ def hint_lines(report: CheckReport) -> list[str]:
     for step in report.steps:
         if step.status in ("failed", "warning"):
             lines.append(f"[b]{escape(step.name)}[/]: {escape(step.detail)}")
-            hint = step_hint(step, report.provider)
+            hint = step_hint(step, report.provider, CONSOLE_ACTIONS)
             if hint:
                 lines.append(f"  [cyan]→ {escape(hint)}[/]")
     for miss in report.near_misses:
@@ -74,6 +78,7 @@ class CheckScreen(Screen[None]):
         Binding("s", "sync", "Sync", id="check.sync"),
         Binding("e", "edit", "Edit settings", id="check.edit"),
         Binding("u", "use_spelling", "Use the spelling in use", id="check.use-spelling"),
+        Binding("o", "login", "Log in", id="check.login"),
     ]
 
     def __init__(self, name: str) -> None:
@@ -150,7 +155,21 @@ class CheckScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "use_spelling":  # offered only when the check found a better spelling
             return self.report is not None and self.report.better_spelling is not None
+        if action == "login":  # only for a DAM with a browser login
+            return self._browser_login
         return True
+
+    @property
+    def _browser_login(self) -> bool:
+        try:
+            return damkit_app(self).workspace.spec(self.connection).capabilities.browser_login
+        except DamkitError:
+            return False
+
+    def action_login(self) -> None:
+        from .login import LoginScreen
+
+        self.app.switch_screen(LoginScreen(self.connection, then_check=True))
 
     def action_use_spelling(self) -> None:
         """Set the tag field to the spelling the files carry, then test again."""
@@ -174,9 +193,9 @@ class CheckScreen(Screen[None]):
             self.action_run()
 
     def action_sync(self) -> None:
-        from .sync import SyncScreen
+        from .sync import open_sync
 
-        self.app.switch_screen(SyncScreen(self.connection))
+        open_sync(self.app, self.connection, switch=True)
 
     def action_edit(self) -> None:
         from .edit import ConnectionFormScreen

@@ -38,6 +38,36 @@ def deliver(screen: Screen[Any], callback: Callable[..., Any], *args: Any, **kwa
 
 
 
+#: What a copy says: the terminal's clipboard is reached by an escape sequence (OSC 52) whose
+#: arrival nobody can confirm, so the message says what was sent and what to do if it did not land.
+COPY_NOTE = ("If pasting gives nothing, your terminal does not accept it (tmux: "
+             "set -g set-clipboard on): press F3 to show it on a plain line and select it.")
+
+
+def copy_honestly(screen: Screen[Any], text: str, what: str) -> None:
+    """Send ``text`` to the terminal's clipboard (OSC 52) and say honestly what happened."""
+    screen.app.copy_to_clipboard(text)
+    screen.notify(f"{what} sent to your terminal's clipboard (OSC 52). {COPY_NOTE}",
+                  title="Copy", timeout=8)
+
+
+def show_plain(screen: Screen[Any], text: str, what: str) -> bool:
+    """Show ``text`` whole on the terminal itself (the console steps aside), as one unbroken
+    line the terminal's own selection copies exactly; Enter comes back. False when the console
+    cannot step aside here (then the text stays on screen, and copy is the way)."""
+    from textual.app import SuspendNotSupported
+
+    try:
+        with screen.app.suspend():
+            print(f"\n{what} (select it with the mouse, copy, then press Enter):\n\n{text}\n")
+            input()
+    except (SuspendNotSupported, EOFError, OSError):
+        screen.notify("This terminal cannot show it outside the console: use ctrl+y to copy.",
+                      severity="warning")
+        return False
+    return True
+
+
 class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "yes", "Yes")]
 

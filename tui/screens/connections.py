@@ -178,9 +178,9 @@ class ConnectionsScreen(Screen[None]):
 
     def action_sync(self) -> None:
         if name := self._need_selection():
-            from .sync import SyncScreen
+            from .sync import open_sync
 
-            self.app.push_screen(SyncScreen(name))
+            open_sync(self.app, name)
 
     def action_library(self) -> None:
         from .library import LibraryScreen

@@ -47,6 +47,14 @@ ACTION_HELP = {
 }
 
 
+def sandbox_values(sandbox: Any, provider: str) -> dict[str, Any]:
+    """The values a running sandbox expects for ``provider``'s fields (empty without one)."""
+    if sandbox is None:
+        return {}
+    fields = sandbox.manifest().get("providers", {}).get(provider) or {}
+    return {k: v for k, v in fields.items() if k != "eligible" and v not in (None, "")}
+
+
 class ProviderPickScreen(Screen[None]):
     """Step 0: pick the DAM."""
 
@@ -74,6 +82,7 @@ class ConnectionFormScreen(Screen[None]):
         Binding("escape", "back", "Back", id="form.back"),
         Binding("ctrl+s", "save", "Save", id="form.save"),
         Binding("f2", "pick_tag", "Pick the tag", id="form.pick-tag"),
+        Binding("ctrl+f", "sandbox_values", "Sandbox values", id="form.sandbox-values"),
         # q must never lose a form (focus on a switch or a button would hand it to the app)
         Binding("q", "quit_form", "Quit", show=False, id="form.quit"),
     ]
@@ -90,15 +99,20 @@ class ConnectionFormScreen(Screen[None]):
         self.tag_field = self.model.tag_field
         self.noun = self.flow.spec.tag_noun
         self._clean: dict[str, Any] | None = None  # the values as loaded (unsaved input differs)
+        self.rehearsal: dict[str, Any] = {}  # the sandbox's values for this DAM (tui --sandbox)
 
     # --- layout ---------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         title = provider_spec(self.provider).title
+        self.rehearsal = sandbox_values(damkit_app(self).sandbox, self.provider)
         yield Header()
         heading = f"Edit {self.existing}" if self.existing else f"Add a {title} connection"
         yield Static(heading, classes="title")
         with VerticalScroll(id="form"):
+            if self.rehearsal:
+                yield Static("Rehearsing on the sandbox: [b]ctrl+f[/] fills in its values "
+                             "(each field also shows the one it expects).", classes="sandbox-note")
             with Vertical(classes="field"):
                 yield Label("Connection name", classes="label")
                 yield Input(value=self.existing or "", id="field-name",
@@ -141,8 +155,11 @@ class ConnectionFormScreen(Screen[None]):
                 placeholder = spec.placeholder or ""
                 if spec.secret and self.existing:
                     placeholder = "unchanged (type to replace)"
+                value = "" if spec.secret or spec.default is None else str(spec.default)
+                if spec.advanced and not spec.secret and spec.name in self.rehearsal:
+                    value = str(self.rehearsal[spec.name])  # the sandbox's own address
                 yield Input(
-                    value="" if spec.secret or spec.default is None else str(spec.default),
+                    value=value,
                     password=spec.secret,
                     placeholder=placeholder,
                     id=f"field-{spec.name}",
@@ -152,6 +169,9 @@ class ConnectionFormScreen(Screen[None]):
                 yield Button(f"Pick the {self.noun} from the DAM (F2)", id="pick-tag",
                              classes="pick")
             yield Static(spec.help, classes="help", markup=False)
+            if spec.name in self.rehearsal and not spec.secret:
+                yield Static(f"sandbox: {self.rehearsal[spec.name]}", classes="help sandbox-value",
+                             markup=False)
             yield Static("", id=f"error-{spec.name}", classes="error", markup=False)
 
     def on_mount(self) -> None:
@@ -237,6 +257,25 @@ class ConnectionFormScreen(Screen[None]):
 
     async def action_quit_form(self) -> None:
         self._confirm_leave("Quit damkit? This form's unsaved input is lost.", self.app.exit)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "sandbox_values":
+            return bool(self.rehearsal)
+        return True
+
+    def action_sandbox_values(self) -> None:
+        """Fill every field the sandbox has a value for (its throwaway keys included)."""
+        for name, value in self.rehearsal.items():
+            if name not in self.specs:
+                continue
+            widget = self.query_one(f"#field-{name}")
+            if isinstance(widget, Switch):
+                widget.value = bool(value)
+            elif isinstance(widget, Select):
+                widget.value = value
+            elif isinstance(widget, Input):
+                widget.value = str(value)
+        self.notify("Filled in with the sandbox's values.", title="Sandbox")
 
     # --- the tag picker -------------------------------------------------------------------------
 

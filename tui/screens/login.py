@@ -21,7 +21,7 @@ from textual.widgets import Button, Footer, Header, Input, Static
 
 from damkit.errors import DamkitError
 from damkit.redact import redact
-from .common import damkit_app
+from .common import copy_honestly, damkit_app, show_plain
 
 if TYPE_CHECKING:
     from damkit.providers import LoginRequest
@@ -31,6 +31,7 @@ class LoginScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="canto.back"),
         Binding("ctrl+y", "copy_url", "Copy URL", id="canto.copy"),
+        Binding("f3", "plain_url", "URL on a plain line", id="canto.plain"),
         Binding("ctrl+o", "browser", "Open browser", id="canto.browser"),
         Binding("ctrl+n", "restart", "New link", id="canto.restart"),
     ]
@@ -53,8 +54,9 @@ class LoginScreen(Screen[None]):
         yield Static(f"Browser login: {self.connection}", classes="title")
         with VerticalScroll(id="login"):
             yield Static(
-                "1. Open this address in a browser (ctrl+y copies it), sign in to the DAM, select "
-                "the part that holds the files (i.e. Main Library) and click [b]Allow[/].",
+                "1. Open this address in a browser (ctrl+y copies it; F3 shows it on one plain "
+                "line to select), sign in to the DAM, select the part that holds the files (i.e. "
+                "Main Library) and click [b]Allow[/].",
                 classes="step-text")
             yield Static("Preparing the login…", id="url", classes="url")
             yield Static("", id="redirect", classes="help")
@@ -150,8 +152,11 @@ class LoginScreen(Screen[None]):
 
     def action_copy_url(self) -> None:
         if self.url:
-            self.app.copy_to_clipboard(self.url)
-            self.notify("Login address copied.")
+            copy_honestly(self, self.url, "The login address was")
+
+    def action_plain_url(self) -> None:
+        if self.url:
+            show_plain(self, self.url, "The login address")
 
     def action_browser(self) -> None:
         import webbrowser

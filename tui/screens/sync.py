@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from rich.markup import escape
 from textual import work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
@@ -54,13 +54,53 @@ class Mailbox:
         return latest, planned, failures
 
 
+def time_left(finished: int, total: int, elapsed: float) -> str:
+    """"about 2 min left", from the pace so far (empty before the first file, or when done)."""
+    if finished <= 0 or total <= finished:
+        return ""
+    seconds = elapsed / finished * (total - finished)
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
 def plan_line(plan: dict[str, int], total: int) -> str:
     parts = [f"{k} [b]{plan[k]}[/]" for k in PLAN_CATEGORIES if k in plan]
     return " · ".join(parts) + f" → [b]{total}[/] to download"
 
 
+def open_sync(app: App[object], name: str, *, switch: bool = False) -> None:
+    """Show the sync of ``name``: the one running (gone back from with Escape), else a new one.
+
+    Each sync screen is installed under ``sync:<name>`` so that going back keeps it (and its
+    worker) alive; a finished one is replaced by a new run."""
+    key = f"sync:{name}"
+    if app.is_screen_installed(key):
+        screen = app.get_screen(key)
+        if screen in app.screen_stack:
+            return
+        if not (isinstance(screen, SyncScreen) and screen.running):
+            app.uninstall_screen(key)
+    if not app.is_screen_installed(key):
+        app.install_screen(SyncScreen(name), key)
+    if switch:
+        app.switch_screen(key)
+    else:
+        app.push_screen(key)
+
+
+def running_syncs(app: App[object], names: list[str]) -> list[SyncScreen]:
+    """Sync screens whose sync runs (shown, or gone back from), of connections ``names``."""
+    screens = [app.get_screen(f"sync:{n}") for n in names if app.is_screen_installed(f"sync:{n}")]
+    screens += [s for s in app.screen_stack if isinstance(s, SyncScreen)]
+    return [s for s in dict.fromkeys(screens) if isinstance(s, SyncScreen) and s.running]
+
+
 class SyncScreen(Screen[None]):
-    """Plan, progress, failures; ``x`` cancels cleanly."""
+    """Plan, progress, failures, time left; ``x`` cancels cleanly; Escape goes back while
+    the sync carries on."""
 
     BINDINGS = [
         Binding("escape", "back", "Back", id="sync.back"),
@@ -153,6 +193,9 @@ class SyncScreen(Screen[None]):
         if damkit_app(self).timings:
             elapsed = max(time.monotonic() - self._started, 1e-3)
             line += f"  {human_bytes(event.bytes / elapsed) or '0 B'}/s"
+            left = time_left(event.done + event.failed, event.total, elapsed)
+            if left:
+                line += f"  {left}"
         return line
 
     def _stop_timer(self) -> None:
@@ -194,7 +237,7 @@ class SyncScreen(Screen[None]):
             log.write("[yellow]Cancelled: the files that finished stay in the library.[/]")
         self.query_one("#plan", Static).update(
             plan_line(report.plan.model_dump(), total) + f"\nFinished {line}")
-        self.notify(f"{report.status}: {report.synced} file(s) in the library",
+        self.app.notify(f"{report.status}: {report.synced} file(s) in the library",
                     title=f"Sync {self.connection}",
                     severity="information" if report.ok else "warning")
 
@@ -221,10 +264,10 @@ class SyncScreen(Screen[None]):
         self.start()
 
     def action_back(self) -> None:
+        """Back to the list; a running sync carries on (s on the connection shows it again)."""
         if self.running:
-            self.notify("The sync is still running: x cancels it (finished files stay).",
-                        severity="warning")
-            return
+            self.notify(f"The sync of {self.connection} carries on; s on the connection shows "
+                        "it again, x there cancels it.", title="Sync")
         self.app.pop_screen()
 
     def action_library(self) -> None:
