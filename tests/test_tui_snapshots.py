@@ -123,8 +123,8 @@ def test_library(snap_compare, fresh_sandbox, tmp_path: Path) -> None:
 
 def test_check_better_spelling(snap_compare, fresh_sandbox, tmp_path: Path) -> None:
     """A wrong-case tag: the better spelling first, with its one key (u)."""
-    ws = workspace(fresh_sandbox, tmp_path, ("percolate",))
-    ws.edit_connection("sandbox-percolate", {"tag": "gelato"})
+    ws = workspace(fresh_sandbox, tmp_path, ("bynder",))  # its check shows no port
+    ws.edit_connection("sandbox-bynder", {"tag": "gelato"})
     app = app_for(ws)
 
     async def run_before(pilot: Any) -> None:
@@ -132,7 +132,7 @@ def test_check_better_spelling(snap_compare, fresh_sandbox, tmp_path: Path) -> N
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, CheckScreen)
                        and pilot.app.screen.report is not None, what="the check")
-        await wait_text(pilot, "use 'Gelato'")
+        await wait_text(pilot, "set Tag to 'Gelato'")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 

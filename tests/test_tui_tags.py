@@ -45,8 +45,8 @@ async def test_typo_fixed_from_the_near_miss_offer_then_sync(fresh_sandbox, tmp_
         assert fix is not None and fix.value == "Gelato" and fix.field == "tag"
         assert screen.report.eligible < fields["eligible"]  # the verdict stays honest
         text = screen_text(app)
-        assert "u use 'Gelato'" in text
-        assert text.index("u use 'Gelato'") < text.index("retag")  # the setting first
+        assert "u: set Tag for Import to 'Gelato'" in text
+        assert text.index("u: set Tag for Import") < text.index("retag")  # the setting first
         await pilot.press("u")  # one key: the spelling in use becomes the setting
         await wait_for(pilot, lambda: ws.connection("zz-perc")["settings"]["tag"] == "Gelato",
                        what="the setting changed")

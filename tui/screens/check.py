@@ -35,9 +35,8 @@ def hint_lines(report: CheckReport) -> list[str]:
     fix = report.better_spelling
     if fix is not None:
         lines.append(f"[yellow b]{escape(fix.message)}.[/]")
-        lines.append(f"  [b]u[/] use {escape(repr(fix.value))}: {escape(fix.action)} and test "
-                     "again (the first fix)")
-        lines.append("  or retag those files in the DAM (the second)")
+        lines.append(f"  [b]u[/]: {escape(fix.action)}, then test again")
+        lines.append("  or: retag those files in the DAM")
     for step in report.steps:
         if step.status in ("failed", "warning"):
             lines.append(f"[b]{escape(step.name)}[/]: {escape(step.detail)}")
@@ -77,7 +76,7 @@ class CheckScreen(Screen[None]):
         Binding("r", "run", "Run again", id="check.run"),
         Binding("s", "sync", "Sync", id="check.sync"),
         Binding("e", "edit", "Edit settings", id="check.edit"),
-        Binding("u", "use_spelling", "Use the spelling in use", id="check.use-spelling"),
+        Binding("u", "use_spelling", "Use spelling", id="check.use-spelling"),
         Binding("o", "login", "Log in", id="check.login"),
     ]
 

@@ -81,7 +81,7 @@ class ConnectionFormScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back", id="form.back"),
         Binding("ctrl+s", "save", "Save", id="form.save"),
-        Binding("f2", "pick_tag", "Pick the tag", id="form.pick-tag"),
+        Binding("f2", "pick_tag", "Pick from the DAM", id="form.pick-tag"),
         Binding("ctrl+f", "sandbox_values", "Sandbox values", id="form.sandbox-values"),
         # q must never lose a form (focus on a switch or a button would hand it to the app)
         Binding("q", "quit_form", "Quit", show=False, id="form.quit"),

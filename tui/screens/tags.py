@@ -39,12 +39,12 @@ class TagPickerScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog picker"):
             near = f", nearest to '{self.near}' first" if self.near else ""
-            yield Static(f"Pick the {self.noun} as the DAM spells it (files carrying it{near})",
-                         classes="title", markup=False)
+            yield Static(f"The DAM's {self.noun}s{near}", classes="title", markup=False)
             yield LoadingIndicator(id="tags-loading")
             yield Static("", id="tags-message", markup=False)
             yield OptionList(id="tags")
-            yield Static("Enter picks it, Escape cancels.", classes="help")
+            yield Static("File counts are exact spellings (case and spaces count). Enter picks "
+                         "one, Escape cancels.", classes="help")
 
     def on_mount(self) -> None:
         self.query_one("#tags", OptionList).display = False
@@ -75,7 +75,7 @@ class TagPickerScreen(ModalScreen[str | None]):
             self.query_one("#tags-message", Static).update(f"No {self.noun} is in use in the DAM.")
             return
         width = max(len(str(t.count)) for t in found)
-        options.add_options([Option(Text(f"{t.count:>{width}} files  {t.tag!r}"), id=str(i))
+        options.add_options([Option(Text(f"{t.count:>{width}} file(s)  {t.tag!r}"), id=str(i))
                              for i, t in enumerate(found)])
         options.display = True
         options.highlighted = 0
