@@ -431,17 +431,17 @@ class Workspace:
         login): the fix is the login action, as structured data each frontend turns into its
         own way to log in (a key, a button, a command)."""
         from .providers.base import Fix
-        from .setup_flow import connection_state, setup_flow
 
         failed = report.first_failure
-        if failed is None or connection_state(self, name).logged_in is not False:
+        spec = self.spec(name)
+        caps = spec.capabilities
+        marker = caps.login_marker or (caps.login_secrets[0] if caps.login_secrets else None)
+        if (failed is None or not caps.browser_login or marker is None
+                or self.secrets.source(name, marker) is not None):
             return
-        flow = setup_flow(report.provider)
-        step = flow.step_of("auth")
-        title = flow.spec.title
-        failed.fix = Fix(step=step.id if step else None, run="auth",
-                         message=f"not logged in to {title} yet",
-                         action=f"log in to {title} first")
+        step = next((s.id for s in spec.setup_steps() if s.action == "auth"), None)
+        failed.fix = Fix(step=step, run="auth", message=f"not logged in to {spec.title} yet",
+                         action=f"log in to {spec.title} first")
 
     def _check_backlink(self, settings: ConnectionSettings, report: CheckReport) -> None:
         """The backlink needs the workspace's library URL template: say so at check time."""

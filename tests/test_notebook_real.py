@@ -12,11 +12,12 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from test_notebook_exec import NOTEBOOKS, outputs_text, venv_kernel  # noqa: F401  (fixture)
 
 from damkit.sandbox import Sandbox
 from damkit.workspace import open_workspace
+
 from notebook_support import leaks, manifest_secrets
-from test_notebook_exec import NOTEBOOKS, outputs_text, venv_kernel  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -25,7 +26,8 @@ PASSPHRASE = "notebook-real-passphrase-8812"
 
 @pytest.fixture
 def real_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-              venv_kernel: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+              venv_kernel: Path,  # noqa: F811
+              ) -> Iterator[tuple[Path, dict[str, str]]]:
     """``$DAMKIT_HOME`` with an encrypted store and the connection the notebooks name
     (``acme-bynder``), pointed at a fresh sandbox."""
     home = tmp_path / "home"
@@ -52,7 +54,7 @@ def real_mode(name: str) -> nbformat.NotebookNode:
 
 @pytest.mark.parametrize("name", ["01-connect-and-check.ipynb", "02-audit-tagged-assets.ipynb"])
 def test_real_connection_mode(name: str, real_home: tuple[Path, dict[str, str]],
-                              venv_kernel: Path) -> None:
+                              venv_kernel: Path) -> None:  # noqa: F811
     home, secrets = real_home
     nb = real_mode(name)
     NotebookClient(nb, kernel_name="python3", timeout=180, allow_errors=False,

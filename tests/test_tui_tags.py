@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_tui_onboarding import SIZE, fill, open_advanced, pick_provider
 
 from damkit_tui.screens.check import CheckScreen
 from damkit_tui.screens.common import ConfirmScreen
@@ -15,7 +16,6 @@ from damkit_tui.screens.edit import ConnectionFormScreen
 from damkit_tui.screens.sync import SyncScreen
 from damkit_tui.screens.tags import TagPickerScreen
 
-from test_tui_onboarding import SIZE, fill, open_advanced, pick_provider
 from tui_support import encrypted_workspace, make_app, screen_text, type_text, wait_for, wait_text
 
 pytestmark = pytest.mark.timeout(90)

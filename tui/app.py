@@ -8,17 +8,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from damkit.redact import install_log_redaction, redact
 from damkit.workspace import Workspace, open_workspace
 
+from .screens.common import ConsoleApp
 from .screens.connections import ConnectionsScreen
 
 
-class DamkitApp(App[None]):
+class DamkitApp(ConsoleApp):
     """Connections, guided setup, Test Connection, sync and the library, by keyboard alone."""
 
     CSS_PATH = Path(__file__).with_name("damkit.tcss")  # absolute: subclasses elsewhere work
@@ -99,13 +100,6 @@ class DamkitApp(App[None]):
             commands.append(("events", f"{spec.title} events & backlink",
                              "Event consumer URL, request text, workspace settings (v)"))
         return commands
-
-    def follow(self, name: str) -> None:
-        """Put the Connections cursor on ``name`` (just added or edited), so the list's actions
-        act on it."""
-        for screen in self.screen_stack:
-            if isinstance(screen, ConnectionsScreen):
-                screen.select(name)
 
     def to_connections(self) -> ConnectionsScreen:
         """Pop back to the Connections screen (the bottom of the stack)."""

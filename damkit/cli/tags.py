@@ -3,8 +3,6 @@ so the spelling is picked rather than typed (near spellings of ``--near`` first)
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from .common import JsonOption, app, console, guarded, out, workspace
@@ -14,7 +12,7 @@ from .common import JsonOption, app, console, guarded, out, workspace
 def tags(
     name: str,
     as_json: bool = JsonOption,
-    near: Optional[str] = typer.Option(None, "--near", help="Put spellings near this text first "
+    near: str | None = typer.Option(None, "--near", help="Put spellings near this text first "
                                        "(same letters in another case, a typo)"),
     limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many"),
 ) -> None:

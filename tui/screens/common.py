@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
@@ -13,12 +13,32 @@ from textual.dom import DOMNode
 from textual.widgets import Button, Static
 
 if TYPE_CHECKING:
-    from ..app import DamkitApp
+    from damkit.workspace import Workspace
 
 
-def damkit_app(node: DOMNode) -> DamkitApp:
+class ConsoleApp(App[None]):
+    """What the screens know of the console app: its workspace and options. The app
+    (``damkit_tui.app.DamkitApp``) derives from it, so that screens never import the app."""
+
+    workspace: Workspace
+    sandbox: Any = None  # a running damkit.sandbox.Sandbox with --sandbox
+    sync_rate: float | None = None  # requests/s for syncs; None keeps each provider's rate
+    timings: bool = True  # show durations and rates (off: stable screenshots)
+    connection_names: list[str]  # refreshed by the Connections screen
+
+    def follow(self, name: str) -> None:
+        """Put the Connections cursor on ``name`` (just added or edited), so the list's actions
+        act on it."""
+        from .connections import ConnectionsScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, ConnectionsScreen):
+                screen.select(name)
+
+
+def damkit_app(node: DOMNode) -> ConsoleApp:
     """The running console app, typed (Textual types ``node.app`` as a plain ``App``)."""
-    return cast("DamkitApp", node.app)
+    return cast(ConsoleApp, node.app)
 
 def deliver(screen: Screen[Any], callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """From a worker thread: run ``callback(*args)`` on the UI, if ``screen`` is still open.

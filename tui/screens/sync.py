@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.markup import escape
 from textual import work
@@ -71,7 +72,7 @@ def plan_line(plan: dict[str, int], total: int) -> str:
     return " · ".join(parts) + f" → [b]{total}[/] to download"
 
 
-def open_sync(app: App[object], name: str, *, switch: bool = False) -> None:
+def open_sync(app: App[Any], name: str, *, switch: bool = False) -> None:
     """Show the sync of ``name``: the one running (gone back from with Escape), else a new one.
 
     Each sync screen is installed under ``sync:<name>`` so that going back keeps it (and its
@@ -91,7 +92,7 @@ def open_sync(app: App[object], name: str, *, switch: bool = False) -> None:
         app.push_screen(key)
 
 
-def running_syncs(app: App[object], names: list[str]) -> list[SyncScreen]:
+def running_syncs(app: App[Any], names: list[str]) -> list[SyncScreen]:
     """Sync screens whose sync runs (shown, or gone back from), of connections ``names``."""
     screens = [app.get_screen(f"sync:{n}") for n in names if app.is_screen_installed(f"sync:{n}")]
     screens += [s for s in app.screen_stack if isinstance(s, SyncScreen)]
