@@ -7,48 +7,69 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_tui_onboarding import SIZE, fill, open_advanced, pick_provider
+from test_tui_onboarding import SIZE, fill, pick_provider
 
+from damkit.sandbox.canto import consent
 from damkit_tui.screens.check import CheckScreen
 from damkit_tui.screens.common import ConfirmScreen
 from damkit_tui.screens.connections import ConnectionsScreen
 from damkit_tui.screens.edit import ConnectionFormScreen
+from damkit_tui.screens.login import LoginScreen
 from damkit_tui.screens.sync import SyncScreen
 from damkit_tui.screens.tags import TagPickerScreen
 
-from tui_support import encrypted_workspace, make_app, screen_text, type_text, wait_for, wait_text
+from tui_support import (
+    encrypted_workspace,
+    focus_id,
+    make_app,
+    paste,
+    screen_text,
+    type_text,
+    wait_for,
+    wait_text,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
 
-async def test_typo_fixed_from_the_near_miss_offer_then_sync(fresh_sandbox, tmp_path: Path) -> None:
-    sb = fresh_sandbox(assets=12, providers=("percolate",))
-    fields = sb.manifest()["providers"]["percolate"]
+@pytest.mark.parametrize("provider", ["bynder", "canto", "percolate"])
+async def test_onboard_from_empty_by_keys_typo_fixed_then_sync(fresh_sandbox, tmp_path: Path,
+                                                               provider: str) -> None:
+    """From an empty workspace, by keys alone: add (the sandbox's values by ctrl+f, the tag
+    typed wrong-case), save, log in where the DAM needs it, fix the tag from the check's
+    near-miss offer in one key, go back (the cursor on the new connection) and sync it."""
+    sb = fresh_sandbox(assets=12, providers=(provider,))
+    fields = sb.manifest()["providers"][provider]
     ws = encrypted_workspace(tmp_path / "ws")
-    ws.add_connection("percolate", "aaa-first", {k: v for k, v in fields.items()
-                                                if k != "eligible"})
-    app = make_app(ws, sync_rate=200)
+    app = make_app(ws, sync_rate=200, sandbox=sb)
+    name = f"zz-{provider}"
+    tag_field = ws_tag_field(provider)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_text(pilot, "aaa-first")
-        await pick_provider(pilot, "percolate")
-        await type_text(pilot, "zz-perc")
-        typo = {**{k: fields[k] for k in ("scope_id", "client_id", "client_secret")},
-                "tag": "gelato"}
-        await fill(pilot, typo)
-        await open_advanced(pilot)
-        await fill(pilot, {"api_url": fields["api_url"]})
+        await wait_text(pilot, "No connection yet")
+        await pick_provider(pilot, provider)
+        await type_text(pilot, name)
+        assert "sandbox: " in screen_text(app) or app.screen.rehearsal
+        await pilot.press("ctrl+f")  # the sandbox's values, as a rehearsal offers them
+        await fill(pilot, {tag_field: "gelato"})  # the typo: wrong case
         await pilot.press("ctrl+s")
+        if ws.spec(name).capabilities.browser_login:
+            await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen), what="login")
+            login = app.screen
+            await wait_for(pilot, lambda: login.url, what="the login address")
+            await focus_id(pilot, "pasted")
+            await paste(pilot, consent(login.url))  # the user allows it in a browser
+            await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, CheckScreen), what="check")
         screen = app.screen
         await wait_for(pilot, lambda: screen.report is not None, what="the check")
         fix = screen.report.better_spelling
-        assert fix is not None and fix.value == "Gelato" and fix.field == "tag"
-        assert screen.report.eligible < fields["eligible"]  # the verdict stays honest
+        assert fix is not None and fix.value == "Gelato" and fix.field == tag_field
+        assert (screen.report.eligible or 0) < fields["eligible"]  # the verdict stays honest
+        await wait_text(pilot, "u: set ")  # right under the verdict, at 80x24
         text = screen_text(app)
-        assert "u: set Tag for Import to 'Gelato'" in text
-        assert text.index("u: set Tag for Import") < text.index("retag")  # the setting first
+        assert text.index("u: set ") < text.index("retag") < text.index("Reach")
         await pilot.press("u")  # one key: the spelling in use becomes the setting
-        await wait_for(pilot, lambda: ws.connection("zz-perc")["settings"]["tag"] == "Gelato",
+        await wait_for(pilot, lambda: ws.connection(name)["settings"][tag_field] == "Gelato",
                        what="the setting changed")
         await wait_for(pilot, lambda: screen.report is not None and screen.report.ok
                        and screen.report.eligible == fields["eligible"], what="the re-check")
@@ -56,14 +77,45 @@ async def test_typo_fixed_from_the_near_miss_offer_then_sync(fresh_sandbox, tmp_
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ConnectionsScreen), what="home")
         home = app.screen
-        await wait_for(pilot, lambda: home.selected_name() == "zz-perc",
+        await wait_for(pilot, lambda: home.selected_name() == name,
                        what="the cursor on the connection just added")
-        await pilot.press("s")  # acts on that connection, not on the old row
+        await pilot.press("s")  # acts on that connection
         await wait_for(pilot, lambda: isinstance(app.screen, SyncScreen), what="sync")
-        assert app.screen.connection == "zz-perc"
         sync = app.screen
+        assert sync.connection == name
         await wait_for(pilot, lambda: sync.report is not None, what="the sync", timeout=60)
         assert sync.report.status == "ok" and sync.report.downloaded == fields["eligible"]
+
+
+def ws_tag_field(provider: str) -> str:
+    from damkit.providers import settings_model
+
+    return settings_model(provider).tag_field
+
+
+async def test_cursor_follows_an_edited_connection(fresh_sandbox, tmp_path: Path) -> None:
+    sb = fresh_sandbox(assets=12, providers=("percolate",))
+    values = {k: v for k, v in sb.manifest()["providers"]["percolate"].items() if k != "eligible"}
+    ws = encrypted_workspace(tmp_path / "ws")
+    for name in ("a-first", "b-second", "c-third"):
+        ws.add_connection("percolate", name, values)
+    app = make_app(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_text(pilot, "c-third")
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "Edit: c-third")
+        await wait_text(pilot, "Edit: c-third")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionFormScreen), what="form")
+        form = app.screen
+        await wait_for(pilot, lambda: form.query_one("#field-tag").value == "Gelato",
+                       what="loaded")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckScreen), what="check")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionsScreen), what="home")
+        home = app.screen
+        await wait_for(pilot, lambda: home.selected_name() == "c-third", what="cursor on c")
 
 
 async def test_picker_fills_the_tag_field(fresh_sandbox, tmp_path: Path) -> None:

@@ -27,16 +27,21 @@ MARKS = {"ok": "[green]✓ ok[/]", "failed": "[red]✗ failed[/]", "warning": "[
 CONSOLE_ACTIONS = {"auth": "press o to log in (then the test runs again)"}
 
 
-def hint_lines(report: CheckReport) -> list[str]:
-    """What is wrong and how to fix it, as markup lines: first a better spelling of the tag
-    (the setting to change, one key away), then the steps' hints, the near misses with their
-    exact spelling (quoted, so stray spaces show), then the warnings."""
-    lines = []
+def better_lines(report: CheckReport) -> list[str]:
+    """A better spelling of the tag, shown first (right under the verdict): the setting to
+    change, one key away, then retagging in the DAM as the second option."""
     fix = report.better_spelling
-    if fix is not None:
-        lines.append(f"[yellow b]{escape(fix.message)}.[/]")
-        lines.append(f"  [b]u[/]: {escape(fix.action)}, then test again")
-        lines.append("  or: retag those files in the DAM")
+    if fix is None:
+        return []
+    return [f"[yellow b]{escape(fix.message)}.[/]",
+            f"  [b]u[/]: {escape(fix.action)}, then test again",
+            "  or: retag those files in the DAM"]
+
+
+def hint_lines(report: CheckReport) -> list[str]:
+    """What is wrong and how to fix it, as markup lines: the steps' hints, the near misses
+    with their exact spelling (quoted, so stray spaces show), then the warnings."""
+    lines = []
     for step in report.steps:
         if step.status in ("failed", "warning"):
             lines.append(f"[b]{escape(step.name)}[/]: {escape(step.detail)}")
@@ -91,6 +96,7 @@ class CheckScreen(Screen[None]):
         yield LoadingIndicator(id="loading")
         with VerticalScroll(id="result"):
             yield Static("", id="verdict", classes="verdict")
+            yield Static("", id="better", classes="hints")
             yield Static("", id="steps")
             yield Static("", id="hints", classes="hints")
         yield Footer()
@@ -102,6 +108,7 @@ class CheckScreen(Screen[None]):
         self.query_one("#loading").display = True
         self.query_one("#verdict", Static).update("Checking…")
         self.query_one("#hints", Static).update("")
+        self.query_one("#better", Static).update("")
         self.query_one("#steps", Static).update("")
         self.check()
 
@@ -148,6 +155,8 @@ class CheckScreen(Screen[None]):
             verdict = (f"[red b]Connection failed[/]: {eligible} file(s) eligible "
                        f"(tag {escape(repr(report.tag))}). Fix it, then [b]r[/] to run again.")
         self.query_one("#verdict", Static).update(verdict)
+        self.query_one("#better", Static).update("\n".join(better_lines(report)))
+        self.query_one("#better").display = report.better_spelling is not None
         self.query_one("#hints", Static).update("\n".join(hint_lines(report)))
         self.query_one("#result").focus()
 
