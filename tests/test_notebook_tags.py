@@ -22,7 +22,7 @@ PASSPHRASE = "nb-unlock-passphrase-4410"
 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[Sandbox]:
-    with Sandbox(assets=ASSETS, providers=("bynder", "percolate")) as sandbox:
+    with Sandbox(assets=ASSETS) as sandbox:
         yield sandbox
 
 
@@ -103,3 +103,13 @@ def test_no_box_when_the_passphrase_is_set(tmp_path: Path,
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
     dn.real_workspace(tmp_path / "home")
     assert shown == []
+
+
+async def test_check_without_login_points_at_the_login_button(sb: Sandbox, ws: Workspace) -> None:
+    ws.add_connection("canto", "nb-canto", values(sb, "canto"))  # saved, never logged in
+    form = dn.ConnectionForm(ws, connection="nb-canto")
+    form.test_button.click()
+    report = await form.task
+    assert report is not None and not report.ok
+    assert "click “Log in to Canto” in the form above" in form.report_panel.value
+    assert "damkit auth" not in form.report_panel.value

@@ -116,3 +116,15 @@ async def test_no_sandbox_no_offer(tmp_path: Path) -> None:
         assert not form.query(".sandbox-value")
         assert "Sandbox values" not in screen_text(app)
         assert form.query_one("#field-api_url").value != ""  # the provider's default
+
+
+def test_tui_sandbox_connections_are_logged_in(tmp_path: Path) -> None:
+    """`damkit tui --sandbox`: the browser-login connection is ready, as the demo's is."""
+    from damkit.setup_flow import connection_state
+    from damkit_tui.app import sandbox_workspace
+
+    with sandbox_workspace(tmp_path, assets=12) as (ws, _sb):
+        states = {c["name"]: connection_state(ws, c["name"]) for c in ws.connections()}
+        needs_login = [n for n in states if ws.spec(n).capabilities.browser_login]
+        assert needs_login  # the sandbox has a DAM with a browser login
+        assert all(states[n].logged_in for n in needs_login)
