@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Coroutine
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,8 +24,14 @@ from .errors import NotFoundError, SettingsError
 from .index import LibraryIndex
 from .providers import get as provider_spec
 from .providers import settings_model
-from .settings import (SNS_TOPIC_ARN_RE, ConnectionSettings, clean_base_url, clean_connection_name,
-                       event_consumer_path, parse_settings)
+from .settings import (
+    SNS_TOPIC_ARN_RE,
+    ConnectionSettings,
+    clean_base_url,
+    clean_connection_name,
+    event_consumer_path,
+    parse_settings,
+)
 
 if TYPE_CHECKING:
     from .providers.base import CheckReport, ConnectionContext, Provider, TagCount
@@ -51,7 +57,7 @@ def default_home() -> Path:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class WorkspaceConfig(BaseModel):
@@ -370,6 +376,26 @@ class Workspace:
             return None
         return public.rstrip("/") + event_consumer_path(spec.name,
                                                         doc["settings"][spec.instance_field])
+
+    # --- browser login notes -------------------------------------------------------------------
+
+    def record_login(self, name: str, *, library: str | None) -> dict[str, Any]:
+        """Note a finished browser login: when, and which part of the DAM the user said they
+        selected on its consent page (the DAM's answer does not say; see docs/tui.md)."""
+        from .index.storage import write_json_atomic
+
+        self.connection(name)  # a clear error for an unknown name
+        note = {"at": now_iso(), "library": (library or "").strip() or None}
+        write_json_atomic(self.state_dir(name) / "login.json", note)
+        return note
+
+    def login_note(self, name: str) -> dict[str, Any] | None:
+        """The last :meth:`record_login` note of ``name`` (None when none was recorded)."""
+        from .index.storage import read_json
+
+        path = self.root / "state" / name / "login.json"
+        data = read_json(path) if path.exists() else None
+        return data if isinstance(data, dict) else None
 
     # --- check ----------------------------------------------------------------------------------
 

@@ -59,6 +59,8 @@ async def test_onboard_from_empty_by_keys_typo_fixed_then_sync(fresh_sandbox, tm
             await focus_id(pilot, "pasted")
             await paste(pilot, consent(login.url))  # the user allows it in a browser
             await pilot.press("enter")
+            await wait_for(pilot, lambda: ws.login_note(name), what="the login recorded")
+            assert ws.login_note(name)["library"] == "Main Library"  # the part chosen
         await wait_for(pilot, lambda: isinstance(app.screen, CheckScreen), what="check")
         screen = app.screen
         await wait_for(pilot, lambda: screen.report is not None, what="the check")
@@ -79,6 +81,8 @@ async def test_onboard_from_empty_by_keys_typo_fixed_then_sync(fresh_sandbox, tm
         home = app.screen
         await wait_for(pilot, lambda: home.selected_name() == name,
                        what="the cursor on the connection just added")
+        if ws.spec(name).capabilities.browser_login:
+            await wait_text(pilot, "Logged in to Main Library")
         await pilot.press("s")  # acts on that connection
         await wait_for(pilot, lambda: isinstance(app.screen, SyncScreen), what="sync")
         sync = app.screen

@@ -143,7 +143,7 @@ def run(home: Path | None = None, *, sandbox: bool = False, assets: int = 300) -
     install_log_redaction()
     if not sandbox:
         with open_workspace(home, interactive=True) as ws:
-            ws.secrets  # resolve now: a passphrase prompt must come before the app takes the screen
+            _ = ws.secrets  # resolve now: a passphrase prompt comes before the app takes the screen
             DamkitApp(ws).run()
         return
     with sandbox_workspace(home, assets=assets) as (ws, sb):

@@ -60,7 +60,7 @@ def breakdown(df: pd.DataFrame) -> pd.DataFrame:
     for status in core_audit.STATUSES:
         part = df[df["status"] == status]
         rows.append({"status": status, "meaning": core_audit.STATUS_LABELS[status],
-                     "files": int(len(part)), "bytes": int(part["size"].fillna(0).sum())})
+                     "files": len(part), "bytes": int(part["size"].fillna(0).sum())})
     for miss in df.attrs.get("near_misses", []):
         rows.append({"status": "near miss",
                      "meaning": f"{miss['connection']}: carry {miss['spelling']!r}, "
@@ -180,7 +180,7 @@ def plot_runs(history: pd.DataFrame, ax: Axes | None = None) -> Axes:
         ax.set_title("no sync runs yet")
         return ax
     h = history.sort_values("started").reset_index(drop=True)
-    labels = [f"{t:%m-%d %H:%M:%S}\n{c}" for t, c in zip(h["started"], h["connection"])]
+    labels = [f"{t:%m-%d %H:%M:%S}\n{c}" for t, c in zip(h["started"], h["connection"], strict=True)]
     x = range(len(h))
     downloaded = h.get("downloaded", pd.Series([0] * len(h))).fillna(0)
     failed = h.get("failed", pd.Series([0] * len(h))).fillna(0)

@@ -11,14 +11,19 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 
 from ..errors import DamkitError, SettingsError
+from ..providers import CheckReport, settings_model
 from ..providers import all as all_providers
 from ..providers import get as provider_spec
-from ..providers import settings_model
-from ..providers import CheckReport
 from ..redact import register_secret
 from ..settings import MASK, FieldSpec, clean_connection_name
-from ..setup_flow import (ACTION_LABELS, GuideStep, better_spelling_lines, connection_state,
-                          setup_flow, step_hint)
+from ..setup_flow import (
+    ACTION_LABELS,
+    GuideStep,
+    better_spelling_lines,
+    connection_state,
+    setup_flow,
+    step_hint,
+)
 from .common import MARKS, error_html, esc, start_task
 
 if TYPE_CHECKING:
@@ -151,6 +156,8 @@ class ConnectionForm:
         self.login_link = W.HTML()
         self.login_paste = W.Text(placeholder="paste the address the browser was sent to",
                                   layout=W.Layout(width="90%"))
+        self.login_library = W.Text(value="Main Library", description="Part selected",
+                                    style={"description_width": "initial"})
         self.login_complete = W.Button(description="Complete login")
         self.login_status = W.HTML()
         #: the DAM's tags with their counts, to pick the spelling (filled by ``pick_tags``)
@@ -204,7 +211,8 @@ class ConnectionForm:
             if step.action == "auth":
                 self.login_button.description = f"Log in to {self.title}"
                 parts.append(W.VBox([self.login_button, self.login_link, self.login_paste,
-                                     self.login_complete, self.login_status]))
+                                     self.login_library, self.login_complete,
+                                     self.login_status]))
             blocks.append(W.VBox(parts, layout=W.Layout(margin="0 0 8px 0")))
         rest = [self._field(s) for s in flow.advanced]
         if rest:
@@ -432,9 +440,11 @@ class ConnectionForm:
         self.login_url = str(request.authorize_url)
         url = html.escape(self.login_url, quote=True)
         self.login_link.value = (f'<a href="{url}" target="_blank" rel="noopener">Open '
-                                 f"{esc(self.title)}'s login page</a>: sign in, select the Main Library and click "
+                                 f"{esc(self.title)}'s login page</a>: sign in, select the "
+                                 "part that holds the files (e.g. the Main Library) and click "
                                  "<b>Allow</b>. Then paste below the address the browser was "
-                                 "sent to, and click Complete login.")
+                                 "sent to, say which part you selected, and click Complete "
+                                 "login.")
         self.login_status.value = ""
         return self.login_url
 
@@ -452,9 +462,13 @@ class ConnectionForm:
             self.login_status.value = f"{error_html('Login failed: ' + exc.message)}{hint}"
             return False
         await login.aclose()
+        if self.existing:
+            self.ws.record_login(self.existing, library=self.login_library.value)
         self._login = self.login_url = None
         self.login_link.value = ""
-        self.login_status.value = (f'<span style="color:#1a7f37">✓ Logged in to {esc(self.title)}.</span> '
+        part = f" ({esc(self.login_library.value)})" if self.login_library.value.strip() else ""
+        done = f"✓ Logged in to {esc(self.title)}{part}."
+        self.login_status.value = (f'<span style="color:#1a7f37">{done}</span> '
                                    "Next: Test Connection.")
         return True
 

@@ -16,8 +16,8 @@ from textual.widgets import Footer, Header, LoadingIndicator, Static
 from damkit.errors import DamkitError
 from damkit.providers import CheckReport
 from damkit.redact import redact
-
 from damkit.setup_flow import step_hint
+
 from .common import damkit_app
 
 MARKS = {"ok": "[green]✓ ok[/]", "failed": "[red]✗ failed[/]", "warning": "[yellow]! warn[/]",

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
 from textual.dom import DOMNode
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Static
 
 if TYPE_CHECKING:
@@ -50,10 +51,8 @@ def deliver(screen: Screen[Any], callback: Callable[..., Any], *args: Any, **kwa
         if screen in screen.app.screen_stack:
             callback(*args, **kwargs)
 
-    try:
+    with contextlib.suppress(RuntimeError):  # the app has closed
         screen.app.call_from_thread(run)
-    except RuntimeError:  # the app has closed
-        pass
 
 
 

@@ -114,6 +114,13 @@ class ConnectionsScreen(Screen[None]):
             lines.append("Not tested yet: press [b]c[/] for Test Connection.")
         caps = provider_spec(doc["provider"]).capabilities
         title = escape(provider_spec(doc["provider"]).title)
+        if caps.browser_login:
+            note = damkit_app(self).workspace.login_note(doc["name"])
+            if note is None:
+                lines.append(f"Login to {title}: no login recorded here ([b]o[/] logs in).")
+            else:
+                part = f" to {escape(note['library'])}" if note.get("library") else ""
+                lines.append(f"Logged in{part} on {escape(str(note.get('at', '?')))}.")
         extra = f"  [b]o[/] log in to {title}" if caps.browser_login else ""
         if caps.change_notifications or caps.backlink:
             extra += "  [b]v[/] events & backlink"

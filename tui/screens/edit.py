@@ -36,7 +36,6 @@ from damkit.setup_flow import ACTION_LABELS, connection_state, setup_flow
 
 from .common import damkit_app, deliver
 
-
 #: What each guide action is, on this screen.
 ACTION_HELP = {
     "save": "ctrl+s (the Save button below)",

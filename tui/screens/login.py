@@ -21,6 +21,7 @@ from textual.widgets import Button, Footer, Header, Input, Static
 
 from damkit.errors import DamkitError
 from damkit.redact import redact
+
 from .common import copy_honestly, damkit_app, show_plain
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ class LoginScreen(Screen[None]):
                 "2. Paste here the address the browser was sent to (it starts with "
                 "http://127.0.0.1 and carries code= and state=), then Enter:", classes="step-text")
             yield Input(placeholder="paste the redirect URL (or the code)", id="pasted")
+            yield Static("The part of the DAM you selected (recorded with the login, shown on "
+                         "the connection):", classes="step-text")
+            yield Input(value="Main Library", id="library", select_on_focus=False)
             yield Button("Complete login", id="complete", variant="primary")
             yield Static("", id="status", classes="status")
         yield Footer()
@@ -187,6 +191,8 @@ class LoginScreen(Screen[None]):
 
     def _done(self) -> None:
         self.logged_in = True
+        library = self.query_one("#library", Input).value
+        damkit_app(self).workspace.record_login(self.connection, library=library)
         self.notify(f"Logged in to {self.title_text}.", title=self.title_text)
         if self.then_check:
             from .check import CheckScreen

@@ -26,8 +26,8 @@ from damkit.progress import ProgressEvent
 from damkit.redact import redact
 from damkit.sync import PLAN_CATEGORIES, SyncReport
 from damkit.units import human_bytes
-from .common import damkit_app
 
+from .common import damkit_app
 
 UI_UPDATES_PER_SECOND = 10
 
