@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from test_tui_onboarding import SIZE, fill, pick_provider
 
+from damkit.providers import get as provider_spec
 from damkit.sandbox.canto import consent
 from damkit_tui.screens.check import CheckScreen
 from damkit_tui.screens.common import ConfirmScreen
@@ -52,7 +53,7 @@ async def test_onboard_from_empty_by_keys_typo_fixed_then_sync(fresh_sandbox, tm
         await pilot.press("ctrl+f")  # the sandbox's values, as a rehearsal offers them
         await fill(pilot, {tag_field: "gelato"})  # the typo: wrong case
         await pilot.press("ctrl+s")
-        if ws.spec(name).capabilities.browser_login:
+        if provider_spec(provider).capabilities.browser_login:  # saved in a worker: ask the spec
             await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen), what="login")
             login = app.screen
             await wait_for(pilot, lambda: login.url, what="the login address")
@@ -81,7 +82,7 @@ async def test_onboard_from_empty_by_keys_typo_fixed_then_sync(fresh_sandbox, tm
         home = app.screen
         await wait_for(pilot, lambda: home.selected_name() == name,
                        what="the cursor on the connection just added")
-        if ws.spec(name).capabilities.browser_login:
+        if provider_spec(provider).capabilities.browser_login:
             await wait_text(pilot, "Logged in to Main Library")
         await pilot.press("s")  # acts on that connection
         await wait_for(pilot, lambda: isinstance(app.screen, SyncScreen), what="sync")
@@ -89,6 +90,12 @@ async def test_onboard_from_empty_by_keys_typo_fixed_then_sync(fresh_sandbox, tm
         assert sync.connection == name
         await wait_for(pilot, lambda: sync.report is not None, what="the sync", timeout=60)
         assert sync.report.status == "ok" and sync.report.downloaded == fields["eligible"]
+
+
+def field_value(screen, widget_id: str) -> str | None:
+    """The value of a field, None while the screen is still being built (no crash on a race)."""
+    found = screen.query(f"#{widget_id}")
+    return found.first().value if found else None
 
 
 def ws_tag_field(provider: str) -> str:
@@ -112,7 +119,7 @@ async def test_cursor_follows_an_edited_connection(fresh_sandbox, tmp_path: Path
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConnectionFormScreen), what="form")
         form = app.screen
-        await wait_for(pilot, lambda: form.query_one("#field-tag").value == "Gelato",
+        await wait_for(pilot, lambda: field_value(form, "field-tag") == "Gelato",
                        what="loaded")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, CheckScreen), what="check")
@@ -134,7 +141,7 @@ async def test_picker_fills_the_tag_field(fresh_sandbox, tmp_path: Path) -> None
         await pilot.press("e")
         await wait_for(pilot, lambda: isinstance(app.screen, ConnectionFormScreen), what="form")
         form = app.screen
-        await wait_for(pilot, lambda: form.query_one("#field-tag").value == "gelatto",
+        await wait_for(pilot, lambda: field_value(form, "field-tag") == "gelatto",
                        what="settings loaded")
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, TagPickerScreen), what="picker")

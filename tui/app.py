@@ -166,7 +166,8 @@ def sandbox_workspace(home: Path | None, *, assets: int = 300) -> Iterator[tuple
     shutil.rmtree(root, ignore_errors=True)
     with Sandbox(assets=assets) as sb, demo_workspace(root) as ws:
         names = add_sandbox_connections(ws, sb.manifest())
-        asyncio.run(login_sandbox_connections(ws, names))
+        for name in asyncio.run(login_sandbox_connections(ws, names)):
+            ws.record_login(name, library="Main Library")  # what the sandbox's consent picks
         ws.set_config(library_url_template="https://library.example.com/assets/{id}",
                       public_url="https://dam.example.com")
         try:
