@@ -56,6 +56,10 @@ async def test_check_without_login_points_at_the_login_key(fresh_sandbox, tmp_pa
         said = " ".join(notifications(app))
         assert "OSC 52" in said and "F3" in said  # what was done, and what to do if it failed
         assert "copied." not in said
+        await pilot.press("f3")  # headless: the console cannot step aside, and says so
+        await wait_for(pilot, lambda: any("ctrl+y" in m and "cannot" in m
+                                          for m in notifications(app)), what="the F3 answer")
+        assert isinstance(app.screen, LoginScreen)
 
 
 async def test_bynder_workspace_settings_on_the_events_screen(fresh_sandbox,
@@ -87,6 +91,13 @@ async def test_bynder_workspace_settings_on_the_events_screen(fresh_sandbox,
         assert config.library_url_template == "https://library.example.com/assets/{id}"
         assert config.sns_topics == ["arn:aws:sns:eu-west-1:123456789012:bynder-acme"]
         await wait_text(pilot, "https://dam.example.com/events/bynder/")  # the URL follows
+        await paste(pilot, ", arn:aws:sns")  # unsaved input on this screen ...
+        await focus_id(pilot, "backlink")  # ... and focus on a switch, where q reaches the app
+        await pilot.press("q")
+        await wait_text(pilot, "unsaved input is lost")
+        assert app.is_running
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen), what="kept")
 
 
 async def test_rehearsal_offers_the_sandbox_values(fresh_sandbox, tmp_path: Path) -> None:

@@ -56,6 +56,17 @@ class DamkitApp(ConsoleApp):
             self.notify("Cancelling the sync (finished files stay). Press q again to quit.",
                         severity="warning")
             return
+        dirty = getattr(self.screen, "dirty", None)
+        if callable(dirty) and dirty():  # a form with unsaved input: never lost by one key
+            from .screens.common import ConfirmScreen
+
+            def done(confirmed: bool | None) -> None:
+                if confirmed:
+                    self.exit()
+
+            self.push_screen(ConfirmScreen("Quit damkit? This screen's unsaved input is lost."),
+                             done)
+            return
         self.exit()
 
     def action_toggle_theme(self) -> None:

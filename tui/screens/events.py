@@ -17,7 +17,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Static, Switch
 
 from damkit.errors import DamkitError
 
-from .common import copy_honestly, damkit_app, deliver
+from .common import copy_honestly, damkit_app, deliver, show_plain
 
 if TYPE_CHECKING:
     from damkit.providers import ProviderSpec
@@ -47,6 +47,7 @@ class EventsScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back", id="events.back"),
         Binding("ctrl+y", "copy_url", "Copy URL", id="events.copy_url"),
         Binding("ctrl+r", "copy_request", "Copy request", id="events.copy_request"),
+        Binding("f3", "plain", "Show plain", id="events.plain"),
         Binding("c", "check", "Test Connection", id="events.check"),
         Binding("ctrl+s", "save_config", "Save workspace settings", id="events.save-config"),
     ]
@@ -61,6 +62,7 @@ class EventsScreen(Screen[None]):
         self.request = ""
         self.backlink: bool | None = None
         self.spec: ProviderSpec | None = None
+        self._loaded: dict[str, str] | None = None  # the workspace settings as shown
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -121,6 +123,14 @@ class EventsScreen(Screen[None]):
             value = config.get(name)
             text = ", ".join(value) if isinstance(value, list) else (value or "")
             self.query_one(f"#config-{name}", Input).value = str(text)
+        self._loaded = self._config_texts()
+
+    def _config_texts(self) -> dict[str, str]:
+        return {n: self.query_one(f"#config-{n}", Input).value for n in self.CONFIG_FIELDS}
+
+    def dirty(self) -> bool:
+        """The workspace settings hold input that is not saved (q then asks before quitting)."""
+        return self._loaded is not None and self._config_texts() != self._loaded
 
     @on(Button.Pressed, "#save-config")
     def _save_config_pressed(self) -> None:
@@ -203,6 +213,12 @@ class EventsScreen(Screen[None]):
             copy_honestly(self, self.url, "The Event consumer URL was")
         else:
             self.notify("No URL yet: set the workspace's public URL.", severity="warning")
+
+    def action_plain(self) -> None:
+        """The URL and the request whole, on the terminal itself, to select and copy."""
+        text = "\n\n".join(t for t in (self.url, self.request) if t)
+        if text:
+            show_plain(self, text, "The Event consumer URL and the request text")
 
     def action_copy_request(self) -> None:
         if self.request:
