@@ -139,3 +139,17 @@ def test_tui_sandbox_connections_are_logged_in(tmp_path: Path) -> None:
         needs_login = [n for n in states if ws.spec(n).capabilities.browser_login]
         assert needs_login  # the sandbox has a DAM with a browser login
         assert all(states[n].logged_in for n in needs_login)
+
+
+async def test_sync_says_why_it_takes_time(fresh_sandbox, tmp_path: Path) -> None:
+    sb = fresh_sandbox(assets=12, providers=("percolate",))
+    ws = encrypted_workspace(tmp_path / "ws")
+    ws.add_connection("percolate", "acme", manifest_values(sb, "percolate"))
+    app = make_app(ws)  # the provider's own pace, as a real console runs
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_text(pilot, "acme")
+        await pilot.press("s")
+        rate = ws.spec("acme").capabilities.rate
+        await wait_text(pilot, f"paced at {rate:g}/s")
+        assert "a polite default" in screen_text(app) or "documented limit" in screen_text(app)
+        await pilot.press("x")

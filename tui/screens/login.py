@@ -138,6 +138,10 @@ class LoginScreen(Screen[None]):
                     await asyncio.gather(loopback, return_exceptions=True)
         self._done()
 
+    def dirty(self) -> bool:
+        """A pasted address not submitted yet (q then asks before quitting)."""
+        return bool(self.query_one("#pasted", Input).value.strip())
+
     def _send(self, value: str | None) -> None:
         self._pasted.put_nowait(value)
 

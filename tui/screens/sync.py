@@ -126,6 +126,7 @@ class SyncScreen(Screen[None]):
         yield Header()
         yield Static(f"Sync: {self.connection}", classes="title")
         yield Static("Listing the tagged files…", id="plan", classes="plan")
+        yield Static(self.pace_line(), id="pace", classes="help pace")
         yield ProgressBar(id="bar", show_eta=False)
         yield Static("", id="counts", classes="counts")
         yield RichLog(id="log", markup=True, wrap=True, max_lines=500)
@@ -187,6 +188,23 @@ class SyncScreen(Screen[None]):
             if latest.total:
                 bar.update(total=latest.total, progress=latest.done + latest.failed)
             self.query_one("#counts", Static).update(self.counts_line(latest))
+
+    def pace_line(self) -> str:
+        """Why a sync takes the time it takes: the request rate it keeps to, and whose it is."""
+        app = damkit_app(self)
+        try:
+            spec = app.workspace.spec(self.connection)
+        except DamkitError:
+            return ""
+        caps = spec.capabilities
+        if app.sync_rate is not None:
+            return f"Requests paced at {app.sync_rate:g}/s (set for this console)."
+        if caps.rate is None:
+            return ""
+        whose = "its documented limit" if caps.rate_documented else "a polite default"
+        burst = f", bursts of {caps.burst}" if caps.burst else ""
+        return (f"Requests to {spec.title} paced at {caps.rate:g}/s{burst} ({whose}): a large "
+                "first sync takes minutes.")
 
     def counts_line(self, event: ProgressEvent) -> str:
         line = (f"done [b]{event.done}[/]/{event.total}  failed [b]{event.failed}[/]  "
