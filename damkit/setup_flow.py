@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from .providers import get as provider_spec
 
 if TYPE_CHECKING:
-    from .providers.base import CheckStep, Fix
+    from .providers.base import CheckReport, CheckStep, Fix
     from .providers.spec import ProviderSpec
     from .settings import FieldSpec
     from .workspace import Workspace
@@ -171,11 +171,20 @@ def fix_text(fix: Fix, flow: SetupFlow | None = None) -> str:
     return f"{text} ({', '.join(where)})" if where else text
 
 
-def step_hint(step: CheckStep, provider: str | None = None) -> str | None:
+def step_hint(step: CheckStep, provider: str | None = None,
+              actions: dict[str, str] | None = None) -> str | None:
     """What to do about a check step, in words: its structured fix (with the guide step and
-    field named) when it has one, else its hint text; None when there is nothing to say."""
+    field named) when it has one, else its hint text; None when there is nothing to say.
+
+    ``actions``: how this frontend runs a damkit action (``{"auth": "press o"}``). A fix that
+    is an action the frontend does not name keeps the step's own hint (the command line's)."""
     if step.fix is None:
         return step.hint
+    if step.fix.run is not None:
+        how = (actions or {}).get(step.fix.run)
+        if how is None:
+            return step.hint or fix_text(step.fix)
+        return f"{step.fix.message}: {how}"
     flow = None
     if provider:
         from .errors import SettingsError
@@ -187,5 +196,39 @@ def step_hint(step: CheckStep, provider: str | None = None) -> str | None:
     return fix_text(step.fix, flow) or step.hint
 
 
+def setting_command(connection: str, fix: Fix, flow: SetupFlow | None = None) -> str | None:
+    """The exact command that applies a fix which is a setting (``fix.field`` = ``fix.value``),
+    with the field written as its label; None when the fix is not a setting."""
+    if fix.field is None or fix.value is None:
+        return None
+    label = next((f.label for f in flow.fields if f.name == fix.field), None) if flow else None
+    pair = f"{label or fix.field}={fix.value}".replace('"', '\\"')
+    return f'damkit connections edit {connection} --set "{pair}"'
+
+
+def better_spelling_lines(report: CheckReport) -> list[str]:
+    """What every frontend says first when another spelling of the tag carries more files:
+    the finding, the setting to change (with the exact command), then retagging as the second
+    option. Empty when there is nothing better."""
+    fix = report.better_spelling
+    if fix is None:
+        return []
+    from .errors import SettingsError
+
+    try:
+        flow: SetupFlow | None = setup_flow(report.provider)
+    except SettingsError:
+        flow = None
+    noun = flow.spec.tag_noun if flow else "tag"
+    where = fix_text(fix.model_copy(update={"message": ""}), flow)
+    lines = [f"{fix.message}.", f"1. Change the setting: {where}"]
+    command = setting_command(report.connection, fix, flow)
+    if command:
+        lines.append(f"   {command}")
+    lines.append(f"2. Or retag those files in the DAM with the {noun} '{report.tag}' exactly.")
+    return lines
+
+
 __all__ = ["ACTION_LABELS", "DEPENDENCY_ORDER", "ConnectionState", "GuideStep", "SetupFlow",
-           "connection_state", "field_dict", "fix_text", "setup_flow", "step_hint"]
+           "better_spelling_lines", "connection_state", "field_dict", "fix_text",
+           "setting_command", "setup_flow", "step_hint"]

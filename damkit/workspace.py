@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Coroutine
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,11 +24,17 @@ from .errors import NotFoundError, SettingsError
 from .index import LibraryIndex
 from .providers import get as provider_spec
 from .providers import settings_model
-from .settings import (SNS_TOPIC_ARN_RE, ConnectionSettings, clean_base_url, clean_connection_name,
-                       event_consumer_path, parse_settings)
+from .settings import (
+    SNS_TOPIC_ARN_RE,
+    ConnectionSettings,
+    clean_base_url,
+    clean_connection_name,
+    event_consumer_path,
+    parse_settings,
+)
 
 if TYPE_CHECKING:
-    from .providers.base import CheckReport, ConnectionContext, Provider
+    from .providers.base import CheckReport, ConnectionContext, Provider, TagCount
     from .providers.spec import BrowserLogin, ProviderSpec
     from .secrets import SecretStore
 
@@ -51,7 +57,7 @@ def default_home() -> Path:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class WorkspaceConfig(BaseModel):
@@ -125,6 +131,22 @@ class ConnectionSecrets:
 
     def delete(self, field: str) -> None:
         self._store.delete(self._connection, field)
+
+
+class _MemorySecrets:
+    """Secrets a draft provider obtains (never stored)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    def get(self, field: str) -> str | None:
+        return self._values.get(field)
+
+    def set(self, field: str, value: str) -> None:
+        self._values[field] = value
+
+    def delete(self, field: str) -> None:
+        self._values.pop(field, None)
 
 
 class Workspace:
@@ -379,6 +401,26 @@ class Workspace:
         return public.rstrip("/") + event_consumer_path(spec.name,
                                                         doc["settings"][spec.instance_field])
 
+    # --- browser login notes -------------------------------------------------------------------
+
+    def record_login(self, name: str, *, library: str | None) -> dict[str, Any]:
+        """Note a finished browser login: when, and which part of the DAM the user said they
+        selected on its consent page (the DAM's answer does not say; see docs/tui.md)."""
+        from .index.storage import write_json_atomic
+
+        self.connection(name)  # a clear error for an unknown name
+        note = {"at": now_iso(), "library": (library or "").strip() or None}
+        write_json_atomic(self.state_dir(name) / "login.json", note)
+        return note
+
+    def login_note(self, name: str) -> dict[str, Any] | None:
+        """The last :meth:`record_login` note of ``name`` (None when none was recorded)."""
+        from .index.storage import read_json
+
+        path = self.root / "state" / name / "login.json"
+        data = read_json(path) if path.exists() else None
+        return data if isinstance(data, dict) else None
+
     # --- check ----------------------------------------------------------------------------------
 
     async def check(self, name: str) -> CheckReport:
@@ -387,6 +429,7 @@ class Workspace:
         async with self.provider(name) as provider:
             report = await provider.check()
             self._check_backlink(provider.settings, report)
+        self._check_login(name, report)
         report.seconds = round(time.perf_counter() - started, 4)
         doc = self.connection(name)
         doc["last_check"] = {"at": now_iso(), "ok": report.ok, "eligible": report.eligible,
@@ -395,6 +438,60 @@ class Workspace:
                              "permissions": report.permissions}
         self.index.put_connection(doc)
         return report
+
+    async def tags(self, name: str, *, near: str | None = None, limit: int | None = None,
+                   draft: tuple[str, dict[str, Any]] | None = None) -> list[TagCount]:
+        """The tags (keywords, terms) connection ``name``'s DAM has in use, with their file
+        counts, most used first; with ``near``, the spellings closest to it come first (the same
+        letters in another case, then those starting with it, containing it, or resembling it),
+        so a customer picks the spelling instead of typing it.
+
+        ``draft``: ``(provider, values)`` of a form not saved yet (values over the saved ones
+        when ``name`` exists); nothing is saved."""
+        provider = self.provider(name) if draft is None else self._draft_provider(name, *draft)
+        async with provider:
+            found = await provider.list_tags(None, limit=TAGS_READ)
+        ranked = rank_tags(found, near) if near and near.strip() else found
+        return ranked[:limit] if limit is not None else ranked
+
+    def _draft_provider(self, name: str, provider: str, values: dict[str, Any]) -> Provider:
+        """A provider instance on unsaved settings (a form being filled): nothing is stored;
+        tokens it obtains stay in memory."""
+        from .providers.base import ConnectionContext
+
+        model = settings_model(provider)
+        merged: dict[str, Any] = {}
+        saved = self.index.get_connection(name) if name else None
+        if saved is not None and saved["provider"] == provider:
+            current = self.load_settings(name, require_secrets=False)
+            merged = {f: getattr(current, f, None) for f in model.model_fields}
+            merged = {k: v for k, v in merged.items() if v is not None}
+        merged.update(self._resolve_keys(model, values))
+        if not merged.get(model.tag_field):
+            merged[model.tag_field] = "-"  # listing the tags needs none; the model wants one
+        settings = parse_settings(model, _unwrap(merged))
+        secrets: Any = (ConnectionSecrets(self.secrets, name) if saved is not None
+                        else _MemorySecrets())
+        ctx = ConnectionContext(name=name or "draft", settings=settings, secrets=secrets,
+                                state_dir=self.state_dir(name or "_draft"))
+        return provider_spec(provider).connector_class()(ctx)
+
+    def _check_login(self, name: str, report: CheckReport) -> None:
+        """A failed check of a connection never logged in (its provider declares a browser
+        login): the fix is the login action, as structured data each frontend turns into its
+        own way to log in (a key, a button, a command)."""
+        from .providers.base import Fix
+
+        failed = report.first_failure
+        spec = self.spec(name)
+        caps = spec.capabilities
+        marker = caps.login_marker or (caps.login_secrets[0] if caps.login_secrets else None)
+        if (failed is None or not caps.browser_login or marker is None
+                or self.secrets.source(name, marker) is not None):
+            return
+        step = next((s.id for s in spec.setup_steps() if s.action == "auth"), None)
+        failed.fix = Fix(step=step, run="auth", message=f"not logged in to {spec.title} yet",
+                         action=f"log in to {spec.title} first")
 
     def _check_backlink(self, settings: ConnectionSettings, report: CheckReport) -> None:
         """The backlink needs the workspace's library URL template: say so at check time."""
@@ -463,6 +560,33 @@ class Workspace:
 
     def assets(self, **filters: Any) -> list[dict[str, Any]]:
         return self.index.assets(**filters)
+
+
+#: tags read from the DAM by :meth:`Workspace.tags` (then ranked and cut to ``limit``)
+TAGS_READ = 2000
+
+
+def rank_tags(tags: list[TagCount], near: str) -> list[TagCount]:
+    """``tags`` with the spellings near ``near`` first (most files first within each rank):
+    the same letters in another case or spacing, then starting with it, containing it, then
+    resembling it (a typo); the rest keep their order after them."""
+    from difflib import SequenceMatcher
+
+    wanted = near.strip().casefold()
+
+    def rank(tag: TagCount) -> int:
+        text = tag.tag.strip().casefold()
+        if text == wanted:
+            return 0
+        if text.startswith(wanted):
+            return 1
+        if wanted in text:
+            return 2
+        if SequenceMatcher(None, wanted, text).ratio() >= 0.75:
+            return 3
+        return 4
+
+    return sorted(tags, key=lambda t: (rank(t), -t.count))
 
 
 def _unwrap(values: dict[str, Any]) -> dict[str, Any]:

@@ -257,6 +257,8 @@ async def test_validation_as_you_type_and_refused_save(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: str(app.screen.query_one("#form-error").render()).strip(),
                        what="the save error")
         assert isinstance(app.screen, ConnectionFormScreen)
-        await pilot.press("escape")
+        await pilot.press("escape")  # unsaved input: Back asks before losing it
+        await wait_text(pilot, "unsaved input is lost")
+        await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, ConnectionsScreen), what="back")
     assert ws.connections() == []

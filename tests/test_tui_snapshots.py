@@ -17,6 +17,7 @@ from damkit.sync import sync_connection
 from damkit_tui.screens.check import CheckScreen
 from damkit_tui.screens.library import LibraryScreen
 from damkit_tui.screens.sync import SyncScreen
+from damkit_tui.screens.tags import TagPickerScreen
 
 from tui_support import make_app, type_text, wait_for, wait_text
 
@@ -115,6 +116,41 @@ def test_library(snap_compare, fresh_sandbox, tmp_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, LibraryScreen),
                        what="the library")
         await wait_text(pilot, "asset(s)")
+        no_blink(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_check_better_spelling(snap_compare, fresh_sandbox, tmp_path: Path) -> None:
+    """A wrong-case tag: the better spelling first, with its one key (u)."""
+    ws = workspace(fresh_sandbox, tmp_path, ("bynder",))  # its check shows no port
+    ws.edit_connection("sandbox-bynder", {"tag": "gelato"})
+    app = app_for(ws)
+
+    async def run_before(pilot: Any) -> None:
+        await home(pilot)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, CheckScreen)
+                       and pilot.app.screen.report is not None, what="the check")
+        await wait_text(pilot, "set Tag to 'Gelato'")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_tag_picker(snap_compare, fresh_sandbox, tmp_path: Path) -> None:
+    """The DAM's tags with their file counts, nearest to the typed 'gelato' first."""
+    ws = workspace(fresh_sandbox, tmp_path, ("bynder",))
+    ws.edit_connection("sandbox-bynder", {"tag": "gelato"})
+    app = app_for(ws)
+
+    async def run_before(pilot: Any) -> None:
+        await home(pilot)
+        await pilot.press("e")
+        await wait_text(pilot, "Edit sandbox-bynder")
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, TagPickerScreen)
+                       and pilot.app.screen.found, what="the tags")
+        await pilot.pause()
         no_blink(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

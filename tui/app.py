@@ -8,17 +8,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from damkit.redact import install_log_redaction, redact
 from damkit.workspace import Workspace, open_workspace
 
+from .screens.common import ConsoleApp
 from .screens.connections import ConnectionsScreen
 
 
-class DamkitApp(App[None]):
+class DamkitApp(ConsoleApp):
     """Connections, guided setup, Test Connection, sync and the library, by keyboard alone."""
 
     CSS_PATH = Path(__file__).with_name("damkit.tcss")  # absolute: subclasses elsewhere work
@@ -46,15 +47,25 @@ class DamkitApp(App[None]):
 
     async def action_quit(self) -> None:
         """Quit; a running sync is cancelled first (finished files stay), then q quits."""
-        from .screens.sync import SyncScreen
+        from .screens.sync import running_syncs
 
-        running = [s for s in self.screen_stack if isinstance(s, SyncScreen) and s.running
-                   and not s.cancelling]
+        running = [s for s in running_syncs(self, self.connection_names) if not s.cancelling]
         if running:
             for screen in running:
                 screen.action_cancel()
             self.notify("Cancelling the sync (finished files stay). Press q again to quit.",
                         severity="warning")
+            return
+        dirty = getattr(self.screen, "dirty", None)
+        if callable(dirty) and dirty():  # a form with unsaved input: never lost by one key
+            from .screens.common import ConfirmScreen
+
+            def done(confirmed: bool | None) -> None:
+                if confirmed:
+                    self.exit()
+
+            self.push_screen(ConfirmScreen("Quit damkit? This screen's unsaved input is lost."),
+                             done)
             return
         self.exit()
 
@@ -73,17 +84,33 @@ class DamkitApp(App[None]):
         yield SystemCommand("Library", "Browse the DAM Import folder",
                             lambda: self._on_connections("library"))
         for name in self.connection_names:
-            for action, title, help_text in (
-                ("check", "Test Connection", "run the check and show each step"),
-                ("sync", "Sync", "download what carries the tag into DAM Import"),
-                ("edit", "Edit", "change the settings"),
-                ("history", "Sync history", "past runs: counts, errors (h)"),
-                ("login", "Canto login", "log in to Canto (Canto connections)"),
-                ("events", "Bynder events & backlink", "Event consumer URL, request text"),
-            ):
+            for action, title, help_text in self._connection_commands(name):
                 yield SystemCommand(f"{title}: {name}", help_text,
                                     self._for_connection(action, name))
         yield SystemCommand("Toggle theme", "Dark or light", self.action_toggle_theme)
+
+    def _connection_commands(self, name: str) -> list[tuple[str, str, str]]:
+        """The palette's actions for one connection: only those its provider's capabilities
+        allow (no login for a DAM without a browser login, no events without notifications)."""
+        from damkit.errors import DamkitError
+
+        commands = [
+            ("check", "Test Connection", "run the check and show each step"),
+            ("sync", "Sync", "download what carries the tag into DAM Import"),
+            ("edit", "Edit", "change the settings"),
+            ("history", "Sync history", "past runs: counts, errors (h)"),
+        ]
+        try:
+            spec = self.workspace.spec(name)
+        except DamkitError:
+            return commands
+        caps = spec.capabilities
+        if caps.browser_login:
+            commands.append(("login", f"Log in to {spec.title}", "the browser login (o)"))
+        if caps.change_notifications or caps.backlink:
+            commands.append(("events", f"{spec.title} events & backlink",
+                             "Event consumer URL, request text, workspace settings (v)"))
+        return commands
 
     def to_connections(self) -> ConnectionsScreen:
         """Pop back to the Connections screen (the bottom of the stack)."""
@@ -127,7 +154,7 @@ def run(home: Path | None = None, *, sandbox: bool = False, assets: int = 300) -
     install_log_redaction()
     if not sandbox:
         with open_workspace(home, interactive=True) as ws:
-            ws.secrets  # resolve now: a passphrase prompt must come before the app takes the screen
+            _ = ws.secrets  # resolve now: a passphrase prompt comes before the app takes the screen
             DamkitApp(ws).run()
         return
     with sandbox_workspace(home, assets=assets) as (ws, sb):
@@ -137,17 +164,21 @@ def run(home: Path | None = None, *, sandbox: bool = False, assets: int = 300) -
 @contextmanager
 def sandbox_workspace(home: Path | None, *, assets: int = 300) -> Iterator[tuple[Workspace, Any]]:
     """A running sandbox and a fresh workspace (``home/"tui-sandbox"`` or a temporary folder)
-    wired to it, with the three connections added but not yet checked or synced."""
+    wired to it, with the three connections added (the ones needing a browser login logged in,
+    as the demo's are) but not yet checked or synced."""
+    import asyncio
     import shutil
     import tempfile
 
-    from damkit.demo import add_sandbox_connections, demo_workspace
+    from damkit.demo import add_sandbox_connections, demo_workspace, login_sandbox_connections
     from damkit.sandbox import Sandbox
 
     root = Path(home) / "tui-sandbox" if home else Path(tempfile.mkdtemp(prefix="damkit-tui-"))
     shutil.rmtree(root, ignore_errors=True)
     with Sandbox(assets=assets) as sb, demo_workspace(root) as ws:
-        add_sandbox_connections(ws, sb.manifest())
+        names = add_sandbox_connections(ws, sb.manifest())
+        for name in asyncio.run(login_sandbox_connections(ws, names)):
+            ws.record_login(name, library="Main Library")  # what the sandbox's consent picks
         ws.set_config(library_url_template="https://library.example.com/assets/{id}",
                       public_url="https://dam.example.com")
         try:

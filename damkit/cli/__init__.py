@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from . import check, config, connections, events, library, providers, run, sync
+from . import check, config, connections, events, library, providers, run, sync, tags  # noqa: F401
 from .check import login_flow, render_report
 from .common import DISK_HINT, app, err
 

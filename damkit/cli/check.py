@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 
 
 def render_report(report: CheckReport) -> None:
-    from ..setup_flow import step_hint
+    from ..setup_flow import better_spelling_lines, step_hint
 
     c = console()
+    for line in better_spelling_lines(report):
+        c.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
     marks = {"ok": "[green]✓[/]", "failed": "[red]✗[/]", "warning": "[yellow]![/]",
              "skipped": "[dim]-[/]"}
     for step in report.steps:  # details quote the DAM (tags, names): shown() escapes them

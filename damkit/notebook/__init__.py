@@ -54,9 +54,11 @@ from .forms import (  # noqa: E402
 )
 from .sandbox import sandbox_audit_demo, sandbox_workspace  # noqa: E402
 from .sync_panel import SyncPanel, sync_panel, sync_report_html  # noqa: E402
+from .unlock import PassphraseBox, real_workspace  # noqa: E402
 
-__all__ = ["AUDIT_COLUMNS", "INSTALL", "ConnectionForm", "SecretInput", "SyncPanel", "audit",
+__all__ = ["AUDIT_COLUMNS", "INSTALL", "ConnectionForm", "PassphraseBox", "SecretInput",
+           "SyncPanel", "audit",
            "audit_async", "breakdown", "check_panel", "check_report_html", "connection_form",
            "connections_summary", "near_misses", "plot_overview", "plot_runs", "plot_sizes",
-           "plot_status", "plot_types", "run_blocking", "runs", "sandbox_audit_demo",
+           "plot_status", "plot_types", "real_workspace", "run_blocking", "runs", "sandbox_audit_demo",
            "sandbox_workspace", "spawn", "sync_panel", "sync_report_html", "to_frame"]

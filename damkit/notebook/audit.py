@@ -60,7 +60,7 @@ def breakdown(df: pd.DataFrame) -> pd.DataFrame:
     for status in core_audit.STATUSES:
         part = df[df["status"] == status]
         rows.append({"status": status, "meaning": core_audit.STATUS_LABELS[status],
-                     "files": int(len(part)), "bytes": int(part["size"].fillna(0).sum())})
+                     "files": len(part), "bytes": int(part["size"].fillna(0).sum())})
     for miss in df.attrs.get("near_misses", []):
         rows.append({"status": "near miss",
                      "meaning": f"{miss['connection']}: carry {miss['spelling']!r}, "
@@ -89,9 +89,17 @@ def connections_summary(df: pd.DataFrame) -> pd.DataFrame:
     return base.set_index("connection")
 
 
+#: the columns of :func:`runs` every run has (plus one per count and plan category)
+RUN_COLUMNS = ("id", "connection", "provider", "status", "started", "finished", "seconds", "bytes",
+               "trigger", "error", "downloaded", "failed", "unchanged", "gone", "file_errors")
+
+
 def runs(ws: Workspace, connection: str | None = None) -> pd.DataFrame:
-    """Sync runs, oldest first, with their counts; ``started``/``finished`` as timestamps."""
+    """Sync runs, oldest first, with their counts; ``started``/``finished`` as timestamps.
+    With no run yet, the frame is empty but has the columns (so selecting them works)."""
     df = pd.DataFrame(core_audit.run_history(ws, connection))
+    if df.empty:
+        df = pd.DataFrame(columns=list(RUN_COLUMNS))
     for col in ("started", "finished"):
         if col in df:
             df[col] = pd.to_datetime(df[col], utc=True, errors="coerce")
@@ -172,7 +180,7 @@ def plot_runs(history: pd.DataFrame, ax: Axes | None = None) -> Axes:
         ax.set_title("no sync runs yet")
         return ax
     h = history.sort_values("started").reset_index(drop=True)
-    labels = [f"{t:%m-%d %H:%M:%S}\n{c}" for t, c in zip(h["started"], h["connection"])]
+    labels = [f"{t:%m-%d %H:%M:%S}\n{c}" for t, c in zip(h["started"], h["connection"], strict=True)]
     x = range(len(h))
     downloaded = h.get("downloaded", pd.Series([0] * len(h))).fillna(0)
     failed = h.get("failed", pd.Series([0] * len(h))).fillna(0)

@@ -61,7 +61,7 @@ def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
     def work() -> None:
         try:
             box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             box["error"] = exc
 
     thread = threading.Thread(target=work, name="damkit-notebook", daemon=True)

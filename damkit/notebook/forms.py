@@ -11,13 +11,19 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 
 from ..errors import DamkitError, SettingsError
+from ..providers import CheckReport, settings_model
 from ..providers import all as all_providers
 from ..providers import get as provider_spec
-from ..providers import settings_model
-from ..providers import CheckReport
 from ..redact import register_secret
 from ..settings import MASK, FieldSpec, clean_connection_name
-from ..setup_flow import ACTION_LABELS, GuideStep, connection_state, setup_flow, step_hint
+from ..setup_flow import (
+    ACTION_LABELS,
+    GuideStep,
+    better_spelling_lines,
+    connection_state,
+    setup_flow,
+    step_hint,
+)
 from .common import MARKS, error_html, esc, start_task
 
 if TYPE_CHECKING:
@@ -46,7 +52,9 @@ def check_report_html(report: CheckReport) -> str:
             f'<td style="color:{color};text-align:left">{mark} {esc(step.status)}</td>'
             f'<td style="text-align:right">{step.seconds:.2f} s</td>'
             f'<td style="text-align:left">{esc(step.detail)}</td></tr>')
-        hint = step_hint(step, report.provider) if step.status != "ok" else None
+        title = provider_spec(report.provider).title
+        actions = {"auth": f"click “Log in to {title}” in the form above"}
+        hint = step_hint(step, report.provider, actions) if step.status != "ok" else None
         if hint:
             rows.append(f'<tr><td></td><td colspan="3" style="text-align:left;color:#0969da">'
                         f"→ {esc(hint)}</td></tr>")
@@ -54,6 +62,10 @@ def check_report_html(report: CheckReport) -> str:
              'status</th><th>time</th><th style="text-align:left">detail</th></tr></thead>'
              f"<tbody>{''.join(rows)}</tbody></table>")
     extra = []
+    better = better_spelling_lines(report)
+    if better:  # the setting first, retagging second (the button below the form applies it)
+        items = "".join(f"<li>{esc(line.strip())}</li>" for line in better[1:])
+        extra.append(f'<div style="color:#9a6700"><b>{esc(better[0])}</b><ul>{items}</ul></div>')
     if report.near_misses:
         items = "".join(f"<li>{m.count} file(s) carry <code>{esc(repr(m.spelling))}</code>, "
                         f"not <code>{esc(repr(report.tag))}</code></li>"
@@ -64,8 +76,9 @@ def check_report_html(report: CheckReport) -> str:
         items = "".join(f"<li>{esc(w)}</li>" for w in report.warnings)
         extra.append(f'<div style="color:#9a6700"><b>Warnings</b><ul>{items}</ul></div>')
     took = f' <span style="color:#6e7781">({report.seconds:.2f} s)</span>'
-    return (f'<div class="damkit-check"><div>{verdict}{took}</div>{table}{"".join(extra)}'
-            "</div>")
+    first = extra.pop(0) if better else ""
+    return (f'<div class="damkit-check"><div>{verdict}{took}</div>{first}{table}'
+            f'{"".join(extra)}</div>')
 
 
 def check_panel(report: CheckReport) -> W.HTML:
@@ -143,12 +156,26 @@ class ConnectionForm:
         self.login_link = W.HTML()
         self.login_paste = W.Text(placeholder="paste the address the browser was sent to",
                                   layout=W.Layout(width="90%"))
+        self.login_library = W.Text(value="Main Library", description="Part selected",
+                                    style={"description_width": "initial"})
         self.login_complete = W.Button(description="Complete login")
         self.login_status = W.HTML()
+        #: the DAM's tags with their counts, to pick the spelling (filled by ``pick_tags``)
+        self.tag_picker = W.Dropdown(options=[], description="In the DAM",
+                                     layout=W.Layout(width="60%", display="none"))
+        self.tag_button = W.Button(description="Pick from the DAM", icon="tags")
+        self.tag_status = W.HTML()
+        #: shown when the check finds a spelling carrying more files than the one set
+        self.better_button = W.Button(description="", button_style="warning",
+                                      layout=W.Layout(display="none"))
         self.widget = W.VBox([
             W.HTML("<h3>DAM connection</h3>"), self.provider,
             W.VBox([self.name, self.name_error]), self.guide,
-            W.HBox([self.save_button, self.test_button]), self.message, self.report_panel])
+            W.HBox([self.save_button, self.test_button]), self.message, self.better_button,
+            self.report_panel])
+        self.tag_button.on_click(lambda _b: self._run(self.pick_tags()))
+        self.tag_picker.observe(self._tag_picked, "value")
+        self.better_button.on_click(lambda _b: self._run(self.use_better_spelling()))
         self.provider.observe(self._provider_changed, "value")
         self.name.observe(self._name_changed, "value")
         self.save_button.on_click(lambda _b: self.save())
@@ -184,7 +211,8 @@ class ConnectionForm:
             if step.action == "auth":
                 self.login_button.description = f"Log in to {self.title}"
                 parts.append(W.VBox([self.login_button, self.login_link, self.login_paste,
-                                     self.login_complete, self.login_status]))
+                                     self.login_library, self.login_complete,
+                                     self.login_status]))
             blocks.append(W.VBox(parts, layout=W.Layout(margin="0 0 8px 0")))
         rest = [self._field(s) for s in flow.advanced]
         if rest:
@@ -213,7 +241,10 @@ class ConnectionForm:
         star = " *" if spec.required else ""
         label = W.HTML(f"<b>{esc(spec.label)}</b>{star}")
         helptext = W.HTML(f'<span style="color:#6e7781">{esc(spec.help)}</span>')
-        return W.VBox([label, widget, helptext, self.errors[spec.name]])
+        parts: list[W.Widget] = [label, widget]
+        if spec.name == self.model.tag_field:
+            parts += [W.HBox([self.tag_button, self.tag_picker]), self.tag_status]
+        return W.VBox([*parts, helptext, self.errors[spec.name]])
 
     def _fill(self, doc: dict[str, Any]) -> None:
         """Show a saved connection: its plain settings; secrets stay in the store."""
@@ -346,7 +377,52 @@ class ConnectionForm:
             self.test_button.disabled = False
         self.report = report
         self.report_panel.value = check_report_html(report)
+        fix = report.better_spelling
+        self.better_button.description = (f"Use {fix.value!r} (the spelling on "
+                                          "the files)" if fix is not None else "")
+        self.better_button.layout.display = None if fix is not None else "none"
         return report
+
+    async def use_better_spelling(self) -> CheckReport | None:
+        """The check's first fix: set the tag field to the spelling the files carry, save,
+        and test again."""
+        fix = self.report.better_spelling if self.report is not None else None
+        if fix is None or fix.field is None or fix.value is None or not self.existing:
+            return None
+        self.inputs[fix.field].value = fix.value
+        if not self.save():
+            return None
+        return await self.check()
+
+    # --- tag discovery ----------------------------------------------------------------------------
+
+    async def pick_tags(self) -> list[Any]:
+        """The DAM's tags with their file counts in ``tag_picker`` (near spellings of what is
+        typed first); picking one fills the tag field. An unsaved form is read as a draft."""
+        field = self.model.tag_field
+        typed = str(self.inputs[field].value or "") or None
+        name = self.existing or self.name.value
+        draft = None if self.existing else (self.provider.value, self.values())
+        self.tag_status.value = "<i>Reading the DAM's tags…</i>"
+        try:
+            found = await self.ws.tags(name, near=typed, limit=200, draft=draft)
+        except DamkitError as exc:
+            hint = f"<br>→ {esc(exc.hint)}" if exc.hint else ""
+            self.tag_status.value = f"{error_html('Cannot list them: ' + exc.message)}{hint}"
+            return []
+        self.tag_picker.unobserve(self._tag_picked, "value")
+        self.tag_picker.options = [(f"{t.tag!r}: {t.count} files", t.tag) for t in found]
+        self.tag_picker.value = None
+        self.tag_picker.observe(self._tag_picked, "value")
+        self.tag_picker.layout.display = None
+        noun = provider_spec(self.provider.value).tag_noun
+        self.tag_status.value = (f"{len(found)} {noun}(s) in use; pick one to fill the field"
+                                 if found else f"no {noun} is in use in the DAM")
+        return list(found)
+
+    def _tag_picked(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self.inputs[self.model.tag_field].value = change["new"]
 
     # --- browser login ----------------------------------------------------------------------------
 
@@ -364,9 +440,11 @@ class ConnectionForm:
         self.login_url = str(request.authorize_url)
         url = html.escape(self.login_url, quote=True)
         self.login_link.value = (f'<a href="{url}" target="_blank" rel="noopener">Open '
-                                 f"{esc(self.title)}'s login page</a>: sign in, select the Main Library and click "
+                                 f"{esc(self.title)}'s login page</a>: sign in, select the "
+                                 "part that holds the files (e.g. the Main Library) and click "
                                  "<b>Allow</b>. Then paste below the address the browser was "
-                                 "sent to, and click Complete login.")
+                                 "sent to, say which part you selected, and click Complete "
+                                 "login.")
         self.login_status.value = ""
         return self.login_url
 
@@ -384,9 +462,13 @@ class ConnectionForm:
             self.login_status.value = f"{error_html('Login failed: ' + exc.message)}{hint}"
             return False
         await login.aclose()
+        if self.existing:
+            self.ws.record_login(self.existing, library=self.login_library.value)
         self._login = self.login_url = None
         self.login_link.value = ""
-        self.login_status.value = (f'<span style="color:#1a7f37">✓ Logged in to {esc(self.title)}.</span> '
+        part = f" ({esc(self.login_library.value)})" if self.login_library.value.strip() else ""
+        done = f"✓ Logged in to {esc(self.title)}{part}."
+        self.login_status.value = (f'<span style="color:#1a7f37">{done}</span> '
                                    "Next: Test Connection.")
         return True
 

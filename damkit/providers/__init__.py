@@ -18,11 +18,11 @@ from .spec import BrowserLogin, Capabilities, LoginRequest, LoopbackUnavailable,
 
 if TYPE_CHECKING:
     from ..settings import ConnectionSettings
-    from .base import CheckReport, CheckStep, Fix, NearMiss, Provider, RemoteAsset, SetupStep
+    from .base import CheckReport, CheckStep, Fix, NearMiss, Provider, RemoteAsset, SetupStep, TagCount
 
 #: The models frontends render, loaded from :mod:`.base` on first use (keeps ``--help`` fast).
 _MODELS = frozenset({"CheckReport", "CheckStep", "Fix", "NearMiss", "Provider", "RemoteAsset",
-                     "SetupStep"})
+                     "SetupStep", "TagCount"})
 
 
 def __getattr__(name: str) -> object:
@@ -137,6 +137,6 @@ def capabilities(name: str) -> Capabilities:
 
 __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "BrowserLogin", "Capabilities", "CheckReport",
            "CheckStep", "Fix", "LoginRequest", "LoopbackUnavailable", "NearMiss", "Provider",
-           "ProviderSpec", "RemoteAsset", "SetupStep", "all", "capabilities",
+           "ProviderSpec", "RemoteAsset", "SetupStep", "TagCount", "all", "capabilities",
            "find", "get", "names", "provider_class", "provider_title", "register",
            "settings_model", "setup_steps", "unregister"]

@@ -73,6 +73,15 @@ class NearMiss(BaseModel):
     count: int
 
 
+class TagCount(BaseModel):
+    """One tag (keyword, term) as the DAM spells it, with how many files carry it exactly."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tag: str
+    count: int
+
+
 class Fix(BaseModel):
     """A structured hint: which guide step and which field fix a failure, and how exactly.
 
@@ -84,6 +93,8 @@ class Fix(BaseModel):
     field: str | None = None  # the settings field's name, e.g. "app_secret"
     message: str = ""  # what is wrong, in a sentence
     action: str = ""  # the exact fix, e.g. "set the keyword to 'Gelato'"
+    value: str | None = None  # the value ``field`` should take, when the fix is a setting
+    run: str | None = None  # the damkit action that fixes it ("auth": log in), when one does
 
     def text(self) -> str:
         """The one text form of a fix (``CheckStep.hint``), the same for every provider."""
@@ -116,6 +127,9 @@ class CheckReport(BaseModel):
     #: permission name -> found (True), missing (False) or not verified (None); None when the
     #: check did not look (Bynder looks only with the backlink on)
     permissions: dict[str, bool | None] | None = None
+    #: another spelling of the tag carries more files than the configured one: the fix is the
+    #: setting (``field`` set to ``value``), offered before retagging files in the DAM
+    better_spelling: Fix | None = None
     seconds: float = 0.0
 
     @property
@@ -224,8 +238,35 @@ async def run_stages(
         stopped = step.status == "failed" and stop_on_failure(name)
     report.ok = (all(s.status != "failed" for s in report.steps)
                  and (report.eligible or 0) >= 1)
+    report.better_spelling = better_spelling(report)
     report.seconds = round(time.perf_counter() - started, 4)
     return report
+
+
+def better_spelling(report: CheckReport) -> Fix | None:
+    """The setting to change when a near miss carries more files than the tag as configured.
+
+    The verdict stays what carries the exact tag; this only says which spelling is in use, so
+    that every frontend offers to change the setting first and retagging second.
+    """
+    exact = report.eligible or 0
+    best = max(report.near_misses, key=lambda m: m.count, default=None)
+    if best is None or best.count <= exact:
+        return None
+    from . import find
+
+    spec = find(report.provider)
+    field_name, label, step_id = "tag", "the tag", None
+    if spec is not None:
+        model = spec.settings_model()
+        field_name = model.tag_field
+        label = model.field_spec(field_name).label
+        step_id = next((s.id for s in spec.setup_steps() if field_name in s.fields), None)
+    noun = spec.tag_noun if spec is not None else "tag"
+    return Fix(step=step_id, field=field_name, value=best.spelling,
+               message=(f"{best.count} file(s) carry the {noun} '{best.spelling}', {exact} carry "
+                        f"'{report.tag}' as set"),
+               action=f"set {label} to '{best.spelling}'")
 
 
 class SecretAccess(Protocol):
@@ -335,6 +376,14 @@ class Provider:
     async def write_backlink(self, asset_id: str, prop: str, url: str) -> None:
         """Write ``url`` into field ``prop`` of asset ``asset_id``."""
         raise NotImplementedError(f"{self.name} declares no backlink")
+
+    # --- tag discovery ---------------------------------------------------------------------------
+
+    async def list_tags(self, contains: str | None = None, limit: int = 200) -> list[TagCount]:
+        """The DAM's tags (keywords, terms) in use, each spelt exactly as the DAM spells it with
+        how many files carry it, most used first; at most ``limit``. ``contains``: only spellings
+        containing that text, any case. Large portals are read page by page."""
+        raise NotImplementedError
 
 
 ProgressCallback = Callable[[dict[str, Any]], None]

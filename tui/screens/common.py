@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
 from textual.dom import DOMNode
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Static
 
 if TYPE_CHECKING:
     from damkit.workspace import Workspace
 
 
-class ConsoleApp(Protocol):
-    """What the screens use of the console app (``damkit_tui.app.DamkitApp``)."""
+class ConsoleApp(App[None]):
+    """What the screens know of the console app: its workspace and options. The app
+    (``damkit_tui.app.DamkitApp``) derives from it, so that screens never import the app."""
 
     workspace: Workspace
-    sandbox: Any
-    sync_rate: float | None
-    timings: bool
-    connection_names: list[str]
+    sandbox: Any = None  # a running damkit.sandbox.Sandbox with --sandbox
+    sync_rate: float | None = None  # requests/s for syncs; None keeps each provider's rate
+    timings: bool = True  # show durations and rates (off: stable screenshots)
+    connection_names: list[str]  # refreshed by the Connections screen
+
+    def follow(self, name: str) -> None:
+        """Put the Connections cursor on ``name`` (just added or edited), so the list's actions
+        act on it."""
+        from .connections import ConnectionsScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, ConnectionsScreen):
+                screen.select(name)
 
 
 def damkit_app(node: DOMNode) -> ConsoleApp:
@@ -40,12 +51,40 @@ def deliver(screen: Screen[Any], callback: Callable[..., Any], *args: Any, **kwa
         if screen in screen.app.screen_stack:
             callback(*args, **kwargs)
 
-    try:
+    with contextlib.suppress(RuntimeError):  # the app has closed
         screen.app.call_from_thread(run)
-    except RuntimeError:  # the app has closed
-        pass
 
 
+
+
+#: What a copy says: the terminal's clipboard is reached by an escape sequence (OSC 52) whose
+#: arrival nobody can confirm, so the message says what was sent and what to do if it did not land.
+COPY_NOTE = ("If pasting gives nothing, your terminal does not accept it (tmux: "
+             "set -g set-clipboard on): press F3 to show it on a plain line and select it.")
+
+
+def copy_honestly(screen: Screen[Any], text: str, what: str) -> None:
+    """Send ``text`` to the terminal's clipboard (OSC 52) and say honestly what happened."""
+    screen.app.copy_to_clipboard(text)
+    screen.notify(f"{what} sent to your terminal's clipboard (OSC 52). {COPY_NOTE}",
+                  title="Copy", timeout=8)
+
+
+def show_plain(screen: Screen[Any], text: str, what: str) -> bool:
+    """Show ``text`` whole on the terminal itself (the console steps aside), as one unbroken
+    line the terminal's own selection copies exactly; Enter comes back. False when the console
+    cannot step aside here (then the text stays on screen, and copy is the way)."""
+    from textual.app import SuspendNotSupported
+
+    try:
+        with screen.app.suspend():
+            print(f"\n{what} (select it with the mouse, copy, then press Enter):\n\n{text}\n")
+            input()
+    except (SuspendNotSupported, EOFError, OSError):
+        screen.notify("This terminal cannot show it outside the console: use ctrl+y to copy.",
+                      severity="warning")
+        return False
+    return True
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -17,6 +17,9 @@ from damkit.providers import settings_model
 from damkit.units import human_bytes
 
 from .common import ConfirmScreen, damkit_app, deliver
+
+if TYPE_CHECKING:
+    from damkit.workspace import Workspace
 
 
 def tag_of(doc: dict[str, Any]) -> str:
@@ -43,6 +46,28 @@ def sync_cell(doc: dict[str, Any]) -> str:
     return f"{sync.get('status', '?')} {sync.get('synced', 0)}" + (f" {size}" if size else "")
 
 
+def login_line(ws: Workspace, doc: dict[str, Any]) -> str | None:
+    """The browser-login state of a connection whose DAM has one, with the part of the DAM the
+    user said they selected (None for the others). Reads the secret store: call off the UI."""
+    from damkit.errors import DamkitError
+    from damkit.setup_flow import connection_state
+
+    spec = provider_spec(doc["provider"])
+    if not spec.capabilities.browser_login:
+        return None
+    title = escape(spec.title)
+    try:
+        logged_in = connection_state(ws, doc["name"]).logged_in
+    except DamkitError:
+        logged_in = None
+    if not logged_in:
+        return f"Not logged in to {title}: press [b]o[/] to log in."
+    note = ws.login_note(doc["name"]) or {}
+    part = f" to {escape(str(note['library']))}" if note.get("library") else ""
+    when = f" on {escape(str(note['at']))}" if note.get("at") else ""
+    return f"Logged in{part} ({title}){when}."
+
+
 class ConnectionsScreen(Screen[None]):
     """The home screen: the table of connections and the actions on the selected one."""
 
@@ -62,6 +87,7 @@ class ConnectionsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._wanted: str | None = None
+        self._logins: dict[str, str | None] = {}  # read off the UI thread with the rows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,7 +105,9 @@ class ConnectionsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="connections")
     def action_refresh(self) -> None:
-        rows = damkit_app(self).workspace.connections()
+        ws = damkit_app(self).workspace
+        rows = ws.connections()
+        self._logins = {doc["name"]: login_line(ws, doc) for doc in rows}
         deliver(self, self._fill, rows)
 
     def _fill(self, rows: list[dict[str, Any]]) -> None:
@@ -114,6 +142,9 @@ class ConnectionsScreen(Screen[None]):
             lines.append("Not tested yet: press [b]c[/] for Test Connection.")
         caps = provider_spec(doc["provider"]).capabilities
         title = escape(provider_spec(doc["provider"]).title)
+        login = self._logins.get(doc["name"])
+        if login:
+            lines.append(login)
         extra = f"  [b]o[/] log in to {title}" if caps.browser_login else ""
         if caps.change_notifications or caps.backlink:
             extra += "  [b]v[/] events & backlink"
@@ -128,17 +159,18 @@ class ConnectionsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="describe")
     def _describe_later(self, name: str) -> None:
-        doc = damkit_app(self).workspace.index.get_connection(name)
+        ws = damkit_app(self).workspace
+        doc = ws.index.get_connection(name)
         if doc is not None:
+            self._logins[name] = login_line(ws, doc)
             deliver(self, self._describe, doc)
 
     def select(self, name: str) -> None:
         """Put the cursor on ``name`` (now if the row is there, else after the next refresh)."""
         table = self.query_one(DataTable)
-        try:
+        self._wanted = name  # the next refresh (a resume, a save) keeps it
+        if name in [str(k.value) for k in table.rows]:
             table.move_cursor(row=table.get_row_index(name))
-        except Exception:  # noqa: BLE001 - not loaded yet
-            self._wanted = name
 
     def selected_name(self) -> str | None:
         table = self.query_one(DataTable)
@@ -179,9 +211,9 @@ class ConnectionsScreen(Screen[None]):
 
     def action_sync(self) -> None:
         if name := self._need_selection():
-            from .sync import SyncScreen
+            from .sync import open_sync
 
-            self.app.push_screen(SyncScreen(name))
+            open_sync(self.app, name)
 
     def action_library(self) -> None:
         from .library import LibraryScreen

@@ -36,7 +36,6 @@ from damkit.setup_flow import ACTION_LABELS, connection_state, setup_flow
 
 from .common import damkit_app, deliver
 
-
 #: What each guide action is, on this screen.
 ACTION_HELP = {
     "save": "ctrl+s (the Save button below)",
@@ -45,6 +44,14 @@ ACTION_HELP = {
     "sync": "s on the connection",
     "events-request": "v on the connection",
 }
+
+
+def sandbox_values(sandbox: Any, provider: str) -> dict[str, Any]:
+    """The values a running sandbox expects for ``provider``'s fields (empty without one)."""
+    if sandbox is None:
+        return {}
+    fields = sandbox.manifest().get("providers", {}).get(provider) or {}
+    return {k: v for k, v in fields.items() if k != "eligible" and v not in (None, "")}
 
 
 class ProviderPickScreen(Screen[None]):
@@ -71,8 +78,12 @@ class ConnectionFormScreen(Screen[None]):
     """The guide's steps with their fields; validation as you type; Save."""
 
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="form.back"),
+        Binding("escape", "back", "Back", id="form.back"),
         Binding("ctrl+s", "save", "Save", id="form.save"),
+        Binding("f2", "pick_tag", "Pick from the DAM", id="form.pick-tag"),
+        Binding("ctrl+f", "sandbox_values", "Sandbox values", id="form.sandbox-values"),
+        # q must never lose a form (focus on a switch or a button would hand it to the app)
+        Binding("q", "quit_form", "Quit", show=False, id="form.quit"),
     ]
 
     def __init__(self, provider: str, existing: str | None = None) -> None:
@@ -84,19 +95,28 @@ class ConnectionFormScreen(Screen[None]):
         self.specs = {s.name: s for s in self.flow.fields}
         self.current: dict[str, Any] = {}
         self.secret_set: set[str] = set()
+        self.tag_field = self.model.tag_field
+        self.noun = self.flow.spec.tag_noun
+        self._clean: dict[str, Any] | None = None  # the values as loaded (unsaved input differs)
+        self.rehearsal: dict[str, Any] = {}  # the sandbox's values for this DAM (tui --sandbox)
 
     # --- layout ---------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         title = provider_spec(self.provider).title
+        self.rehearsal = sandbox_values(damkit_app(self).sandbox, self.provider)
         yield Header()
         heading = f"Edit {self.existing}" if self.existing else f"Add a {title} connection"
         yield Static(heading, classes="title")
         with VerticalScroll(id="form"):
+            if self.rehearsal:
+                yield Static("Rehearsing on the sandbox: [b]ctrl+f[/] fills in its values "
+                             "(each field also shows the one it expects).", classes="sandbox-note")
             with Vertical(classes="field"):
                 yield Label("Connection name", classes="label")
                 yield Input(value=self.existing or "", id="field-name",
-                            placeholder=f"e.g. acme-{self.provider}", disabled=bool(self.existing))
+                            placeholder=f"e.g. acme-{self.provider}", disabled=bool(self.existing),
+                            select_on_focus=False)
                 yield Static("A short unique name: lower-case letters, digits, - or _.",
                              classes="help")
                 yield Static("", id="error-name", classes="error", markup=False)
@@ -134,19 +154,30 @@ class ConnectionFormScreen(Screen[None]):
                 placeholder = spec.placeholder or ""
                 if spec.secret and self.existing:
                     placeholder = "unchanged (type to replace)"
+                value = "" if spec.secret or spec.default is None else str(spec.default)
+                if spec.advanced and not spec.secret and spec.name in self.rehearsal:
+                    value = str(self.rehearsal[spec.name])  # the sandbox's own address
                 yield Input(
-                    value="" if spec.secret or spec.default is None else str(spec.default),
+                    value=value,
                     password=spec.secret,
                     placeholder=placeholder,
                     id=f"field-{spec.name}",
+                    select_on_focus=False,  # tabbing in must not make the next key wipe it
                 )
+            if spec.name == self.tag_field:
+                yield Button(f"Pick the {self.noun} from the DAM (F2)", id="pick-tag",
+                             classes="pick")
             yield Static(spec.help, classes="help", markup=False)
+            if spec.name in self.rehearsal and not spec.secret:
+                yield Static(f"sandbox: {self.rehearsal[spec.name]}", classes="help sandbox-value",
+                             markup=False)
             yield Static("", id=f"error-{spec.name}", classes="error", markup=False)
 
     def on_mount(self) -> None:
         if self.existing:
             self.load_existing()
         else:
+            self._clean = self.values()
             self.query_one("#field-name", Input).focus()
 
     @work(thread=True)
@@ -168,6 +199,7 @@ class ConnectionFormScreen(Screen[None]):
             elif isinstance(widget, Input):
                 widget.value = str(value)
         self.secret_set = set(doc.get("secrets", {}))
+        self._clean = self.values()
         first = next((w for w in self.query(Input) if not w.disabled), None)
         if first is not None:
             first.focus()
@@ -193,7 +225,80 @@ class ConnectionFormScreen(Screen[None]):
         self._error(field, problem or "")
 
     def _error(self, field: str, message: str) -> None:
-        self.query_one(f"#error-{field}", Static).update(message)
+        error = self.query_one(f"#error-{field}", Static)
+        error.update(message)
+        if message:  # keep the message in view while typing (it sits below the field)
+            error.scroll_visible(animate=False)
+
+    # --- unsaved input: Back and q ask before losing it ---------------------------------------
+
+    def dirty(self) -> bool:
+        """The form holds input that is not saved."""
+        name = self.query_one("#field-name", Input).value
+        return (self._clean is not None and self.values() != self._clean) or (
+            not self.existing and bool(name))
+
+    def _confirm_leave(self, question: str, then: Any) -> None:
+        if not self.dirty():
+            then()
+            return
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                then()
+
+        from .common import ConfirmScreen
+
+        self.app.push_screen(ConfirmScreen(question), done)
+
+    def action_back(self) -> None:
+        self._confirm_leave("Leave this form? Its unsaved input is lost.", self.app.pop_screen)
+
+    async def action_quit_form(self) -> None:
+        self._confirm_leave("Quit damkit? This form's unsaved input is lost.", self.app.exit)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "sandbox_values":
+            return bool(self.rehearsal)
+        return True
+
+    def action_sandbox_values(self) -> None:
+        """Fill every field the sandbox has a value for (its throwaway keys included)."""
+        for name, value in self.rehearsal.items():
+            if name not in self.specs:
+                continue
+            widget = self.query_one(f"#field-{name}")
+            if isinstance(widget, Switch):
+                widget.value = bool(value)
+            elif isinstance(widget, Select):
+                widget.value = value
+            elif isinstance(widget, Input):
+                widget.value = str(value)
+        self.notify("Filled in with the sandbox's values.", title="Sandbox")
+
+    # --- the tag picker -------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#pick-tag")
+    def _pick_pressed(self) -> None:
+        self.action_pick_tag()
+
+    def action_pick_tag(self) -> None:
+        """The DAM's tags with counts (near spellings of what is typed first); the pick fills
+        the field. An unsaved form is read as a draft: nothing is saved."""
+        from .tags import TagPickerScreen
+
+        field = self.query_one(f"#field-{self.tag_field}", Input)
+        name = self.existing or self.query_one("#field-name", Input).value
+        draft = None if self.existing and self.values() == self._clean else (
+            self.provider, self.values())
+
+        def picked(tag: str | None) -> None:
+            if tag is not None:
+                field.value = tag
+                field.focus()
+
+        self.app.push_screen(TagPickerScreen(name, noun=self.noun, near=field.value or None,
+                                             draft=draft), picked)
 
     # --- save -------------------------------------------------------------------------------
 
@@ -250,7 +355,9 @@ class ConnectionFormScreen(Screen[None]):
             if widget.password:
                 widget.value = ""  # a saved secret is never shown again
         self.notify(f"Saved {name}. Next: Test Connection.", title="Saved")
+        self._clean = self.values()
         self.app.pop_screen()
+        damkit_app(self).follow(name)  # actions on the list now act on this connection
         if next_action == "auth":  # the core's flow: a login before the test
             from .login import LoginScreen
 

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, Static, Switch
+from textual.widgets import Button, Footer, Header, Input, Label, Static, Switch
 
 from damkit.errors import DamkitError
 
-from .common import damkit_app, deliver
+from .common import copy_honestly, damkit_app, deliver, show_plain
 
 if TYPE_CHECKING:
     from damkit.providers import ProviderSpec
@@ -47,8 +47,13 @@ class EventsScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back", id="events.back"),
         Binding("ctrl+y", "copy_url", "Copy URL", id="events.copy_url"),
         Binding("ctrl+r", "copy_request", "Copy request", id="events.copy_request"),
+        Binding("f3", "plain", "Show plain", id="events.plain"),
         Binding("c", "check", "Test Connection", id="events.check"),
+        Binding("ctrl+s", "save_config", "Save workspace settings", id="events.save-config"),
     ]
+
+    #: the workspace settings this screen edits (``damkit config``), in this order
+    CONFIG_FIELDS = ("public_url", "library_url_template", "sns_topics")
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -57,6 +62,7 @@ class EventsScreen(Screen[None]):
         self.request = ""
         self.backlink: bool | None = None
         self.spec: ProviderSpec | None = None
+        self._loaded: dict[str, str] | None = None  # the workspace settings as shown
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -71,6 +77,18 @@ class EventsScreen(Screen[None]):
             yield Static("", id="permissions")
             yield Static("[b]Request for your Bynder account manager[/] [dim]ctrl+r copies[/]")
             yield Static("", id="request", classes="request", markup=False)
+            yield Static("[b]Workspace settings[/] (every connection of this workspace; "
+                         "ctrl+s saves)", classes="step-title")
+            from damkit.workspace import WorkspaceConfig
+
+            for name in self.CONFIG_FIELDS:
+                info = WorkspaceConfig.model_fields[name]
+                yield Label(info.title or name, classes="label")
+                yield Input(id=f"config-{name}", select_on_focus=False,
+                            placeholder="comma-separated" if name == "sns_topics" else "")
+                yield Static(info.description or "", classes="help", markup=False)
+            yield Static("", id="config-error", classes="error", markup=False)
+            yield Button("Save workspace settings (ctrl+s)", id="save-config")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -98,6 +116,54 @@ class EventsScreen(Screen[None]):
             except DamkitError as exc:
                 request = exc.message + (f"\n→ {exc.hint}" if exc.hint else "")
         deliver(self, self._show, doc, info, request)
+        deliver(self, self._show_config, ws.config().model_dump())
+
+    def _show_config(self, config: dict[str, Any]) -> None:
+        for name in self.CONFIG_FIELDS:
+            value = config.get(name)
+            text = ", ".join(value) if isinstance(value, list) else (value or "")
+            self.query_one(f"#config-{name}", Input).value = str(text)
+        self._loaded = self._config_texts()
+
+    def _config_texts(self) -> dict[str, str]:
+        return {n: self.query_one(f"#config-{n}", Input).value for n in self.CONFIG_FIELDS}
+
+    def dirty(self) -> bool:
+        """The workspace settings hold input that is not saved (q then asks before quitting)."""
+        return self._loaded is not None and self._config_texts() != self._loaded
+
+    @on(Button.Pressed, "#save-config")
+    def _save_config_pressed(self) -> None:
+        self.action_save_config()
+
+    def action_save_config(self) -> None:
+        values: dict[str, Any] = {}
+        for name in self.CONFIG_FIELDS:
+            text = self.query_one(f"#config-{name}", Input).value.strip()
+            values[name] = ([t for t in (p.strip() for p in text.split(",")) if t]
+                            if name == "sns_topics" else (text or None))
+        self.save_config(values)
+
+    @work(thread=True, exclusive=True, group="config")
+    def save_config(self, values: dict[str, Any]) -> None:
+        try:
+            config = damkit_app(self).workspace.set_config(**values)
+        except DamkitError as exc:
+            deliver(self, self._config_failed, exc)
+            return
+        deliver(self, self._config_saved, config.model_dump())
+
+    def _config_failed(self, exc: DamkitError) -> None:
+        error = self.query_one("#config-error", Static)
+        error.update(exc.message + (f"\n→ {exc.hint}" if exc.hint else ""))
+        error.scroll_visible(animate=False)
+        self.notify(exc.message, severity="error", title="Not saved")
+
+    def _config_saved(self, config: dict[str, Any]) -> None:
+        self.query_one("#config-error", Static).update("")
+        self._show_config(config)
+        self.notify("Workspace settings saved.", title="Saved")
+        self.load()  # the Event consumer URL and the request follow the public URL
 
     def _show(self, doc: dict[str, Any], info: dict[str, Any], request: str) -> None:
         self.url = info.get("url") or ""
@@ -144,14 +210,18 @@ class EventsScreen(Screen[None]):
 
     def action_copy_url(self) -> None:
         if self.url:
-            self.app.copy_to_clipboard(self.url)
-            self.notify("Event consumer URL copied.")
+            copy_honestly(self, self.url, "The Event consumer URL was")
         else:
             self.notify("No URL yet: set the workspace's public URL.", severity="warning")
 
+    def action_plain(self) -> None:
+        """The URL and the request whole, on the terminal itself, to select and copy."""
+        text = "\n\n".join(t for t in (self.url, self.request) if t)
+        if text:
+            show_plain(self, text, "The Event consumer URL and the request text")
+
     def action_copy_request(self) -> None:
         if self.request:
-            self.app.copy_to_clipboard(self.request)
-            self.notify("Request text copied.")
+            copy_honestly(self, self.request, "The request text was")
         else:
             self.notify("No request yet: it needs an https public URL.", severity="warning")

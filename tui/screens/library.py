@@ -12,10 +12,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
-from .common import damkit_app, deliver
-
 from damkit.sync import AssetStatus
 from damkit.units import human_bytes
+
+from .common import damkit_app, deliver
 
 STATUSES: tuple[str, ...] = AssetStatus.__args__  # type: ignore[attr-defined]
 MAX_ROWS = 2000

@@ -21,7 +21,8 @@ from textual.widgets import Button, Footer, Header, Input, Static
 
 from damkit.errors import DamkitError
 from damkit.redact import redact
-from .common import damkit_app
+
+from .common import copy_honestly, damkit_app, show_plain
 
 if TYPE_CHECKING:
     from damkit.providers import LoginRequest
@@ -31,6 +32,7 @@ class LoginScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="canto.back"),
         Binding("ctrl+y", "copy_url", "Copy URL", id="canto.copy"),
+        Binding("f3", "plain_url", "URL on a plain line", id="canto.plain"),
         Binding("ctrl+o", "browser", "Open browser", id="canto.browser"),
         Binding("ctrl+n", "restart", "New link", id="canto.restart"),
     ]
@@ -53,8 +55,9 @@ class LoginScreen(Screen[None]):
         yield Static(f"Browser login: {self.connection}", classes="title")
         with VerticalScroll(id="login"):
             yield Static(
-                "1. Open this address in a browser (ctrl+y copies it), sign in to the DAM, select "
-                "the part that holds the files (i.e. Main Library) and click [b]Allow[/].",
+                "1. Open this address in a browser (ctrl+y copies it; F3 shows it on one plain "
+                "line to select), sign in to the DAM, select the part that holds the files (i.e. "
+                "Main Library) and click [b]Allow[/].",
                 classes="step-text")
             yield Static("Preparing the login…", id="url", classes="url")
             yield Static("", id="redirect", classes="help")
@@ -62,6 +65,9 @@ class LoginScreen(Screen[None]):
                 "2. Paste here the address the browser was sent to (it starts with "
                 "http://127.0.0.1 and carries code= and state=), then Enter:", classes="step-text")
             yield Input(placeholder="paste the redirect URL (or the code)", id="pasted")
+            yield Static("The part of the DAM you selected (recorded with the login, shown on "
+                         "the connection):", classes="step-text")
+            yield Input(value="Main Library", id="library", select_on_focus=False)
             yield Button("Complete login", id="complete", variant="primary")
             yield Static("", id="status", classes="status")
         yield Footer()
@@ -132,6 +138,10 @@ class LoginScreen(Screen[None]):
                     await asyncio.gather(loopback, return_exceptions=True)
         self._done()
 
+    def dirty(self) -> bool:
+        """A pasted address not submitted yet (q then asks before quitting)."""
+        return bool(self.query_one("#pasted", Input).value.strip())
+
     def _send(self, value: str | None) -> None:
         self._pasted.put_nowait(value)
 
@@ -150,8 +160,11 @@ class LoginScreen(Screen[None]):
 
     def action_copy_url(self) -> None:
         if self.url:
-            self.app.copy_to_clipboard(self.url)
-            self.notify("Login address copied.")
+            copy_honestly(self, self.url, "The login address was")
+
+    def action_plain_url(self) -> None:
+        if self.url:
+            show_plain(self, self.url, "The login address")
 
     def action_browser(self) -> None:
         import webbrowser
@@ -182,6 +195,8 @@ class LoginScreen(Screen[None]):
 
     def _done(self) -> None:
         self.logged_in = True
+        library = self.query_one("#library", Input).value
+        damkit_app(self).workspace.record_login(self.connection, library=library)
         self.notify(f"Logged in to {self.title_text}.", title=self.title_text)
         if self.then_check:
             from .check import CheckScreen

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.markup import escape
 from textual import work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
@@ -25,8 +26,8 @@ from damkit.progress import ProgressEvent
 from damkit.redact import redact
 from damkit.sync import PLAN_CATEGORIES, SyncReport
 from damkit.units import human_bytes
-from .common import damkit_app
 
+from .common import damkit_app
 
 UI_UPDATES_PER_SECOND = 10
 
@@ -54,13 +55,53 @@ class Mailbox:
         return latest, planned, failures
 
 
+def time_left(finished: int, total: int, elapsed: float) -> str:
+    """"about 2 min left", from the pace so far (empty before the first file, or when done)."""
+    if finished <= 0 or total <= finished:
+        return ""
+    seconds = elapsed / finished * (total - finished)
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
 def plan_line(plan: dict[str, int], total: int) -> str:
     parts = [f"{k} [b]{plan[k]}[/]" for k in PLAN_CATEGORIES if k in plan]
     return " · ".join(parts) + f" → [b]{total}[/] to download"
 
 
+def open_sync(app: App[Any], name: str, *, switch: bool = False) -> None:
+    """Show the sync of ``name``: the one running (gone back from with Escape), else a new one.
+
+    Each sync screen is installed under ``sync:<name>`` so that going back keeps it (and its
+    worker) alive; a finished one is replaced by a new run."""
+    key = f"sync:{name}"
+    if app.is_screen_installed(key):
+        screen = app.get_screen(key)
+        if screen in app.screen_stack:
+            return
+        if not (isinstance(screen, SyncScreen) and screen.running):
+            app.uninstall_screen(key)
+    if not app.is_screen_installed(key):
+        app.install_screen(SyncScreen(name), key)
+    if switch:
+        app.switch_screen(key)
+    else:
+        app.push_screen(key)
+
+
+def running_syncs(app: App[Any], names: list[str]) -> list[SyncScreen]:
+    """Sync screens whose sync runs (shown, or gone back from), of connections ``names``."""
+    screens = [app.get_screen(f"sync:{n}") for n in names if app.is_screen_installed(f"sync:{n}")]
+    screens += [s for s in app.screen_stack if isinstance(s, SyncScreen)]
+    return [s for s in dict.fromkeys(screens) if isinstance(s, SyncScreen) and s.running]
+
+
 class SyncScreen(Screen[None]):
-    """Plan, progress, failures; ``x`` cancels cleanly."""
+    """Plan, progress, failures, time left; ``x`` cancels cleanly; Escape goes back while
+    the sync carries on."""
 
     BINDINGS = [
         Binding("escape", "back", "Back", id="sync.back"),
@@ -85,6 +126,7 @@ class SyncScreen(Screen[None]):
         yield Header()
         yield Static(f"Sync: {self.connection}", classes="title")
         yield Static("Listing the tagged files…", id="plan", classes="plan")
+        yield Static(self.pace_line(), id="pace", classes="help pace")
         yield ProgressBar(id="bar", show_eta=False)
         yield Static("", id="counts", classes="counts")
         yield RichLog(id="log", markup=True, wrap=True, max_lines=500)
@@ -147,12 +189,32 @@ class SyncScreen(Screen[None]):
                 bar.update(total=latest.total, progress=latest.done + latest.failed)
             self.query_one("#counts", Static).update(self.counts_line(latest))
 
+    def pace_line(self) -> str:
+        """Why a sync takes the time it takes: the request rate it keeps to, and whose it is."""
+        app = damkit_app(self)
+        try:
+            spec = app.workspace.spec(self.connection)
+        except DamkitError:
+            return ""
+        caps = spec.capabilities
+        if app.sync_rate is not None:
+            return f"Requests paced at {app.sync_rate:g}/s (set for this console)."
+        if caps.rate is None:
+            return ""
+        whose = "its documented limit" if caps.rate_documented else "a polite default"
+        burst = f", bursts of {caps.burst}" if caps.burst else ""
+        return (f"Requests to {spec.title} paced at {caps.rate:g}/s{burst} ({whose}): a large "
+                "first sync takes minutes.")
+
     def counts_line(self, event: ProgressEvent) -> str:
         line = (f"done [b]{event.done}[/]/{event.total}  failed [b]{event.failed}[/]  "
                 f"{human_bytes(event.bytes) or '0 B'}")
         if damkit_app(self).timings:
             elapsed = max(time.monotonic() - self._started, 1e-3)
             line += f"  {human_bytes(event.bytes / elapsed) or '0 B'}/s"
+            left = time_left(event.done + event.failed, event.total, elapsed)
+            if left:
+                line += f"  {left}"
         return line
 
     def _stop_timer(self) -> None:
@@ -194,7 +256,7 @@ class SyncScreen(Screen[None]):
             log.write("[yellow]Cancelled: the files that finished stay in the library.[/]")
         self.query_one("#plan", Static).update(
             plan_line(report.plan.model_dump(), total) + f"\nFinished {line}")
-        self.notify(f"{report.status}: {report.synced} file(s) in the library",
+        self.app.notify(f"{report.status}: {report.synced} file(s) in the library",
                     title=f"Sync {self.connection}",
                     severity="information" if report.ok else "warning")
 
@@ -221,10 +283,10 @@ class SyncScreen(Screen[None]):
         self.start()
 
     def action_back(self) -> None:
+        """Back to the list; a running sync carries on (s on the connection shows it again)."""
         if self.running:
-            self.notify("The sync is still running: x cancels it (finished files stay).",
-                        severity="warning")
-            return
+            self.notify(f"The sync of {self.connection} carries on; s on the connection shows "
+                        "it again, x there cancels it.", title="Sync")
         self.app.pop_screen()
 
     def action_library(self) -> None:

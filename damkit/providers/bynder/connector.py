@@ -27,7 +27,7 @@ import httpx
 from ...errors import AuthError, DamkitError, HttpError, NotFoundError
 from ...http import HttpClient, status_error
 from ...redact import redact
-from ..base import CheckReport, ConnectionContext, Provider, RemoteAsset
+from ..base import CheckReport, ConnectionContext, Provider, RemoteAsset, TagCount
 from ..membership import MembershipUnproven, Tally
 from .auth import make_auth
 from .backlink import TEXT_TYPES, property_name
@@ -401,5 +401,28 @@ class BynderProvider(Provider):
 
         return await run_check(self)
 
+    # --- tag discovery -------------------------------------------------------------------------
+
+    async def list_tags(self, contains: str | None = None, limit: int = 200) -> list[TagCount]:
+        """``GET /api/v4/tags/`` ordered by ``mediaCount desc``, page by page (``keyword``
+        narrows the list, any case); tags no file carries are left out."""
+        out: list[TagCount] = []
+        page, size = 1, min(max(limit, 1), TAG_PAGE)
+        while len(out) < limit:
+            params: dict[str, Any] = {"limit": size, "page": page, "orderBy": "mediaCount desc"}
+            if contains and contains.strip():
+                params["keyword"] = contains.strip()
+            body = await self._json("/api/v4/tags/", "list the tags", params)
+            rows = [r for r in body if isinstance(r, dict)] if isinstance(body, list) else []
+            out.extend(TagCount(tag=str(r["tag"]), count=int(r.get("mediaCount") or 0))
+                       for r in rows if isinstance(r.get("tag"), str)
+                       and int(r.get("mediaCount") or 0) > 0)
+            if len(rows) < size:
+                break
+            page += 1
+        return out[:limit]
+
+
+TAG_PAGE = 1000  # Bynder's largest tags page
 
 PROVIDER = BynderProvider

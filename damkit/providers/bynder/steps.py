@@ -15,12 +15,11 @@ STEPS: tuple[SetupStep, ...] = (
     SetupStep(
         id="bynder.settings",
         title="Bynder Domain and tag",
-        where="damkit: add a connection (the library's Settings > DAM settings, pick Bynder)",
+        where="damkit: add a connection (the console's a, the notebook's form, or `damkit connections add`)",
         what="Bynder Domain: the web-link of your portal. Tag: the tag that marks files for "
         "import; any combination of symbols works.",
         fields=("domain", "tag"),
-        warnings=("Tags are case sensitive.",
-                  "DAM settings is an admin feature: it must be activated for your account."),
+        warnings=("Tags are case sensitive.",),
     ),
     SetupStep(
         id="bynder.events-url",

@@ -18,7 +18,7 @@ from ...errors import DamkitError, HttpError
 from ...http import HttpClient
 from ...redact import register_secret
 from ..base import (CheckReport, CheckStep, ConnectionContext, Fix, NearMiss, Provider,
-                    RemoteAsset, Stage, StepFailed, describe_error, run_stages)
+                    RemoteAsset, Stage, StepFailed, TagCount, describe_error, run_stages)
 from ..membership import MembershipUnproven, Tally
 from .settings import CantoSettings
 from .steps import STEPS
@@ -394,6 +394,36 @@ class CantoProvider(Provider):
                 out.append(NearMiss(spelling=spelling, count=n))
         return out
 
+    # --- tag discovery -------------------------------------------------------------------------
+
+    async def list_tags(self, contains: str | None = None, limit: int = 200) -> list[TagCount]:
+        """Canto has no keyword list with counts: the keywords of a loose search's results
+        (all files, or those matching ``contains``) are tallied over at most TAG_SCAN_PAGES
+        pages; when the scan could not read every result, each spelling is counted exactly."""
+        text = (contains or "").strip()
+        wanted = text.casefold()
+        tally: dict[str, int] = {}
+        start, found = 0, 0
+        for _ in range(TAG_SCAN_PAGES):
+            data = await self.search(text, exact=False, start=start, limit=MAX_LIMIT)
+            found = _int(data.get("found")) or 0
+            results = data.get("results") or []
+            for item in results:
+                for k in (item.get("keyword") or []) if isinstance(item, dict) else []:
+                    if isinstance(k, str) and k and wanted in k.casefold():
+                        tally[k] = tally.get(k, 0) + 1
+            start += len(results)
+            if not results or start >= found:
+                break
+        ranked = sorted(tally, key=lambda k: (-tally[k], k))[:limit]
+        if start < found:  # partial scan: the tallies undercount, ask Canto for each
+            tally = {k: await self.count(k, exact=True) for k in ranked}
+        out = [TagCount(tag=k, count=tally[k]) for k in ranked if tally[k] > 0]
+        out.sort(key=lambda t: (-t.count, t.tag))
+        return out
+
+
+TAG_SCAN_PAGES = 5  # search pages (of MAX_LIMIT files) read by list_tags
 
 PROVIDER = CantoProvider
 

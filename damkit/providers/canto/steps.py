@@ -35,18 +35,17 @@ STEPS: tuple[SetupStep, ...] = (
     SetupStep(
         id="canto.integration",
         title="Fill in the integration",
-        where="damkit: add a connection (the library's Settings > DAM settings, pick Canto)",
+        where="damkit: add a connection (the console's a, the notebook's form, or `damkit connections add`)",
         what="Canto Domain (the first part of your Canto web-link, e.g. acme.canto.com), App ID, "
         "App Secret and Keyword for Import.",
         fields=("domain", "app_id", "app_secret", "keyword"),
-        warnings=("DAM settings is an admin feature: it must be activated for your account.",),
     ),
     SetupStep(
         id="canto.save",
         title="Save",
         where="damkit",
         what="Save. damkit needs the saved connection (its App ID and App Secret) before the "
-        "login; the DAM Connection section appears.",
+        "login.",
         action="save",
     ),
     SetupStep(
@@ -61,7 +60,7 @@ STEPS: tuple[SetupStep, ...] = (
     SetupStep(
         id="canto.check",
         title="Test Connection",
-        where="damkit: DAM Connection > Test Connection",
+        where="damkit: Test Connection (the console's c, the notebook's button, `damkit check`)",
         what="Test Connection counts the files eligible for syncing: the files in Canto with the "
         "Keyword for Import.",
         action="check",

@@ -14,6 +14,7 @@ Flow (percolate.md §1-3, and the project choice in providers/README.md):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import mimetypes
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ import httpx
 
 from ...errors import AuthError, HttpError, NotFoundError
 from ...http import HttpClient, status_error
-from ..base import CheckReport, ConnectionContext, Provider, RemoteAsset
+from ..base import CheckReport, ConnectionContext, Provider, RemoteAsset, TagCount
 from ..membership import MembershipUnproven, Tally
 from .auth import BearerAuth, TokenManager, api_error
 from .settings import PercolateSettings
@@ -401,5 +402,30 @@ class PercolateProvider(Provider):
 
         return await run_check(self)
 
+    # --- tag discovery ---------------------------------------------------------------------------
+
+    async def list_tags(self, contains: str | None = None, limit: int = 200) -> list[TagCount]:
+        """Terms of namespace ``tag`` (``/api/v5/term/``, paged), same names merged, each
+        counted with a one-item asset page (``meta.total``). Terms carry no file count, so at
+        most TAG_COUNTS names are counted (those containing ``contains`` first)."""
+        names: dict[str, list[str]] = {}
+        for term in await self.find_terms():
+            name = term.get("name")
+            if isinstance(name, str) and name and term.get("id"):
+                names.setdefault(name, []).append(str(term["id"]))
+        wanted = (contains or "").strip().casefold()
+        picked = sorted((n for n in names if wanted in n.casefold()),
+                        key=lambda n: (not n.casefold().startswith(wanted), n.casefold(), n))
+        picked = picked[:TAG_COUNTS]
+        counts: list[int] = []
+        for start in range(0, len(picked), 8):  # a few at once; the client's budget paces them
+            chunk = picked[start:start + 8]
+            counts.extend(await asyncio.gather(*(self.count(names[n]) for n in chunk)))
+        out = [TagCount(tag=n, count=c) for n, c in zip(picked, counts, strict=True) if c > 0]
+        out.sort(key=lambda t: (-t.count, t.tag))
+        return out[:limit]
+
+
+TAG_COUNTS = 500  # term names counted by list_tags (one request each)
 
 PROVIDER = PercolateProvider

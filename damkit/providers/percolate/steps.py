@@ -2,13 +2,13 @@
 
 from ..base import SetupStep
 
-ADMIN = "You need Admin rights in both Percolate and the library to connect them."
+ADMIN = "You need Admin rights in Percolate to create the API client damkit uses."
 
 STEPS: tuple[SetupStep, ...] = (
     SetupStep(
         id="percolate.add",
         title="Add the DAM provider",
-        where="damkit: add a connection (the library's DAM settings > Add DAM provider)",
+        where="damkit: add a connection (the console's a, the notebook's form, or `damkit connections add`)",
         what="Pick Percolate and give the connection a name.",
         warnings=(ADMIN,),
     ),
@@ -50,13 +50,14 @@ STEPS: tuple[SetupStep, ...] = (
         id="percolate.save",
         title="Save",
         where="damkit",
-        what="Save the settings once every field is filled. The DAM Connection section appears.",
+        what="Save the settings once every field is filled: damkit stores them (secrets in the "
+        "secret store) and Test Connection becomes available.",
         action="save",
     ),
     SetupStep(
         id="percolate.check",
         title="Test Connection",
-        where="damkit: DAM Connection > Test Connection",
+        where="damkit: Test Connection (the console's c, the notebook's button, `damkit check`)",
         what="Run Test Connection: it reports how many files are eligible. If it fails, follow "
         "its hint or contact your implementation specialist.",
         action="check",
