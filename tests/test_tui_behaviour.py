@@ -15,8 +15,8 @@ from textual.app import App
 from damkit.demo import add_sandbox_connections, demo_workspace
 from damkit.redact import register_secret
 from damkit_tui.app import DamkitApp
-from damkit_tui.screens.events import EventsScreen
 from damkit_tui.screens.connections import ConnectionsScreen
+from damkit_tui.screens.events import EventsScreen
 from damkit_tui.screens.sync import SyncScreen
 
 from tui_support import make_app, notifications, screen_text, type_text, wait_for, wait_text
@@ -244,9 +244,8 @@ async def test_sync_failures_logged_and_filterable(fresh_sandbox, tmp_path: Path
 ])
 def test_permission_lines_for_the_bynder_screen(found: Any) -> None:
     """The Bynder screen's marks from what Test Connection stored (``last_check.permissions``)."""
-    from damkit_tui.screens.events import permission_lines
-
     from damkit.providers import get
+    from damkit_tui.screens.events import permission_lines
 
     needed = get("bynder").capabilities.backlink_permissions
     lines = "\n".join(permission_lines(found, backlink=True, permissions=needed))

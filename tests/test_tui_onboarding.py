@@ -12,15 +12,23 @@ import pytest
 
 from damkit.sandbox.canto import consent
 from damkit_tui.app import DamkitApp
-from damkit_tui.screens.login import LoginScreen
 from damkit_tui.screens.check import CheckScreen
 from damkit_tui.screens.connections import ConnectionsScreen
 from damkit_tui.screens.edit import ConnectionFormScreen
 from damkit_tui.screens.library import AssetDetails, LibraryScreen
+from damkit_tui.screens.login import LoginScreen
 from damkit_tui.screens.sync import SyncScreen
 
-from tui_support import (encrypted_workspace, focus_id, make_app, paste, screen_text, type_text,
-                         wait_for, wait_text)
+from tui_support import (
+    encrypted_workspace,
+    focus_id,
+    make_app,
+    paste,
+    screen_text,
+    type_text,
+    wait_for,
+    wait_text,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

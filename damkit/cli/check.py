@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -40,7 +40,7 @@ def render_report(report: CheckReport) -> None:
 
 @app.command("check")
 def check(name: str, as_json: bool = JsonOption,
-          record: Optional[Path] = RecordOption) -> None:
+          record: Path | None = RecordOption) -> None:
     """Test Connection: does it work, and how many files are eligible?"""
     from ..workspace import run_sync
 

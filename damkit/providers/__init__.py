@@ -88,7 +88,7 @@ def unregister(name: str) -> None:
         _load().pop(name, None)
 
 
-def all() -> tuple[ProviderSpec, ...]:  # noqa: A001 - the registry's natural name
+def all() -> tuple[ProviderSpec, ...]:
     """Every registered provider, built-ins first."""
     return tuple(_load().values())
 

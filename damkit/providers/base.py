@@ -15,8 +15,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import (BadAnswer, CredentialsRefused, DamkitError, Forbidden, RateLimited,
-                      RemoteNotFound, Unavailable, Unreachable, typed)
+from ..errors import (
+    BadAnswer,
+    CredentialsRefused,
+    DamkitError,
+    Forbidden,
+    RateLimited,
+    RemoteNotFound,
+    Unavailable,
+    Unreachable,
+    typed,
+)
 from ..redact import redact
 from ..settings import ConnectionSettings
 

@@ -10,20 +10,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ...errors import DamkitError, HttpError
 from ...http import HttpClient
 from ...redact import register_secret
-from ..base import (CheckReport, CheckStep, ConnectionContext, Fix, NearMiss, Provider,
-                    RemoteAsset, Stage, StepFailed, TagCount, describe_error, run_stages)
+from ..base import (
+    CheckReport,
+    CheckStep,
+    ConnectionContext,
+    Fix,
+    NearMiss,
+    Provider,
+    RemoteAsset,
+    Stage,
+    StepFailed,
+    TagCount,
+    describe_error,
+    run_stages,
+)
 from ..membership import MembershipUnproven, Tally
 from .settings import CantoSettings
 from .steps import STEPS
-from .tokens import (APP_HINT, CantoAuthError, CantoBearer, CantoOAuth, CantoTokens, auth_hint,
-                     step_title)
+from .tokens import APP_HINT, CantoAuthError, CantoBearer, CantoOAuth, CantoTokens, auth_hint, step_title
 
 log = logging.getLogger("damkit.canto")
 
@@ -39,7 +50,7 @@ def parse_canto_time(value: Any) -> str | None:
     if len(text) < 14 or not text[:17].isdigit():
         return None
     try:
-        dt = datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        dt = datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         return None
     millis = int(text[14:17] or 0) if len(text) >= 17 else 0

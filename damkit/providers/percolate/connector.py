@@ -18,7 +18,7 @@ import asyncio
 import logging
 import mimetypes
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -55,8 +55,8 @@ def utc_iso(value: Any) -> str | None:
     except ValueError:
         return str(value)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc).isoformat()
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).isoformat()
 
 
 def file_type(wire: dict[str, Any]) -> str:
