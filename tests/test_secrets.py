@@ -130,8 +130,8 @@ def test_headless_with_passphrase_chooses_encrypted(ws: Path) -> None:
 def test_passphrase_argument_beats_env(ws: Path) -> None:
     resolve(ws, passphrase="from-the-tui-form").set("c1", "token", "tok-value-1")
     with pytest.raises(SecretStoreError, match="wrong passphrase"):
-        resolve(ws, {"DAMKIT_SECRETS_PASSPHRASE": "other"})
-    store = resolve(ws, {"DAMKIT_SECRETS_PASSPHRASE": "other"}, passphrase="from-the-tui-form")
+        resolve(ws, {"DAMKIT_SECRETS_PASSPHRASE": "other-passphrase-1"})
+    store = resolve(ws, {"DAMKIT_SECRETS_PASSPHRASE": "other-passphrase-1"}, passphrase="from-the-tui-form")
     assert store.get("c1", "token") == "tok-value-1"
 
 
