@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from damkit.demo import add_sandbox_connections, demo_workspace, fetch_manifest, login_sandbox_connections  # noqa: E402
+from damkit.errors import DamkitError  # noqa: E402
 from damkit.sandbox import free_port  # noqa: E402
 from damkit.sync import sync_connection  # noqa: E402
 
@@ -99,7 +100,7 @@ class SandboxProcess:
             try:
                 self.manifest = fetch_manifest(self.url, timeout=5)
                 break
-            except (httpx.HTTPError, OSError):
+            except (httpx.HTTPError, OSError, DamkitError):  # not up yet
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("sandbox did not start") from None
                 time.sleep(0.2)

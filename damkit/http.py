@@ -126,13 +126,16 @@ class HostBudget:
                     and fixed == self.fixed)
             if same and not fixed:
                 return
+            fresh = not self.configured
             self.configured = True
             self.opening, self.documented, self.fixed = rate, documented, fixed
             self.rate = rate
             self.ceiling = rate if (documented or fixed) else None
             self.slow_start = not (documented or fixed)
             self.burst = float(max(1, burst or 1))
-            self._tokens = min(self._tokens, self.burst)
+            # A fresh budget starts full, as a token bucket does after a quiet spell: the first
+            # ``burst`` requests (a Test Connection's handful) go at once; later ones are paced.
+            self._tokens = self.burst if fresh else min(self._tokens, self.burst)
             self._seen_limit = float("inf")
 
     def ensure(self, rate: float | None, burst: int | None) -> None:

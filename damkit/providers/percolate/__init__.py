@@ -8,7 +8,8 @@ SPEC = ProviderSpec(
     summary="Percolate: scope, API client ID and secret, tag for import",
     capabilities=Capabilities(
         checksum="none",
-        rate=10.0,  # no published limit: stay polite
+        rate=10.0,  # no published limit: where the adaptive rate opens
+        burst=10,  # a second's worth at once after a quiet spell; 429s teach the rest
         rate_documented=False,
         tag_noun="tag",
     ),

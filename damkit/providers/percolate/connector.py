@@ -87,7 +87,8 @@ class PercolateProvider(Provider):
             raise TypeError("PercolateProvider needs PercolateSettings")
         self.settings = ctx.settings
         self.tokens = TokenManager(self.settings)
-        self.http = HttpClient(self.settings.api_url, rate=ctx.rate or self.default_rate)
+        self.http = HttpClient(self.settings.api_url, rate=ctx.rate or self.default_rate,
+                               burst=self.default_burst)
         self._term_names: dict[str, str] = {}
         self._exact_ids: list[str] | None = None
         self._filter_proven: bool | None = None
