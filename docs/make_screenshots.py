@@ -84,7 +84,11 @@ async def main() -> None:
                 for name in ("consumer_key", "consumer_secret", "token_key", "token_secret"):
                     if str(fields[name]) in svg:
                         raise RuntimeError(f"the {name} is visible in the screenshot")
-                await pilot.press("escape")
+                await pilot.press("escape")  # unsaved input: the console asks first
+                await pilot.pause(0.2)
+                if not isinstance(app.screen, ConnectionFormScreen) and \
+                        type(app.screen).__name__ != "ConnectionsScreen":
+                    await pilot.press("y")
                 # sync: the ready connection, caught half-way (plan, bar, counts, rate)
                 await until(pilot, lambda: "sandbox-percolate" in app.connection_names)
                 await pilot.press("s")
