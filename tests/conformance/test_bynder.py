@@ -21,7 +21,7 @@ from damkit.sandbox.bynder import BynderEmulator
 
 from provider_support import MemorySecrets
 
-KEYS_STEP = 'Guide step "Bynder API keys"'
+KEYS_STEP = 'Guide step "Bynder API credentials"'
 
 
 

@@ -46,7 +46,7 @@ def step_title(step_id: str) -> str:
 
 
 def guide_hint(step_id: str, fields: str | None = None, extra: str = "") -> str:
-    """``Guide step "Bynder API keys": check Token key. <extra>``."""
+    """``Guide step "Bynder API credentials": check Token key. <extra>``."""
     text = f'Guide step "{step_title(step_id)}"'
     if fields:
         text += f": check {fields}"

@@ -38,12 +38,13 @@ class BynderSettings(ConnectionSettings):
     )
     auth: AuthMode = setting(
         "Authentication",
-        "oauth1: the guide's consumer key/secret and token key/secret. permanent_token or "
-        "oauth2_client_credentials: Bynder's newer alternatives.",
+        "Choose permanent_token (new portals, a Permanent token), oauth2_client_credentials (new "
+        "portals, an OAuth 2 app with the Client Credentials grant) or oauth1 (the four API token "
+        "keys, only for portals that already have them; Bynder no longer creates them by default).",
         default="oauth1",
         kind="choice",
         choices=tuple(AUTH_FIELDS),
-        advanced=True,
+        step="bynder.keys",
     )
     consumer_key: SecretStr | None = setting(
         "Consumer key", "From the consumer created in Bynder's API tokens section.",
@@ -57,14 +58,16 @@ class BynderSettings(ConnectionSettings):
         "Token secret", "The access token pair's secret key.", default=None, secret=True,
         step="bynder.keys")
     permanent_token: SecretStr | None = setting(
-        "Permanent token", "Alternative to the four keys: a permanent token from Bynder's portal "
-        "settings.", default=None, secret=True, advanced=True)
+        "Permanent token", "When Authentication is permanent_token, the token from Portal settings "
+        "> Permanent tokens (shown once; it carries its assigned user's permissions).",
+        default=None, secret=True, step="bynder.keys")
     client_id: str | None = setting(
-        "OAuth 2 client ID", "Alternative: an OAuth 2 app with the client credentials grant.",
-        default=None, advanced=True)
+        "OAuth 2 client ID", "When Authentication is oauth2_client_credentials, the OAuth 2 app's "
+        "client ID (the app is registered with the Client Credentials grant).",
+        default=None, step="bynder.keys")
     client_secret: SecretStr | None = setting(
-        "OAuth 2 client secret", "The OAuth 2 app's secret.", default=None, secret=True,
-        advanced=True)
+        "OAuth 2 client secret", "When Authentication is oauth2_client_credentials, the OAuth 2 "
+        "app's secret.", default=None, secret=True, step="bynder.keys")
     include_archived: bool = setting(
         "Import archived media",
         "Off (safe): archived media are never imported, and a file archived in Bynder counts as "

@@ -43,13 +43,19 @@ STEPS: tuple[SetupStep, ...] = (
     ),
     SetupStep(
         id="bynder.keys",
-        title="Bynder API keys",
-        where="Bynder: Settings > Advanced settings > Portal settings > API tokens (as administrator)",
-        what="Create a consumer, then an access token pair for it (the pair is bound to a portal "
-        "user and that user's permissions). Copy Consumer key, Consumer secret, Token key and "
-        "Token secret.",
-        fields=("consumer_key", "consumer_secret", "token_key", "token_secret"),
-        warnings=("You need administrator access to the Bynder portal to create a consumer.",),
+        title="Bynder API credentials",
+        where="Bynder: Settings > Advanced settings > Portal settings (as administrator)",
+        what="Pick one way in Authentication. New portals: a Permanent token (Permanent tokens > "
+        "Add new token: pick the integration, an assigned user and the scopes; copy the token, "
+        "it is shown once), or an OAuth 2 app with the Client Credentials grant and an assigned "
+        "user (OAuth apps: copy its client ID and secret). Portals that already have OAuth 1 API "
+        "tokens (the guide's way): API tokens > create a consumer, then an access token pair for "
+        "it; copy Consumer key, Consumer secret, Token key and Token secret.",
+        fields=("auth", "permanent_token", "client_id", "client_secret",
+                "consumer_key", "consumer_secret", "token_key", "token_secret"),
+        warnings=("You need administrator access to the Bynder portal to create credentials.",
+                  "Bynder no longer creates OAuth 1 API tokens by default: only portals that "
+                  "already use them can add more; new portals use a Permanent token or OAuth 2."),
     ),
     SetupStep(
         id="bynder.save",
