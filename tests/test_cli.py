@@ -114,7 +114,7 @@ def test_check_wall_time_is_short(tmp_path, sandbox):
     t = time.perf_counter()
     r = damkit(home, "check", "sandbox-percolate")
     assert r.returncode == 0
-    assert time.perf_counter() - t < 10  # sanity only; the figure lives in benchmarks/check_bench.py
+    assert time.perf_counter() - t < 60  # a hang guard; the figure lives in benchmarks/check_bench.py
 
 
 def test_events_request_and_url_in_show(tmp_path, sandbox):

@@ -190,13 +190,11 @@ def test_end_to_end_with_sandbox_sns(fresh_sandbox: Callable[..., Any], tmp_path
         key = target["key"]
         assert ws.index.get_asset(name, key) is None
 
-        # tag -> in the library within 2 s
-        started = time.monotonic()
+        # tag -> in the library (how fast: benchmarks/events_bench.py; 30 s guards a hang)
         httpx.post(f"{control}/{key}/tag", json={"tag": tag}).raise_for_status()
         rec = wait_for(lambda: (r := ws.index.get_asset(name, key)) and r.get("status") == "synced"
-                       and r, 2.0)
-        assert rec, "the tagged asset was not synced within 2 s"
-        assert time.monotonic() - started < 2.0
+                       and r, 30.0)
+        assert rec, "the tagged asset was never synced"
         path = ws.root / rec["local_path"]
         md5 = httpx.get(f"{control}/{key}").json()["md5"]
         import hashlib

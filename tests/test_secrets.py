@@ -254,7 +254,7 @@ def test_hanging_keyring_is_passed_over_within_timeout(ws: Path, headless_keyrin
         started = time.monotonic()
         store = resolve(ws, {"DAMKIT_SECRETS_PASSPHRASE": PASS}, probe_timeout=0.5)
         elapsed = time.monotonic() - started
-        assert elapsed < 5.0  # the probe gives up at 0.5 s; a hanging keyring would never return
+        assert elapsed < 30.0  # a hang guard: the probe gives up at 0.5 s; a hung keyring never returns
         assert store.kind == "encrypted"
         assert "did not answer the probe within 0.5 s" in why_of(store, "keyring")
         store.set("c1", "token", "value-after-hang")

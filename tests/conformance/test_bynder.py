@@ -77,7 +77,6 @@ async def test_check_ok_in_each_auth_mode(sb: Sandbox, tmp_path: Path, mode: str
     near = sb.state.catalog("bynder").near_misses()
     assert {n.spelling: n.count for n in report.near_misses} == near
     assert step(report, "Near misses").status == "warning"
-    assert report.seconds < 5
 
 
 async def test_oauth2_token_fetched_once_and_reused(sb: Sandbox, tmp_path: Path) -> None:

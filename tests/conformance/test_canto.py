@@ -253,7 +253,7 @@ async def test_check_provider_failing_throughout(fresh_sandbox: Callable[..., Sa
     reach = step(report, "Reach Canto")
     assert not report.ok and reach.status == "failed" and words in reach.detail
     assert reach.hint and ("rate limiting" in reach.hint or "failing on its side" in reach.hint)
-    assert report.seconds < 10
+    assert report.seconds < 60  # a hang guard: the quick policy's retries end in seconds
 
 
 async def test_no_secret_in_logs_or_reports(sb: Sandbox, tmp_path: Path,
