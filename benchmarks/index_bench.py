@@ -37,9 +37,7 @@ import asyncio
 import gc
 import hashlib
 import json
-import os
 import random
-import re
 import resource
 import statistics
 import subprocess
@@ -52,6 +50,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from sandbox_process import start_process  # noqa: E402
 
 from damkit.index import LibraryIndex  # noqa: E402
 
@@ -195,19 +195,7 @@ AUDIT_RATE = 1000.0  # client-side requests/s: the sandbox runs on loopback, unt
 def start_sandbox(tagged: int) -> tuple[subprocess.Popen[str], str]:
     """A sandbox with one Percolate serving about ``tagged`` tagged assets, in its own process."""
     assets = int(tagged / 0.7) + 1  # the sandbox tags 70 % of its catalog
-    proc = subprocess.Popen([sys.executable, "-c", SANDBOX_CODE, str(assets)],
-                            stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + 120
-    while proc.stdout is not None and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        match = re.match(r"manifest: (\S+)", line)
-        if match:
-            return proc, match.group(1)
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit("the sandbox did not start")
+    return start_process(["-c", SANDBOX_CODE, str(assets)], timeout=120)
 
 
 def _open_workspace(home: Path) -> Any:

@@ -11,10 +11,14 @@ import time
 
 def start_sandbox(*args: str) -> tuple[subprocess.Popen[str], str]:
     """``python -m damkit.sandbox --port 0 ARGS``; returns the process and its manifest URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "damkit.sandbox", "--port", "0", *args],
-                            stdout=subprocess.PIPE, text=True,
+    return start_process(["-m", "damkit.sandbox", "--port", "0", *args], timeout=30)
+
+
+def start_process(argv: list[str], *, timeout: float) -> tuple[subprocess.Popen[str], str]:
+    """``python ARGV``, a sandbox that prints ``manifest: URL``; returns it and that URL."""
+    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while proc.stdout is not None and time.monotonic() < deadline:
         line = proc.stdout.readline()
         match = re.match(r"manifest: (\S+)", line)
