@@ -39,3 +39,13 @@ def fresh_sandbox() -> Iterator[Callable[..., Sandbox]]:
     yield make
     for sb in reversed(started):
         sb.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server on loopback for the session (tests/pg_server.py); each test that
+    needs a clean database asks ``postgres.database_url(name)`` for one of its own."""
+    from pg_server import postgres_server
+
+    with postgres_server() as server:
+        yield server
