@@ -43,13 +43,15 @@ def find_bindir() -> Path:
                                  check=True).stdout.strip()
             candidates.append(out)
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    with contextlib.suppress(ImportError):
-        import pgserver  # type: ignore[import-not-found,unused-ignore]
-
-        candidates.append(str(Path(pgserver.__file__).parent / "pginstall" / "bin"))
     for c in candidates:
         if (Path(c) / "initdb").is_file() and (Path(c) / "postgres").is_file():
             return Path(c)
+    with contextlib.suppress(ImportError):
+        import pgserver  # type: ignore[import-not-found,unused-ignore]
+
+        bundled = Path(pgserver.__file__).parent / "pginstall" / "bin"
+        if (bundled / "initdb").is_file():
+            return bundled
     raise RuntimeError(
         "no PostgreSQL server binaries found: install Debian's `postgresql` package, or "
         "`pip install pgserver` (the `test` extra does), or set DAMKIT_TEST_PG_BIN to the folder "
