@@ -49,6 +49,12 @@ class IndexLockedError(DamkitError):
     """Another process held the index lock for too long."""
 
 
+class IndexUnavailableError(DamkitError):
+    """The index database (``DAMKIT_INDEX_URL``) cannot be reached or refused the login."""
+
+    exit_code = 1
+
+
 class SecretStoreError(DamkitError):
     """No usable secret store, or a secret could not be read or written."""
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import NotFoundError, SettingsError
-from .index import LibraryIndex
+from .index import Index, index_location, is_database_url, open_index
 from .providers import get as provider_spec
 from .providers import settings_model
 from .settings import (
@@ -63,7 +63,8 @@ def now_iso() -> str:
 class WorkspaceConfig(BaseModel):
     """Settings of the workspace itself (``damkit config``)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # hide_input_in_errors: an index_url pasted with its password is refused without echoing it
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, hide_input_in_errors=True)
 
     public_url: str | None = Field(
         default=None,
@@ -89,6 +90,29 @@ class WorkspaceConfig(BaseModel):
         description="ARNs of the SNS topics (Bynder's) the event consumer accepts messages from, "
         "e.g. arn:aws:sns:eu-west-1:123456789012:bynder-acme. Every other topic is refused.",
     )
+
+    index_url: str | None = Field(
+        default=None,
+        title="Index database URL",
+        description="PostgreSQL database holding the library index, for workspaces shared by "
+        "several machines, e.g. postgresql://damkit@db.example.com/damkit (the password goes "
+        "in PGPASSWORD or ~/.pgpass, never here). DAMKIT_INDEX_URL overrides it; unset: the "
+        "index folder of the workspace.",
+    )
+
+    @field_validator("index_url")
+    @classmethod
+    def _index_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if not value or not value.strip():
+            return None
+        value = value.strip()
+        if not is_database_url(value):
+            raise ValueError("must be a postgresql:// URL, e.g. postgresql://damkit@db.example.com/damkit")
+        if urlsplit(value).password or "password=" in value:
+            raise ValueError("must not hold a password: put it in PGPASSWORD or ~/.pgpass")
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -158,9 +182,11 @@ class Workspace:
         self.root.mkdir(parents=True, exist_ok=True)
         self.library_dir.mkdir(exist_ok=True)
         self.logs_dir.mkdir(exist_ok=True)
-        self.index: LibraryIndex = LibraryIndex.open(self.root / "index")
-        self._secrets = secret_store
         self._env = env
+        self.index: Index = open_index(index_location(
+            self.root / "index", env=env,
+            configured=self.config().index_url if self.config_path.exists() else None))
+        self._secrets = secret_store
         self._interactive = interactive  # may ask for the secrets passphrase on a terminal
         self._lock = threading.Lock()
 

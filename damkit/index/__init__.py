@@ -3,13 +3,17 @@
 On disk: small TinyDB-format JSON files, written atomically and committed through a manifest under
 an inter-process lock (see ``docs/index.md``). Use :class:`LibraryIndex`; nothing else in damkit
 needs TinyDB. Typed records of what it hands out live in :mod:`damkit.index.models`.
+:func:`open_index` opens either it or the PostgreSQL backend (:mod:`damkit.index.postgres`,
+imported only for a ``postgresql://`` URL); both satisfy :class:`Index`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .api import Index, IndexTransaction, SyncLock
 from .backups import latest_backup, list_backups
+from .factory import ENV_INDEX_URL, index_location, is_database_url, open_index
 from .repository import LibraryIndex, Transaction
 from .storage import AtomicJSONStorage
 
@@ -28,5 +32,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["AssetRecord", "AtomicJSONStorage", "ConnectionRecord", "LibraryIndex", "LibraryStats",
-           "RunRecord", "StatusCounts", "Transaction", "latest_backup", "list_backups"]
+__all__ = ["ENV_INDEX_URL", "AssetRecord", "AtomicJSONStorage", "ConnectionRecord", "Index",
+           "IndexTransaction", "LibraryIndex", "LibraryStats", "RunRecord", "StatusCounts",
+           "SyncLock", "Transaction", "index_location", "is_database_url", "latest_backup",
+           "list_backups", "open_index"]

@@ -17,6 +17,7 @@ from .connections import ConnectionReads
 from .folders import FolderReads
 from .queries import QueryReads
 from .runs import RunReads
+from .synclock import FileSyncLock, sync_lock_path
 from .transaction import Transaction
 
 
@@ -41,6 +42,11 @@ class LibraryIndex(ConnectionReads, AssetReads, QueryReads, RunReads, FolderRead
         """
         index: LibraryIndex = cls._open(directory, lock_timeout=lock_timeout)
         return index
+
+    def sync_lock(self, connection: str) -> FileSyncLock:
+        """The lock that lets one sync of ``connection`` run at a time (a file lock in
+        ``locks/``: across the processes of this machine; released if the holder dies)."""
+        return FileSyncLock(sync_lock_path(self.directory, connection), connection)
 
     def __enter__(self) -> LibraryIndex:
         return self

@@ -40,8 +40,6 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from ..errors import DamkitError, LocalStorageError, RateLimited, SyncError, local_storage_error
 from ..http import Patience, patience
 from ..index.storage import fsync_dir
@@ -70,18 +68,17 @@ MAX_ERRORS_KEPT = 100
 
 @contextlib.asynccontextmanager
 async def connection_lock(ws: Workspace, name: str, *, wait: float = 0.0) -> AsyncIterator[None]:
-    """One sync of a connection at a time, across processes (released if the process dies)."""
-    lock = FileLock(str(ws.state_dir(name) / "sync.lock"))
+    """One sync of a connection at a time, across processes (released if the process dies).
+
+    The index holds the lock: a file lock for the file index, an advisory lock on PostgreSQL
+    (across machines)."""
+    lock = ws.index.sync_lock(name)
     deadline = time.monotonic() + wait
-    while True:
-        try:
-            lock.acquire(timeout=0)
-            break
-        except Timeout:
-            if time.monotonic() >= deadline:
-                raise SyncError(f"a sync of '{name}' is already running",
-                                hint="wait for it to finish, or stop it") from None
-            await asyncio.sleep(0.1)
+    while not lock.try_acquire():
+        if time.monotonic() >= deadline:
+            raise SyncError(f"a sync of '{name}' is already running",
+                            hint="wait for it to finish, or stop it") from None
+        await asyncio.sleep(0.1)
     try:
         yield
     finally:
