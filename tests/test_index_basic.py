@@ -1,4 +1,8 @@
-"""The library index's repository API: round trips, batches, queries, stats, transactions."""
+"""The library index's repository API: round trips, batches, queries, stats, transactions.
+
+Tests that take ``ix`` or ``index_location`` run on both backends (the file index and
+PostgreSQL, tests/index_support.py); the others test the file index's own files, shards and lock.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from tinydb import TinyDB
 
 import damkit.index.tuning as repo
 from damkit.errors import NotFoundError
-from damkit.index import AtomicJSONStorage, LibraryIndex, Transaction
+from damkit.index import AtomicJSONStorage, LibraryIndex, Transaction, open_index
+
+from index_support import generation, index_location, is_files  # noqa: F401  (a fixture)
 
 
 def asset(pid: str, conn: str = "acme", **fields: Any) -> dict[str, Any]:
@@ -32,7 +38,15 @@ def asset(pid: str, conn: str = "acme", **fields: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def ix(tmp_path: Path) -> LibraryIndex:
+def ix(index_location: str) -> Any:
+    index = open_index(index_location)
+    yield index
+    index.close()
+
+
+@pytest.fixture
+def file_ix(tmp_path: Path) -> LibraryIndex:
+    """The file index only: for tests of its files."""
     index = LibraryIndex.open(tmp_path / "index")
     yield index
     index.close()
@@ -46,9 +60,15 @@ def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(repo, "MAX_DELTAS", 3)
 
 
-def test_open_creates_empty_index(tmp_path: Path) -> None:
-    index = LibraryIndex.open(tmp_path / "new" / "index")
-    assert (tmp_path / "new" / "index" / "manifest.json").is_file()
+def test_open_creates_empty_index(tmp_path: Path, index_location: str) -> None:
+    if index_location.startswith("postgresql"):
+        index = open_index(index_location)
+        assert index.refresh() is False
+        index.close()
+        index = open_index(index_location)  # a second open finds the schema in place
+    else:
+        index = LibraryIndex.open(tmp_path / "new" / "index")
+        assert (tmp_path / "new" / "index" / "manifest.json").is_file()
     assert index.assets() == [] and index.list_connections() == []
     assert index.stats() == {"assets": 0, "bytes": 0, "by_status": {}, "by_connection": {}}
     assert index.refresh() is False
@@ -206,9 +226,14 @@ def test_events_are_capped(ix: LibraryIndex, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_transaction_is_one_commit(ix: LibraryIndex) -> None:
-    gen = ix._manifest["generation"]
+    gen = generation(ix)
     with ix.transaction() as tx:
-        assert isinstance(tx, Transaction)
+        if is_files(ix):
+            assert isinstance(tx, Transaction)
+        else:
+            from damkit.index.postgres import PgTransaction
+
+            assert isinstance(tx, PgTransaction)
         tx.put_connection({"name": "acme"})
         tx.upsert_assets([asset(str(i)) for i in range(5)])
         tx.update_assets("acme", {"1": {"status": "synced"}})
@@ -219,17 +244,18 @@ def test_transaction_is_one_commit(ix: LibraryIndex) -> None:
         tx.ensure_folder("DAM Import/acme")
         ix.upsert_assets([asset("nested")])  # joins the outer transaction
         assert ix.get_asset("acme", "1")["status"] == "synced"  # visible inside
-    assert ix._manifest["generation"] == gen + 1
+    assert generation(ix) == gen + 1
     assert ix.asset_keys("acme") == {"0", "1", "2", "3", "nested"}
     with pytest.raises(RuntimeError):
         tx.add_event({"late": True})
 
 
-def test_transaction_rolls_back_on_error(ix: LibraryIndex, small_shards: None) -> None:
+def test_transaction_rolls_back_on_error(ix: LibraryIndex, index_location: str,
+                                         small_shards: None) -> None:
     ix.put_connection({"name": "acme", "v": 1})
     ix.upsert_assets([asset(str(i)) for i in range(50)])
     before = ix.assets()
-    other = LibraryIndex.open(ix.directory)
+    other = open_index(index_location)
     with pytest.raises(KeyError), ix.transaction() as tx:
         tx.upsert_assets([asset(str(i), status="x") for i in range(45, 70)])
         tx.update_assets("acme", {"3": {"status": "y"}})
@@ -244,12 +270,12 @@ def test_transaction_rolls_back_on_error(ix: LibraryIndex, small_shards: None) -
     # the instance still works after the rollback
     ix.upsert_assets([asset("60")])
     assert other.get_asset("acme", "60") == asset("60")
-    assert len(LibraryIndex.open(ix.directory).assets()) == 51
+    assert len(open_index(index_location).assets()) == 51
     other.close()
 
 
-def test_second_instance_sees_commits(ix: LibraryIndex) -> None:
-    other = LibraryIndex.open(ix.directory)
+def test_second_instance_sees_commits(ix: LibraryIndex, index_location: str) -> None:
+    other = open_index(index_location)
     assert other.get_asset("acme", "1") is None
     ix.upsert_assets([asset("1")])
     assert other.get_asset("acme", "1") == asset("1")
@@ -307,7 +333,8 @@ def test_deltas_merges_and_compaction_keep_state(tmp_path: Path, small_shards: N
     assert all(s["count"] <= 20 for s in writer._manifest["shards"])
 
 
-def test_files_are_tinydb_document_sets(ix: LibraryIndex) -> None:
+def test_files_are_tinydb_document_sets(file_ix: LibraryIndex) -> None:
+    ix = file_ix
     ix.put_connection({"name": "acme", "provider": "bynder"})
     ix.upsert_assets([asset(str(i)) for i in range(3)])
     shard = ix.directory / ix._manifest["shards"][0]["file"]
@@ -327,11 +354,11 @@ def test_atomic_storage_with_tinydb(tmp_path: Path) -> None:
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
 
 
-def test_threads_share_one_instance_safely(ix: LibraryIndex) -> None:
+def test_threads_share_one_instance_safely(ix: LibraryIndex, index_location: str) -> None:
     import threading
 
     ix.upsert_assets([asset("counter", n=0)])
-    other = LibraryIndex.open(ix.directory)  # a second instance in the same process
+    other = open_index(index_location)  # a second instance in the same process
     errors: list[BaseException] = []
 
     def work(index: LibraryIndex, name: str) -> None:
@@ -370,6 +397,24 @@ def test_lock_timeout_raises_index_locked(tmp_path: Path) -> None:
     index.upsert_assets([asset("1")])
     assert index.get_asset("acme", "1") is not None
     index.close()
+
+
+def test_a_writer_waits_for_another_then_index_locked(index_location: str) -> None:
+    """A transaction open in one instance holds back the writes of another (up to
+    ``lock_timeout``), never its reads."""
+    from damkit.errors import IndexLockedError
+
+    holder = open_index(index_location)
+    waiter = open_index(index_location, lock_timeout=0.2)
+    with holder.transaction() as tx:
+        tx.upsert_assets([asset("held")])
+        with pytest.raises(IndexLockedError):
+            waiter.upsert_assets([asset("1")])
+        assert waiter.get_asset("acme", "held") is None  # not committed yet; reads do not wait
+    waiter.upsert_assets([asset("1")])
+    assert {a["provider_id"] for a in holder.assets()} == {"held", "1"}
+    holder.close()
+    waiter.close()
 
 
 def test_loading_restores_gc_state(tmp_path: Path, small_shards: None) -> None:
