@@ -7,6 +7,8 @@
 - ``fresh_sandbox`` (function scope): a factory; ``fresh_sandbox(**config)`` starts a new
   Sandbox with those :class:`damkit.sandbox.SandboxConfig` fields (``assets=``, ``seed=``,
   ``latency_ms=``, ``fault_rate=``, ``providers=``, ...) and stops it at teardown.
+- ``index_location`` (tests/index_support.py): runs a test on both index backends, a folder
+  (the file index) and an empty database on the session's PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 import pytest
 
 from damkit.sandbox import Sandbox
+
+from index_support import index_location  # noqa: F401  (the index tests' backend fixture)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import damkit.index.tuning as repo
 from damkit.errors import NotFoundError
 from damkit.index import AtomicJSONStorage, LibraryIndex, Transaction, open_index
 
-from index_support import generation, index_location, is_files  # noqa: F401  (a fixture)
+from index_support import generation, is_files
 
 
 def asset(pid: str, conn: str = "acme", **fields: Any) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from damkit.sandbox import Sandbox
 from damkit.sync import sync_connection
 from damkit.sync.engine import connection_lock
 
-from index_support import empty_database, index_location  # noqa: F401  (a fixture)
+from index_support import empty_database
 from sync_support import RATE, assert_library_matches, connect, expected, workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,10 +133,9 @@ async def test_the_sync_engine_asks_the_index_for_the_lock(
     monkeypatch.setenv(ENV_INDEX_URL, pg_url)
     ws = workspace(tmp_path)
     other = open_index(pg_url)  # another machine's worker holds the lock
-    with other.sync_lock("acme"):
-        with pytest.raises(SyncError, match="already running"):
-            async with connection_lock(ws, "acme"):
-                pass
+    with other.sync_lock("acme"), pytest.raises(SyncError, match="already running"):
+        async with connection_lock(ws, "acme"):
+            pass
     async with connection_lock(ws, "acme"):
         assert other.sync_lock("acme").try_acquire() is False
     other.close()

@@ -17,8 +17,6 @@ import pytest
 
 from damkit.index import LibraryIndex, open_index
 
-from index_support import index_location  # noqa: F401  (a fixture)
-
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and flock")
 
 ROOT = Path(__file__).resolve().parent.parent
