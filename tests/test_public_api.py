@@ -25,6 +25,7 @@ INTENDED = [
     "NotFoundError",
     "IndexCorruptError",
     "IndexLockedError",
+    "IndexUnavailableError",
     "SecretStoreError",
     "HttpError",
     "AuthError",
@@ -43,7 +44,8 @@ INTENDED = [
 
 #: What a frontend's library or the HTTP stack would pull in; none may load on `import damkit`.
 HEAVY = ("httpx", "httpcore", "textual", "ipywidgets", "pandas", "matplotlib", "typer", "rich",
-         "damkit_tui", "starlette", "uvicorn", "cryptography", "tinydb", "keyring")
+         "damkit_tui", "starlette", "uvicorn", "cryptography", "tinydb", "keyring",
+         "psycopg")
 
 #: What `damkit --help` must not load: the console and the notebook libraries.
 NOT_FOR_HELP = ("textual", "ipywidgets", "pandas", "matplotlib", "damkit_tui")
