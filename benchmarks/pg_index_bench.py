@@ -90,10 +90,10 @@ def run(url: str, n: int, repeats: int) -> dict[str, Any]:
     next_new = n
     rrng = random.Random(7)
     for r in range(repeats):
+        first = r * 1000 % max(1, n - 1000)
         batches = {
             "new": [make_asset(i, rrng) for i in range(next_new, next_new + 1000)],
-            "existing_page": [make_asset(i, rrng, rev=r + 1)
-                              for i in range(r * 1000 % max(1, n - 1000), r * 1000 % max(1, n - 1000) + 1000)],
+            "existing_page": [make_asset(i, rrng, rev=r + 1) for i in range(first, first + 1000)],
             "existing_random": [make_asset(i, rrng, rev=r + 1) for i in rrng.sample(range(n), min(n, 1000))],
         }
         next_new += 1000

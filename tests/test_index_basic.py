@@ -173,6 +173,20 @@ def test_stats(ix: LibraryIndex) -> None:
     }
 
 
+def test_stats_count_odd_values_alike(ix: LibraryIndex) -> None:
+    """Statuses that are missing or no string, sizes that are no integer: both backends agree."""
+    nameless = asset("1", size=4)
+    del nameless["status"]
+    ix.upsert_assets([nameless, asset("2", status=None, size=1.5), asset("3", status=3, size=True),
+                      asset("4", status="ok", size="10"), asset("5", status="ok", size=2**40)])
+    assert ix.stats() == {
+        "assets": 5, "bytes": 4 + 2**40, "by_status": {"None": 2, "3": 1, "ok": 2},
+        "by_connection": {"acme": {"assets": 5, "bytes": 4 + 2**40,
+                                   "by_status": {"None": 2, "3": 1, "ok": 2}}},
+    }
+    assert [a["provider_id"] for a in ix.assets(status="ok")] == ["4", "5"]
+
+
 def test_returned_dicts_are_copies(ix: LibraryIndex) -> None:
     doc = asset("1", tags=["a"])
     ix.upsert_assets([doc])

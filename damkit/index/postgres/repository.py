@@ -353,18 +353,18 @@ class PgIndex:
 
     def stats(self, connection: str | None = None) -> dict[str, Any]:
         """Counts: ``{"assets", "bytes", "by_status", "by_connection": {name: {...}}}``, counted
-        by the server (integer sizes only, as on the file index)."""
+        by the server from the generated ``status`` and ``bytes`` columns (integer sizes only,
+        as on the file index)."""
         where, params = ("WHERE connection = %s", (connection,)) if connection is not None else ("", ())
-        rows = self._rows(
-            "SELECT connection, doc->'status', count(*), coalesce(sum(CASE WHEN "
-            "jsonb_typeof(doc->'size') = 'number' AND (doc->>'size') ~ '^-?[0-9]+$' "
-            f"THEN (doc->>'size')::numeric END), 0) FROM damkit.assets {where} GROUP BY 1, 2",
+        rows = self._rows(  # the document itself is read only for a status that is no string
+            "SELECT connection, status, CASE WHEN status IS NULL THEN doc->'status' END, "
+            f"count(*), coalesce(sum(bytes), 0) FROM damkit.assets {where} GROUP BY 1, 2, 3",
             params)
         per: dict[str, dict[str, Any]] = {}
         total: dict[str, Any] = {"assets": 0, "bytes": 0, "by_status": {}}
-        for name, status, count, size in rows:
+        for name, status, other, count, size in rows:
             entry = per.setdefault(name, {"assets": 0, "bytes": 0, "by_status": {}})
-            key = str(status)
+            key = status if status is not None else str(other)  # str(): as the file index counts
             for target in (entry, total):
                 target["assets"] += int(count)
                 target["bytes"] += int(size)

@@ -41,6 +41,9 @@ CREATE TABLE damkit.assets (
         (CASE WHEN jsonb_typeof(doc->'provider') = 'string' THEN doc->>'provider' END) STORED,
     tags jsonb GENERATED ALWAYS AS
         (CASE WHEN jsonb_typeof(doc->'tags') = 'array' THEN doc->'tags' END) STORED,
+    bytes numeric GENERATED ALWAYS AS
+        (CASE WHEN jsonb_typeof(doc->'size') = 'number' AND (doc->>'size') ~ '^-?[0-9]+$'
+              THEN (doc->>'size')::numeric END) STORED,
     PRIMARY KEY (connection, provider_id)
 );
 CREATE INDEX assets_seq ON damkit.assets (seq);
