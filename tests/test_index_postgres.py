@@ -224,3 +224,13 @@ def test_core_import_does_not_load_psycopg() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.strip() == "False"
+
+
+def test_library_restore_says_the_database_has_its_own_backups(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAMKIT_HOME": str(tmp_path / "ws"),
+           ENV_INDEX_URL: "postgresql://damkit@127.0.0.1:1/damkit"}
+    out = subprocess.run([sys.executable, "-m", "damkit", "library", "restore"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "PostgreSQL database" in out.stdout + out.stderr
+    assert not (tmp_path / "ws" / "index").exists()

@@ -117,11 +117,17 @@ def library_restore(
                                           help="A backup folder (default: the latest)"),
 ) -> None:
     """Put a backup of the index back after damage; the damaged files are kept aside."""
-    from ..index import LibraryIndex
+    from ..errors import SettingsError
+    from ..index import LibraryIndex, index_location, is_database_url
     from ..workspace import default_home
 
     with guarded():
         root = (state.home or default_home()).expanduser().resolve()
+        if is_database_url(index_location(root / "index")):
+            raise SettingsError("the index is a PostgreSQL database (DAMKIT_INDEX_URL): this "
+                                "command restores the file index's backups",
+                                hint="restore the database with the server's own backups "
+                                     "(pg_dump, or base backups and WAL archiving)")
         aside = LibraryIndex.restore(root / "index", backup)
     say(f"restored the index of {root}; the damaged files are in {aside}")
 
