@@ -234,3 +234,21 @@ def test_library_restore_says_the_database_has_its_own_backups(tmp_path: Path) -
     assert out.returncode == 2, out.stdout + out.stderr
     assert "PostgreSQL database" in out.stdout + out.stderr
     assert not (tmp_path / "ws" / "index").exists()
+
+
+def test_a_role_that_cannot_create_tables_uses_a_migrated_database(pg_url: str) -> None:
+    PgIndex.open(pg_url).close()  # the owner migrates
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("DROP ROLE IF EXISTS damkit_app")
+        db.execute("CREATE ROLE damkit_app LOGIN")
+        db.execute("GRANT USAGE ON SCHEMA damkit TO damkit_app")
+        db.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA damkit TO damkit_app")
+        db.execute("GRANT USAGE ON ALL SEQUENCES IN SCHEMA damkit TO damkit_app")
+    url = pg_url.replace("postgresql://damkit@", "postgresql://damkit_app@")
+    ix = open_index(url)
+    ix.upsert_assets([{"connection": "c", "provider_id": "1"}])
+    ix.add_event({"kind": "x"})
+    assert ix.get_asset("c", "1") == {"connection": "c", "provider_id": "1"}
+    with ix.sync_lock("c"):
+        pass
+    ix.close()

@@ -20,6 +20,7 @@ import psycopg
 
 from ...errors import IndexLockedError
 from ..assets import STREAM_CHUNK
+from ..derived import DerivedMethods
 from ..state import Doc, folder_path
 from .connect import connect, shown_url, unavailable
 from .schema import migrate
@@ -27,13 +28,13 @@ from .synclock import PgSyncLock
 from .transaction import PgTransaction
 
 if TYPE_CHECKING:
-    from ..models import AssetRecord, ConnectionRecord, LibraryStats, RunRecord
+    from ..models import RunRecord
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
 
 
-class PgIndex:
+class PgIndex(DerivedMethods):
     """The library index in a PostgreSQL database (``postgresql://...``). Use :meth:`open`."""
 
     backend = "postgresql"
@@ -195,43 +196,11 @@ class PgIndex:
         """All connections, sorted by name."""
         return self._docs('SELECT doc FROM damkit.connections ORDER BY name COLLATE "C"')
 
-    def connection_record(self, name: str) -> ConnectionRecord | None:
-        """The connection as a typed record, or ``None``."""
-        from ..models import ConnectionRecord
-
-        doc = self.get_connection(name)
-        return None if doc is None else ConnectionRecord.model_validate(doc)
-
-    def connection_records(self) -> list[ConnectionRecord]:
-        """All connections as typed records, sorted by name."""
-        from ..models import ConnectionRecord
-
-        return [ConnectionRecord.model_validate(d) for d in self.list_connections()]
-
-    def put_connection(self, doc: Doc | ConnectionRecord) -> None:
-        """Insert or replace the connection named ``doc["name"]`` (one commit)."""
-        if not isinstance(doc, dict):
-            doc = doc.to_doc()
-        with self.transaction() as tx:
-            tx.put_connection(doc)
-
-    def remove_connection(self, name: str) -> bool:
-        """Remove a connection (its assets stay); returns whether it existed."""
-        with self.transaction() as tx:
-            return tx.remove_connection(name)
-
     # -- assets --------------------------------------------------------------------------
     def get_asset(self, connection: str, provider_id: str) -> Doc | None:
         """One asset by connection and provider id, or ``None``."""
         return self._doc("SELECT doc FROM damkit.assets WHERE connection = %s AND provider_id = %s",
                          (connection, provider_id))
-
-    def asset_record(self, connection: str, provider_id: str) -> AssetRecord | None:
-        """One asset as a typed record, or ``None``."""
-        from ..models import AssetRecord
-
-        doc = self.get_asset(connection, provider_id)
-        return None if doc is None else AssetRecord.model_validate(doc)
 
     def get_assets(self, connection: str, provider_ids: Iterable[str]) -> dict[str, Doc]:
         """The assets of ``connection`` among ``provider_ids`` (one query for a page): id -> doc."""
@@ -284,28 +253,6 @@ class PgIndex:
         finally:
             conn.close()
 
-    def iter_asset_records(self, connection: str | None = None) -> Iterator[AssetRecord]:
-        """:meth:`iter_assets` as typed records."""
-        from ..models import AssetRecord
-
-        for doc in self.iter_assets(connection):
-            yield AssetRecord.model_validate(doc)
-
-    def upsert_assets(self, docs: list[Doc]) -> None:
-        """Insert or update assets (one commit); each doc has ``connection`` and ``provider_id``."""
-        with self.transaction() as tx:
-            tx.upsert_assets(docs)
-
-    def update_assets(self, connection: str, changes: dict[str, Doc]) -> None:
-        """Merge partial fields into existing assets (one commit): provider id -> fields."""
-        with self.transaction() as tx:
-            tx.update_assets(connection, changes)
-
-    def remove_assets(self, connection: str, provider_ids: list[str]) -> None:
-        """Remove assets (one commit); unknown ids are ignored."""
-        with self.transaction() as tx:
-            tx.remove_assets(connection, provider_ids)
-
     # -- queries -------------------------------------------------------------------------
     def assets(
         self,
@@ -335,22 +282,6 @@ class PgIndex:
         needle = name_contains.casefold()
         return [d for d in docs if needle in str(d.get("name", "")).casefold()]
 
-    def asset_records(
-        self,
-        *,
-        connection: str | None = None,
-        provider: str | None = None,
-        status: str | None = None,
-        tag: str | None = None,
-        name_contains: str | None = None,
-    ) -> list[AssetRecord]:
-        """:meth:`assets` as typed records."""
-        from ..models import AssetRecord
-
-        docs = self.assets(connection=connection, provider=provider, status=status, tag=tag,
-                           name_contains=name_contains)
-        return [AssetRecord.model_validate(d) for d in docs]
-
     def stats(self, connection: str | None = None) -> dict[str, Any]:
         """Counts: ``{"assets", "bytes", "by_status", "by_connection": {name: {...}}}``, counted
         by the server from the generated ``status`` and ``bytes`` columns (integer sizes only,
@@ -372,23 +303,7 @@ class PgIndex:
         total["by_connection"] = {name: per[name] for name in sorted(per)}
         return total
 
-    def library_stats(self, connection: str | None = None) -> LibraryStats:
-        """:meth:`stats` as a typed record."""
-        from ..models import LibraryStats
-
-        return LibraryStats.model_validate(self.stats(connection))
-
     # -- runs and events -----------------------------------------------------------------
-    def add_run(self, doc: Doc) -> str:
-        """Record a sync run; returns its id."""
-        with self.transaction() as tx:
-            return tx.add_run(doc)
-
-    def update_run(self, run_id: str, fields: Doc) -> None:
-        """Merge fields into a sync run; NotFoundError if it does not exist."""
-        with self.transaction() as tx:
-            tx.update_run(run_id, fields)
-
     def runs(self, connection: str | None = None, limit: int | None = None) -> list[Doc]:
         """Sync runs, newest first, optionally of one connection."""
         params: list[Any] = []
@@ -410,17 +325,6 @@ class PgIndex:
 
         doc = self._doc("SELECT doc FROM damkit.runs WHERE id = %s", (run_id,))
         return None if doc is None else RunRecord.model_validate(doc)
-
-    def run_records(self, connection: str | None = None, limit: int | None = None) -> list[RunRecord]:
-        """:meth:`runs` as typed records, newest first."""
-        from ..models import RunRecord
-
-        return [RunRecord.model_validate(r) for r in self.runs(connection, limit)]
-
-    def add_event(self, doc: Doc) -> None:
-        """Append an event (one commit)."""
-        with self.transaction() as tx:
-            tx.add_event(doc)
 
     def events(self, limit: int = 100) -> list[Doc]:
         """The newest events, newest first."""

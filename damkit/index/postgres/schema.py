@@ -74,10 +74,28 @@ CREATE TABLE damkit.folders (
 ]
 
 
+def _newer(shown: str, version: int, latest: int) -> SettingsError:
+    return SettingsError(
+        f"the index database {shown} has schema version {version}; this damkit knows up to "
+        f"{latest}", hint="upgrade damkit on this machine (a newer damkit migrated the database)")
+
+
 def migrate(conn: psycopg.Connection[Any], shown: str) -> int:
     """Apply the steps this database lacks; returns the schema version. ``shown``: the
-    database's address, password masked, for errors."""
+    database's address, password masked, for errors.
+
+    An up-to-date database costs two reads and needs no privilege beyond using the tables (a
+    role that may not create tables can run damkit once an owner has migrated the database).
+    """
     latest = MIGRATIONS[-1][0]
+    row = conn.execute(f"SELECT to_regclass('{SCHEMA}.schema_migrations')").fetchone()
+    if row is not None and row[0] is not None:
+        current = conn.execute(f"SELECT max(version) FROM {SCHEMA}.schema_migrations").fetchone()
+        version = int(current[0]) if current and current[0] is not None else 0
+        if version > latest:
+            raise _newer(shown, version, latest)
+        if version == latest:
+            return latest
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('damkit.index.migrate', 0))")
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
@@ -87,10 +105,7 @@ def migrate(conn: psycopg.Connection[Any], shown: str) -> int:
             applied timestamptz NOT NULL DEFAULT now())""")
         applied = {row[0] for row in conn.execute(f"SELECT version FROM {SCHEMA}.schema_migrations")}
         if applied and max(applied) > latest:
-            raise SettingsError(
-                f"the index database {shown} has schema version {max(applied)}; this damkit "
-                f"knows up to {latest}",
-                hint="upgrade damkit on this machine (a newer damkit migrated the database)")
+            raise _newer(shown, max(applied), latest)
         for version, name, sql in MIGRATIONS:
             if version in applied:
                 continue
