@@ -252,3 +252,21 @@ def test_a_role_that_cannot_create_tables_uses_a_migrated_database(pg_url: str) 
     with ix.sync_lock("c"):
         pass
     ix.close()
+
+
+def test_a_session_the_server_ended_is_replaced(pg_url: str) -> None:
+    """A read or a new transaction after the server dropped the idle session (a restart, an
+    idle timeout) runs on a new session; nothing is lost."""
+    ix = open_index(pg_url)
+    ix.upsert_assets([{"connection": "c", "provider_id": "1"}])
+
+    def end_session() -> None:
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            db.execute("SELECT pg_terminate_backend(%s)", (ix._conn.info.backend_pid,))
+
+    end_session()
+    assert ix.get_asset("c", "1") == {"connection": "c", "provider_id": "1"}
+    end_session()
+    ix.upsert_assets([{"connection": "c", "provider_id": "2"}])
+    assert ix.asset_keys("c") == {"1", "2"}
+    ix.close()

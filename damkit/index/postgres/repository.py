@@ -140,23 +140,28 @@ class PgIndex(DerivedMethods):
             if self._tx is not None:
                 yield self._tx
                 return
-            conn = self._live()
-            tx = PgTransaction(conn)
-            try:
-                with conn.transaction():
-                    self._write_lock(conn)
-                    self._tx = tx
-                    yield tx
+            for attempt in (0, 1):
+                conn = self._live()
+                tx = PgTransaction(conn)
+                started = False
+                try:
+                    with conn.transaction():
+                        self._write_lock(conn)
+                        self._tx, started = tx, True
+                        yield tx
+                        tx.active = False
+                        if tx.dirty:
+                            row = conn.execute("UPDATE damkit.state SET generation = generation "
+                                               "+ 1 RETURNING generation").fetchone()
+                            self._generation = int(row[0]) if row else self._generation
+                    return
+                except psycopg.OperationalError as exc:
+                    if attempt == 0 and not started and conn.broken:
+                        continue  # the session had dropped while idle: begin on a new one
+                    raise unavailable(self.shown, exc) from None
+                finally:
                     tx.active = False
-                    if tx.dirty:
-                        row = conn.execute("UPDATE damkit.state SET generation = generation + 1 "
-                                           "RETURNING generation").fetchone()
-                        self._generation = int(row[0]) if row else self._generation
-            except psycopg.OperationalError as exc:
-                raise unavailable(self.shown, exc) from None
-            finally:
-                tx.active = False
-                self._tx = None
+                    self._tx = None
 
     def _write_lock(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute("SELECT set_config('lock_timeout', %s, true)",

@@ -4,6 +4,7 @@ own, so it holds across machines and the server releases it when the holder's co
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import psycopg
@@ -57,7 +58,8 @@ class PgSyncLock:
         self.release()
 
     def __del__(self) -> None:
-        self._drop()
+        with contextlib.suppress(Exception):  # at interpreter exit psycopg may be gone already
+            self._drop()
 
 
 __all__ = ["PgSyncLock"]
