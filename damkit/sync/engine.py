@@ -502,8 +502,9 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
                           throttle_budget: float | None = None) -> SyncReport:
     """Bring ``DAM Import/<name>/`` in line with what carries the tag; returns the report.
 
-    Raises for problems before the run starts (unknown connection, bad settings, another sync of
-    the same connection running, backlink without a library URL template); a failure during the
+    Raises for problems before the run starts (unknown connection, bad settings, a library_url
+    that cannot be used, another sync of the same connection running, backlink without a library
+    URL template); a failure during the
     run (listing refused, disk full) is reported in ``report.status``/``report.error``. Cancel
     with ``cancel.set()`` or by cancelling the task: finished files stay recorded.
     ``concurrency``: most downloads in flight (default 8, lowered while the provider answers 429);
@@ -516,6 +517,7 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
     doc = ws.connection(name)
     settings = ws.load_settings(name)
     require_backlink_ready(ws, settings)
+    ws.library_store()  # a bad library_url, or s3:// without damkit[server]: refused up front
     report = SyncReport(connection=name, provider=doc["provider"], dry_run=dry_run)
     reporter = Reporter(progress, connection=name)
     started = time.perf_counter()
@@ -639,6 +641,7 @@ async def sync_one(ws: Workspace, name: str, asset_id: str) -> str:
     doc = ws.connection(name)
     settings = ws.load_settings(name)
     require_backlink_ready(ws, settings)
+    ws.library_store()
     report = SyncReport(connection=name, provider=doc["provider"])
     async with connection_lock(ws, name, wait=60.0), ws.provider(name) as provider:
         with patience(Patience(throttle_budget=ONE_THROTTLE_BUDGET)):
