@@ -7,6 +7,8 @@
 - ``fresh_sandbox`` (function scope): a factory; ``fresh_sandbox(**config)`` starts a new
   Sandbox with those :class:`damkit.sandbox.SandboxConfig` fields (``assets=``, ``seed=``,
   ``latency_ms=``, ``fault_rate=``, ``providers=``, ...) and stops it at teardown.
+- ``s3_server``, ``s3_library``: a real S3-compatible server and a fresh bucket on it
+  (``tests/s3_support.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 import pytest
 
 from damkit.sandbox import Sandbox
+
+from s3_support import s3_library, s3_server  # noqa: F401 (fixtures: an S3 server, a bucket)
 
 
 @pytest.fixture(scope="session")

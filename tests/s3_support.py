@@ -6,7 +6,7 @@ loopback port (its own process, so it does not share the test's interpreter lock
   credentials (whose secret key is :data:`SECRET_KEY`, so tests can search outputs for it) and
   away from any real AWS configuration; yields a :class:`Bucket`.
 
-Import both fixtures into a test module (``from s3_support import s3_library, s3_server``).
+``tests/conftest.py`` imports both, so every test module can ask for them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
@@ -63,7 +62,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except httpx.TransportError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"moto's S3 server did not start: {log.read_text()[-2000:]}")
+                raise RuntimeError(f"moto's S3 server did not start: {log.read_text()[-2000:]}"
+                                   ) from None
             time.sleep(0.1)
     try:
         yield url
@@ -112,6 +112,8 @@ def s3_library(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Bucket:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "DAMKIT_LIBRARY_URL",
                  "DAMKIT_S3_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
+    import boto3  # moto's dependency: only the tests that use a bucket pay for its import
+
     client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1",
                           aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
     name = f"damkit-{uuid.uuid4().hex[:12]}"
@@ -130,7 +132,7 @@ def assert_bucket_matches(ws: Workspace, conn: str, bucket: Bucket,
     assert synced == set(want), (sorted(set(want) - synced)[:5], sorted(synced - set(want))[:5])
     keys = bucket.keys()
     wanted: dict[str, tuple[str, int]] = {}
-    for pid, (name, md5, size) in want.items():
+    for pid, (_name, md5, size) in want.items():
         rec = records[pid]
         file = Path(rec["local_path"]).name
         assert rec["local_path"] == f"DAM Import/{conn}/{file}"

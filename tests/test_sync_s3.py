@@ -24,7 +24,7 @@ from damkit.sandbox import Sandbox
 from damkit.storage import open_store
 from damkit.sync import sync_connection
 
-from s3_support import SECRET_KEY, Bucket, assert_bucket_matches, s3_library, s3_server  # noqa: F401
+from s3_support import SECRET_KEY, Bucket, assert_bucket_matches
 from sync_support import RATE, connect, expected, workspace
 
 P = "percolate"
@@ -90,7 +90,7 @@ async def test_renames_prune_and_unfinished_uploads_in_a_bucket(
     upload = s3_library.client.create_multipart_upload(Bucket=s3_library.name, Key=stray)
     s3_library.client.upload_part(Bucket=s3_library.name, Key=stray, PartNumber=1,
                                   UploadId=upload["UploadId"], Body=b"x" * 1024)
-    assert stray not in s3_library.keys()
+    assert stray not in s3_library.keys()  # noqa: SIM118 (a method listing the bucket)
 
     second = await sync_connection(ws, conn, rate=RATE)
     assert second.status == "ok", (second.error, second.errors[:3])
@@ -114,6 +114,9 @@ async def test_renames_prune_and_unfinished_uploads_in_a_bucket(
     rec = ws.index.get_asset(conn, untagged)
     assert rec["status"] == "gone" and rec["local_path"] is None and rec["pruned"]
     assert_bucket_matches(ws, conn, s3_library, expected(sb, P))
+
+    ws.remove_connection(conn, delete_files=True)  # asked for explicitly: the files go too
+    assert s3_library.keys() == {}
 
 
 KILL_SCRIPT = """
@@ -156,7 +159,7 @@ async def test_sigkill_then_resume_into_a_bucket(fresh_sandbox: Callable[..., Sa
             proc.send_signal(signal.SIGKILL)
             killed += 1
         proc.wait(timeout=60)
-        for key in s3_library.keys():  # never part of a file under a final key
+        for key in s3_library.keys():  # noqa: SIM118 -- never part of a file under a final key
             assert key in whole, key
             assert s3_library.md5(key) == whole[key], key
     assert killed >= 4
@@ -172,7 +175,7 @@ async def test_sigkill_then_resume_into_a_bucket(fresh_sandbox: Callable[..., Sa
 def test_library_url_settings_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ws = workspace(tmp_path)
     for bad in ("http://bucket/prefix", "s3://", "s3://key:secret@bucket/p", "s3://b/../x"):
-        with pytest.raises(SettingsError, match="Library location|library_url"):
+        with pytest.raises(SettingsError, match=r"Library location|library_url"):
             ws.set_config(library_url=bad)
     with pytest.raises(SettingsError, match="S3 endpoint"):
         ws.set_config(s3_endpoint_url="http://user:pw@127.0.0.1:9000")
