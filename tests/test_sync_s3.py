@@ -4,6 +4,8 @@ unfinished uploads, a SIGKILLed run resumed, settings errors, and no credential 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -117,6 +119,31 @@ async def test_renames_prune_and_unfinished_uploads_in_a_bucket(
 
     ws.remove_connection(conn, delete_files=True)  # asked for explicitly: the files go too
     assert s3_library.keys() == {}
+
+
+async def test_cancelled_runs_leave_no_object_unknown_to_the_index(
+        fresh_sandbox: Callable[..., Sandbox], s3_library: Bucket, tmp_path: Path) -> None:
+    """An upload under way when a run is cancelled is waited for and recorded: after each
+    cancellation, every object in the bucket is a synced record's file."""
+    sb = fresh_sandbox(assets=40, providers=(P,), latency_ms=10)
+    ws = workspace(tmp_path)
+    s3_library.use(ws)
+    conn = connect(ws, sb, P)
+    want = expected(sb, P)
+    for delay in (0.3, 0.5, 0.7):
+        task = asyncio.create_task(sync_connection(ws, conn, rate=RATE))
+        await asyncio.sleep(delay)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        recorded = {s3_library.key(conn, Path(r["local_path"]).name)
+                    for r in ws.index.assets(connection=conn) if r["status"] == "synced"}
+        assert set(s3_library.keys()) == recorded
+        if delay == 0.3:
+            assert ws.index.runs(connection=conn)[0]["status"] == "cancelled"
+    rest = await sync_connection(ws, conn, rate=RATE)
+    assert rest.status == "ok"
+    assert_bucket_matches(ws, conn, s3_library, want)
 
 
 KILL_SCRIPT = """

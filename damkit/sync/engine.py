@@ -254,10 +254,11 @@ class Runner:
                 else:
                     report.downloaded += 1
                     report.bytes += size
-                if job.old_path and not same_entry(job.old_path, rel, fold_case=self.fold_case):
-                    with contextlib.suppress(OSError, ValueError, DamkitError):
-                        await asyncio.to_thread(self.store.remove, job.old_path)
                 self.stage(doc, rel)
+                if job.old_path and not same_entry(job.old_path, rel, fold_case=self.fold_case):
+                    # shielded: a cancellation now still removes the old name (not an orphan)
+                    with contextlib.suppress(OSError, ValueError, DamkitError):
+                        await asyncio.shield(asyncio.to_thread(self.store.remove, job.old_path))
                 if self.backlink_property is not None:  # a partial doc, merged on commit
                     self.stage(await self._backlink_doc(job.asset.id, rel))
                 await self.reporter.emit("file_done", asset=job.asset.name,

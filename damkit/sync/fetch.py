@@ -118,7 +118,16 @@ async def fetch_file(provider: Provider, asset: RemoteAsset, store: LibraryStore
         await asyncio.to_thread(os.fsync, fd)
         os.close(fd)
         fd = -1
-        await asyncio.to_thread(store.publish, part, rel)
+        publish = asyncio.ensure_future(asyncio.to_thread(store.publish, part, rel))
+        try:
+            await asyncio.shield(publish)
+        except asyncio.CancelledError:
+            # a move or an upload under way cannot be stopped: wait for it, so that a file that
+            # lands in the library is recorded (the run is cancelled all the same)
+            try:
+                await publish
+            except (OSError, ValueError, DamkitError):
+                raise asyncio.CancelledError from None
         return count
     except BaseException as exc:
         if fd >= 0:
