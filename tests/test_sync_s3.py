@@ -10,10 +10,8 @@ import json
 import logging
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,13 +22,22 @@ from damkit.errors import SettingsError
 from damkit.library import library_name
 from damkit.sandbox import Sandbox
 from damkit.storage import open_store
-from damkit.sync import sync_connection
+from damkit.sync import sync_connection, sync_one
+from damkit.workspace import Workspace
 
 from s3_support import SECRET_KEY, Bucket, assert_bucket_matches
-from sync_support import RATE, connect, expected, workspace
+from sync_support import RATE, ROOT, connect, expected, kill_syncs, workspace
 
 P = "percolate"
-ROOT = Path(__file__).resolve().parents[1]
+
+
+def in_a_bucket(fresh_sandbox: Callable[..., Sandbox], bucket: Bucket, tmp_path: Path,
+                provider: str = P, **config: object) -> tuple[Sandbox, Workspace, str]:
+    """A sandbox serving ``provider``, a workspace whose library is ``bucket``, a connection."""
+    sb = fresh_sandbox(providers=(provider,), **config)
+    ws = workspace(tmp_path)
+    bucket.use(ws)
+    return sb, ws, connect(ws, sb, provider)
 
 
 def pick(sb: Sandbox, n: int) -> list[str]:
@@ -41,10 +48,8 @@ def pick(sb: Sandbox, n: int) -> list[str]:
 @pytest.mark.parametrize("provider", ["bynder", "canto", "percolate"])
 async def test_sync_into_a_bucket(provider: str, fresh_sandbox: Callable[..., Sandbox],
                                   s3_library: Bucket, tmp_path: Path) -> None:
-    sb = fresh_sandbox(assets=20, providers=(provider,), rate_limit=None)
-    ws = workspace(tmp_path)
-    s3_library.use(ws)
-    conn = connect(ws, sb, provider)
+    sb, ws, conn = in_a_bucket(fresh_sandbox, s3_library, tmp_path, provider, assets=20,
+                               rate_limit=None)
     if provider == "canto":
         assert await login_sandbox_connections(ws, [conn]) == [conn]
     want = expected(sb, provider)
@@ -74,10 +79,7 @@ async def test_sync_into_a_bucket(provider: str, fresh_sandbox: Callable[..., Sa
 
 async def test_renames_prune_and_unfinished_uploads_in_a_bucket(
         fresh_sandbox: Callable[..., Sandbox], s3_library: Bucket, tmp_path: Path) -> None:
-    sb = fresh_sandbox(assets=30, providers=(P,))
-    ws = workspace(tmp_path)
-    s3_library.use(ws)
-    conn = connect(ws, sb, P)
+    sb, ws, conn = in_a_bucket(fresh_sandbox, s3_library, tmp_path, assets=30)
     first = await sync_connection(ws, conn, rate=RATE)
     assert first.status == "ok"
     renamed, recased, untagged, changed = pick(sb, 4)
@@ -117,6 +119,13 @@ async def test_renames_prune_and_unfinished_uploads_in_a_bucket(
     assert rec["status"] == "gone" and rec["local_path"] is None and rec["pruned"]
     assert_bucket_matches(ws, conn, s3_library, expected(sb, P))
 
+    # one asset at a time (a change notification), as the event consumer does
+    one = pick(sb, 6)[5]
+    sb.control("POST", f"{P}/assets/{one}/modify", json={"name": "notified.png"})
+    assert await sync_one(ws, conn, one) == "synced"
+    assert await sync_one(ws, conn, one) == "unchanged"
+    assert_bucket_matches(ws, conn, s3_library, expected(sb, P))
+
     ws.remove_connection(conn, delete_files=True)  # asked for explicitly: the files go too
     assert s3_library.keys() == {}
 
@@ -125,10 +134,7 @@ async def test_cancelled_runs_leave_no_object_unknown_to_the_index(
         fresh_sandbox: Callable[..., Sandbox], s3_library: Bucket, tmp_path: Path) -> None:
     """An upload under way when a run is cancelled is waited for and recorded: after each
     cancellation, every object in the bucket is a synced record's file."""
-    sb = fresh_sandbox(assets=40, providers=(P,), latency_ms=10)
-    ws = workspace(tmp_path)
-    s3_library.use(ws)
-    conn = connect(ws, sb, P)
+    sb, ws, conn = in_a_bucket(fresh_sandbox, s3_library, tmp_path, assets=40, latency_ms=10)
     want = expected(sb, P)
     for delay in (0.3, 0.5, 0.7):
         task = asyncio.create_task(sync_connection(ws, conn, rate=RATE))
@@ -146,49 +152,20 @@ async def test_cancelled_runs_leave_no_object_unknown_to_the_index(
     assert_bucket_matches(ws, conn, s3_library, want)
 
 
-KILL_SCRIPT = """
-import asyncio, sys
-from damkit.demo import demo_workspace
-from damkit.sync import sync_connection
-from pathlib import Path
-ws = demo_workspace(Path(sys.argv[1]))
-print("go", flush=True)
-report = asyncio.run(sync_connection(ws, sys.argv[2], rate=200.0, concurrency=3,
-                                     progress=lambda e: print(e.kind, flush=True)))
-print(report.status, flush=True)
-"""
-
-
 async def test_sigkill_then_resume_into_a_bucket(fresh_sandbox: Callable[..., Sandbox],
                                                  s3_library: Bucket, tmp_path: Path) -> None:
-    sb = fresh_sandbox(assets=40, providers=(P,), latency_ms=15)
-    ws = workspace(tmp_path)
-    s3_library.use(ws)
-    conn = connect(ws, sb, P)
+    sb, ws, conn = in_a_bucket(fresh_sandbox, s3_library, tmp_path, assets=40, latency_ms=15)
     want = expected(sb, P)
     catalog = sb.state.catalog(P)
     whole = {s3_library.key(conn, library_name(a.name, a.key, a.ext)): catalog.md5(a)
              for a in catalog.tagged(catalog.tag)}
-    rng = random.Random(4321)
-    killed = 0
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # with the bucket's AWS environment
-    for _ in range(6):
-        proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(ws.root), conn],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                                cwd=str(ROOT))
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == b"go"
-        for _event in range(rng.randrange(1, 12)):  # kill after a random number of events ...
-            if proc.stdout.readline().strip() in (b"finished", b""):
-                break
-        time.sleep(rng.uniform(0.0, 0.05))  # ... and a random moment after it
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.wait(timeout=60)
+
+    def check() -> None:
         for key in s3_library.keys():  # noqa: SIM118 -- never part of a file under a final key
             assert key in whole, key
             assert s3_library.md5(key) == whole[key], key
+
+    killed = kill_syncs(ws, conn, 6, random.Random(4321), check, most_events=12)
     assert killed >= 4
     objects_before = len(s3_library.keys())
     report = await sync_connection(ws, conn, rate=RATE)
@@ -232,10 +209,7 @@ async def test_bucket_credentials_never_shown(fresh_sandbox: Callable[..., Sandb
                                               s3_library: Bucket, tmp_path: Path,
                                               caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    sb = fresh_sandbox(assets=10, providers=(P,))
-    ws = workspace(tmp_path)
-    s3_library.use(ws)
-    conn = connect(ws, sb, P)
+    _sb, ws, conn = in_a_bucket(fresh_sandbox, s3_library, tmp_path, assets=10)
     report = await sync_connection(ws, conn, rate=RATE)
     assert report.status == "ok"
     store = ws.library_store()
