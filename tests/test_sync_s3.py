@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from damkit.errors import SettingsError
 from damkit.library import library_name
 from damkit.sandbox import Sandbox
 from damkit.storage import open_store
+from damkit.storage.objects import CHUNK
 from damkit.sync import sync_connection, sync_one
 from damkit.workspace import Workspace
 
@@ -230,3 +234,53 @@ async def test_bucket_credentials_never_shown(fresh_sandbox: Callable[..., Sandb
               (ws.root / "workspace.json").read_text()]
     for text in shown:
         assert SECRET_KEY not in text
+
+
+PUBLISH_SCRIPT = """
+import sys
+import time
+from pathlib import Path
+from damkit.storage import open_store
+from damkit.storage.objects import CHUNK
+store = open_store(Path(sys.argv[1]), library_url=sys.argv[2], endpoint_url=sys.argv[3])
+store.publish(Path(sys.argv[4]), sys.argv[5])
+"""
+
+
+def test_big_files_appear_only_when_their_multipart_upload_completes(
+        s3_library: Bucket, tmp_path: Path) -> None:
+    """Files of two parts or more go up as multipart uploads: a process killed after some parts
+    leaves nothing under the key (and the next sweep aborts the upload); a finished one is
+    whole."""
+    ws = workspace(tmp_path)
+    s3_library.use(ws)
+    store = ws.library_store()
+    big = tmp_path / "big.part"
+    big.write_bytes(os.urandom(6 * CHUNK))
+    rel = "DAM Import/acme/big_abcdefgh.bin"
+    key = s3_library.key("acme", "big_abcdefgh.bin")
+    proc = subprocess.Popen([sys.executable, "-c", PUBLISH_SCRIPT, str(ws.root), s3_library.url,
+                             s3_library.endpoint, str(big), rel], env={**os.environ,
+                                                                      "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 60  # a guard against a hang
+    while True:  # killed once the first part is stored
+        uploads = s3_library.unfinished_uploads()
+        if uploads and s3_library.client.list_parts(
+                Bucket=s3_library.name, Key=key, UploadId=uploads[0]["UploadId"]).get("Parts"):
+            break
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert key not in s3_library.keys()  # noqa: SIM118 -- nothing visible under the final key
+    assert len(s3_library.unfinished_uploads()) == 1
+    assert store.sweep("acme") == 1 and s3_library.unfinished_uploads() == []
+
+    whole = tmp_path / "whole.part"
+    body = os.urandom(2 * CHUNK + 1000)
+    whole.write_bytes(body)
+    store.publish(whole, rel)
+    assert s3_library.keys() == {key: len(body)}
+    assert s3_library.md5(key) == hashlib.md5(body, usedforsecurity=False).hexdigest()
+    assert "-" in s3_library.client.head_object(Bucket=s3_library.name, Key=key)["ETag"]  # multipart
+    assert not whole.exists() and s3_library.unfinished_uploads() == []
