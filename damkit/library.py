@@ -2,8 +2,9 @@
 
 Rules (see also docs in ``damkit/sync``):
 
-* A file lands at ``<workspace>/DAM Import/<connection>/<library name>``; nothing from the DAM
-  ever chooses a folder.
+* A file lands at ``<workspace>/DAM Import/<connection>/<library name>`` (its record path; in a
+  bucket, ``s3://bucket/prefix/<connection>/<library name>``: :mod:`damkit.storage`); nothing from
+  the DAM ever chooses a folder.
 * The library name is the DAM's name made safe (:func:`safe_filename`) plus a short stable id
   derived from the provider's asset id (:func:`short_id`), so two assets with one name (or names
   equal but for case, which collide on macOS and Windows) never share a file, and the same asset
@@ -25,6 +26,7 @@ import re
 import unicodedata
 from pathlib import Path, PurePosixPath
 
+LIBRARY_FOLDER = "DAM Import"
 MAX_NAME_BYTES = 200
 MAX_EXT_BYTES = 16
 PARTIAL_DIR = ".partial"
@@ -127,5 +129,5 @@ def inside(base: Path, relative: str | os.PathLike[str]) -> Path:
     return target
 
 
-__all__ = ["MAX_NAME_BYTES", "PARTIAL_DIR", "PART_SUFFIX", "connection_dir", "inside",
+__all__ = ["LIBRARY_FOLDER", "MAX_NAME_BYTES", "PARTIAL_DIR", "PART_SUFFIX", "connection_dir", "inside",
            "library_name", "partial_dir", "safe_filename", "short_id"]

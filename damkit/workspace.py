@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import NotFoundError, SettingsError
 from .index import Index, index_location, is_database_url, open_index
+from .library import LIBRARY_FOLDER
 from .providers import get as provider_spec
 from .providers import settings_model
 from .settings import (
@@ -37,10 +38,10 @@ if TYPE_CHECKING:
     from .providers.base import CheckReport, ConnectionContext, Provider, TagCount
     from .providers.spec import BrowserLogin, ProviderSpec
     from .secrets import SecretStore
+    from .storage import LibraryStore
 
 T = TypeVar("T")
 
-LIBRARY_FOLDER = "DAM Import"
 BACKLINK_HINT = ("set it with `damkit config set library_url_template "
                  "'https://library.example.com/assets/{id}'` ({id}, {connection} and {path} are "
                  "filled in), or turn the backlink off")
@@ -77,6 +78,19 @@ class WorkspaceConfig(BaseModel):
         title="Library URL template",
         description="Address of an asset in the library, written into Bynder by the backlink; "
         "{id}, {connection} and {path} are filled in, e.g. https://library.example.com/assets/{id}",
+    )
+    library_url: str | None = Field(
+        default=None,
+        title="Library location",
+        description="Where synced files land when not in the workspace's DAM Import folder: an "
+        "S3-compatible bucket, s3://bucket/prefix (needs damkit[server]; DAMKIT_LIBRARY_URL "
+        "overrides it). Credentials come from the AWS environment or config.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        title="S3 endpoint URL",
+        description="Address of an S3-compatible server for library_url (e.g. "
+        "http://127.0.0.1:9000); empty for AWS. DAMKIT_S3_ENDPOINT_URL overrides it.",
     )
     sns_trusted_cert_hosts: list[str] = Field(
         default_factory=list,
@@ -128,6 +142,23 @@ class WorkspaceConfig(BaseModel):
                 raise ValueError(f"'{arn}' is not an SNS topic ARN "
                                  "(arn:aws:sns:<region>:<account>:<topic>)")
         return list(dict.fromkeys(arns))
+
+    @field_validator("library_url")
+    @classmethod
+    def _library(cls, value: str | None) -> str | None:
+        from .storage import parse_library_url
+
+        if not value or not value.strip():
+            return None
+        parse_library_url(value)
+        return value.strip()
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        from .storage import check_endpoint_url
+
+        return check_endpoint_url(value) if value and value.strip() else None
 
     @field_validator("library_url_template")
     @classmethod
@@ -189,6 +220,7 @@ class Workspace:
         self._secrets = secret_store
         self._interactive = interactive  # may ask for the secrets passphrase on a terminal
         self._lock = threading.Lock()
+        self._store: LibraryStore | None = None
 
     # --- places -------------------------------------------------------------------------------
 
@@ -204,6 +236,18 @@ class Workspace:
         path = self.root / "state" / connection
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def library_store(self) -> LibraryStore:
+        """Where library files live: this folder's ``DAM Import`` unless ``library_url`` (or
+        ``DAMKIT_LIBRARY_URL``) names a bucket. Made once per Workspace."""
+        with self._lock:
+            if self._store is None:
+                from .storage import open_store
+
+                config = self.config()
+                self._store = open_store(self.root, library_url=config.library_url,
+                                         endpoint_url=config.s3_endpoint_url)
+            return self._store
 
     def close(self) -> None:
         self.index.close()
@@ -247,6 +291,8 @@ class Workspace:
 
             raise SettingsError(_first_message(exc, WorkspaceConfig)) from None  # type: ignore[arg-type]
         write_json_atomic(self.config_path, config.model_dump())
+        with self._lock:
+            self._store = None  # library_url may have changed
         return config
 
     # --- secrets --------------------------------------------------------------------------------
@@ -356,11 +402,9 @@ class Workspace:
         if fields or obtained:
             self.secrets.delete_connection(name, fields + obtained)
         if delete_files:
-            import shutil
-
             keys = self.index.asset_keys(name)
             self.index.remove_assets(name, sorted(keys))
-            shutil.rmtree(self.library_dir / name, ignore_errors=True)
+            self.library_store().remove_connection(name)
         self.index.remove_connection(name)
 
     def load_settings(self, name: str, *, require_secrets: bool = True) -> ConnectionSettings:
@@ -571,7 +615,7 @@ class Workspace:
             "version": __version__,
             "python": platform.python_version(),
             "workspace": str(self.root),
-            "library": str(self.library_dir),
+            "library": self.library_store().url,
             "secret_store": store.kind,
             "secret_store_why": list(store.why),
             "warnings": list(store.warnings),

@@ -9,6 +9,8 @@
   ``latency_ms=``, ``fault_rate=``, ``providers=``, ...) and stops it at teardown.
 - ``index_location`` (tests/index_support.py): runs a test on both index backends, a folder
   (the file index) and an empty database on the session's PostgreSQL server.
+- ``s3_server``, ``s3_library``: a real S3-compatible server and a fresh bucket on it
+  (``tests/s3_support.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 from damkit.sandbox import Sandbox
 
 from index_support import index_location  # noqa: F401  (the index tests' backend fixture)
+from s3_support import s3_library, s3_server  # noqa: F401 (fixtures: an S3 server, a bucket)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +89,42 @@ def tree(root: Path) -> dict[str, bytes]:
             p = Path(dirpath) / f
             out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).digest()
     return out
+
+
+ROOT = Path(__file__).resolve().parents[1]
+KILL_SCRIPT = """
+import asyncio, sys
+from damkit.demo import demo_workspace
+from damkit.sync import sync_connection
+from pathlib import Path
+ws = demo_workspace(Path(sys.argv[1]))
+print("go", flush=True)
+report = asyncio.run(sync_connection(ws, sys.argv[2], rate=200.0, concurrency=2,
+                                     progress=lambda e: print(e.kind, flush=True)))
+print(report.status, flush=True)
+"""
+
+
+def kill_syncs(ws: Workspace, conn: str, rounds: int, rng: random.Random,
+               after_kill: Callable[[], None], *, most_events: int = 8) -> int:
+    """Run ``rounds`` syncs of ``conn`` in subprocesses (the current environment), each
+    SIGKILLed after a random number of progress events and a random moment after the last;
+    ``after_kill()`` checks the library after each. Returns how many were killed mid-run."""
+    killed = 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for _ in range(rounds):
+        proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(ws.root), conn],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                                cwd=str(ROOT))
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"go"
+        for _event in range(rng.randrange(0, most_events)):
+            if proc.stdout.readline().strip() in (b"finished", b""):
+                break
+        time.sleep(rng.uniform(0.0, 0.04))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait(timeout=60)
+        after_kill()
+    return killed

@@ -3,12 +3,7 @@ with exactly the eligible set, whole, no duplicates, no temporary files, and wor
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,21 +12,18 @@ from damkit.sandbox import Sandbox
 from damkit.sync import sync_connection
 from damkit.workspace import open_workspace
 
-from sync_support import RATE, assert_library_matches, connect, expected, library_files, md5_file, workspace
+from sync_support import (
+    RATE,
+    assert_library_matches,
+    connect,
+    expected,
+    kill_syncs,
+    library_files,
+    md5_file,
+    workspace,
+)
 
 P = "percolate"
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = """
-import asyncio, sys
-from damkit.demo import demo_workspace
-from damkit.sync import sync_connection
-from pathlib import Path
-ws = demo_workspace(Path(sys.argv[1]))
-print("go", flush=True)
-report = asyncio.run(sync_connection(ws, sys.argv[2], rate=200.0, concurrency=2,
-                                     progress=lambda e: print(e.kind, flush=True)))
-print(report.status, flush=True)
-"""
 
 
 async def test_sigkill_then_resume(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path) -> None:
@@ -43,22 +35,8 @@ async def test_sigkill_then_resume(fresh_sandbox: Callable[..., Sandbox], tmp_pa
     whole = {library_name(a.name, a.key, a.ext): catalog.md5(a)
              for a in catalog.tagged(catalog.tag)}
     rng = random.Random(1234)
-    killed = 0
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for _ in range(12):
-        proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(ws.root), conn],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                                cwd=str(ROOT))
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == b"go"
-        for _event in range(rng.randrange(0, 8)):  # kill after a random number of events ...
-            if proc.stdout.readline().strip() in (b"finished", b""):
-                break
-        time.sleep(rng.uniform(0.0, 0.04))  # ... and a random moment after it
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.wait(timeout=30)
+
+    def check() -> None:
         # after every kill: the index opens and agrees; every file in the library is whole
         with open_workspace(ws.root, env={"DAMKIT_SECRET_STORE": "plaintext"}) as check:
             for rec in check.index.assets(connection=conn):
@@ -66,6 +44,8 @@ async def test_sigkill_then_resume(fresh_sandbox: Callable[..., Sandbox], tmp_pa
                     assert md5_file(check.root / rec["local_path"]) == want[rec["provider_id"]][1]
         for name, path in library_files(ws, conn).items():
             assert md5_file(path) == whole[name], name  # never a half file under a final name
+
+    killed = kill_syncs(ws, conn, 12, rng, check)
     assert killed >= 10
     whole_before = len(library_files(ws, conn))
     report = await sync_connection(ws, conn, rate=RATE)

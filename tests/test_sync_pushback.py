@@ -19,9 +19,9 @@ from damkit.errors import CircuitOpen, LocalStorageError, local_storage_error
 from damkit.progress import ProgressEvent
 from damkit.providers import provider_class
 from damkit.sandbox import Sandbox
-from damkit.sync import engine as sync_engine
+from damkit.storage.local import LocalStore, probe_case
 from damkit.sync import sync_connection
-from damkit.sync.paths import probe_case, same_entry
+from damkit.sync.paths import same_entry
 
 from sync_support import RATE, assert_library_matches, connect, expected, library_files, workspace
 
@@ -152,9 +152,9 @@ async def test_case_only_rename_keeps_the_file(fresh_sandbox: Callable[..., Sand
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     # This machine's tmp folder is case-sensitive (probed below) and mounting a case-folding
     # file system needs privileges the tests do not have, so the run is told its folder folds
-    # case through the engine's one probe (``folds_case``), as it would be on macOS or Windows.
+    # case through the store's one probe (``folds_case``), as it would be on macOS or Windows.
     assert probe_case(tmp_path) is False
-    monkeypatch.setattr(sync_engine, "folds_case", lambda folder: True)
+    monkeypatch.setattr(LocalStore, "folds_case", lambda self, connection: True)
     sb = fresh_sandbox(assets=30, providers=(P,))
     ws = workspace(tmp_path)
     conn = connect(ws, sb, P)

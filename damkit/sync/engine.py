@@ -2,15 +2,17 @@
 
 Order of a run (one connection, under a per-connection inter-process lock):
 
-1. sweep ``.part`` files a killed run left in ``DAM Import/<connection>/.partial/``;
+1. sweep what a killed run left in the store's staging (``.part`` files in
+   ``DAM Import/<connection>/.partial/``; unfinished uploads of a bucket);
 2. list every tagged asset (a listing that fails changes nothing: no asset is marked gone on a
    partial listing);
 3. plan (:mod:`damkit.sync.plan`): new, changed, retry, unchanged, gone; a dry run stops here;
 4. mark gone records, refresh metadata of unchanged ones, prune if asked (one index transaction
    per page);
-5. download concurrently (adaptive bound), each file verified and moved into place, records
-   committed in batches (one transaction per page of finished files, and at least every
-   ``FLUSH_SECONDS``) after the directory is fsynced;
+5. download concurrently (adaptive bound), each file verified and published atomically
+   (:mod:`damkit.storage`: the local folder or a bucket), records committed in batches (one
+   transaction per page of finished files, and at least every ``FLUSH_SECONDS``) after the
+   store made the files durable (the folder fsynced);
 6. write backlinks (Bynder, when on) for files whose recorded backlink differs;
 7. record the run.
 
@@ -34,25 +36,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Iterable
-from pathlib import Path
 from typing import Any
 
 from ..errors import DamkitError, LocalStorageError, RateLimited, SyncError, local_storage_error
 from ..http import Patience, patience
-from ..index.storage import fsync_dir
-from ..library import connection_dir, inside, partial_dir
+from ..library import LIBRARY_FOLDER
 from ..progress import ProgressCallback, Reporter
 from ..providers.base import Provider, RemoteAsset
-from ..workspace import LIBRARY_FOLDER, Workspace, now_iso
+from ..storage import split_rel
+from ..workspace import Workspace, now_iso
 from .backlink import backlink_wanted, library_url, require_backlink_ready
-from .fetch import FetchError, fetch_file, file_matches, sweep_partials
+from .fetch import FetchError, fetch_file, file_matches
 from .gate import AdaptiveGate, throttle_counter, tune_budgets
 from .journal import JOURNAL, Journal
 from .models import FileError, SyncReport
-from .paths import folds_case, same_entry
+from .paths import same_entry
 from .plan import Job, PathBook, Plan, classify, make_plan, metadata, target_path
 
 log = logging.getLogger("damkit.sync")
@@ -97,12 +97,10 @@ class Runner:
         self.reporter = reporter
         self.cancel = cancel
         self.concurrency = max(1, concurrency)
-        self.root = ws.root
-        self.conn_dir = connection_dir(ws.library_dir, name)
-        self.part_dir = partial_dir(ws.library_dir, name)
+        self.store = ws.library_store()
         self.batch = max(1, min(int(getattr(provider, "page_size", 500) or 500), 1000))
         self.pending: list[dict[str, Any]] = []
-        self.dirs: set[Path] = set()
+        self.placed: set[str] = set()  # record paths published since the last commit
         self.last_flush = time.monotonic()
         self.flush_lock = asyncio.Lock()
         self.committing: asyncio.Future[None] | None = None
@@ -119,33 +117,31 @@ class Runner:
 
     @property
     def fold_case(self) -> bool:
-        """Is the library folder case-insensitive? (probed once, when a file is first placed)"""
+        """Is the library case-insensitive? (asked once, when a file is first placed)"""
         if self._fold_case is None:
-            self._fold_case = folds_case(self.conn_dir)
+            self._fold_case = self.store.folds_case(self.name)
         return self._fold_case
 
     # --- index writes -------------------------------------------------------------------------
 
-    def _commit(self, docs: list[dict[str, Any]], dirs: Iterable[Path]) -> None:
-        for d in dirs:
-            with contextlib.suppress(OSError):
-                fsync_dir(d)
+    def _commit(self, docs: list[dict[str, Any]], placed: Iterable[str]) -> None:
+        self.store.settle(placed)
         try:
             self.ws.index.upsert_assets(docs)
         except BaseException:
             self.pending[:0] = docs  # kept for the next (final) flush
             raise
 
-    def stage(self, doc: dict[str, Any], folder: Path | None = None) -> None:
-        """Queue ``doc`` for the next commit (with the folder to fsync before it).
+    def stage(self, doc: dict[str, Any], placed: str | None = None) -> None:
+        """Queue ``doc`` for the next commit (with the file it names, made durable before it).
 
         Never hold on to ``self.pending`` across an await: a flush meanwhile swaps the list and
         commits the old one, and a doc appended to that old list is silently lost. So every
         value is computed (awaited) first and staged here, with no await in between.
         """
         self.pending.append(doc)
-        if folder is not None:
-            self.dirs.add(folder)
+        if placed is not None:
+            self.placed.add(placed)
 
     async def flush(self, *, force: bool = False) -> None:
         """Commit finished files: one transaction per page (or per FLUSH_SECONDS)."""
@@ -156,20 +152,21 @@ class Runner:
             return
         async with self.flush_lock:
             docs, self.pending = self.pending, []
-            dirs, self.dirs = self.dirs, set()
+            placed, self.placed = self.placed, set()
             self.last_flush = time.monotonic()
             if docs:
                 # the commit runs on in its thread if this task is cancelled: ``abort`` waits
                 # for it, so a cancelled run returns only once what finished is in the index
-                self.committing = asyncio.ensure_future(asyncio.to_thread(self._commit, docs, dirs))
+                self.committing = asyncio.ensure_future(asyncio.to_thread(self._commit, docs,
+                                                                          placed))
                 await asyncio.shield(self.committing)
 
     def flush_now(self) -> None:
         """Synchronous last flush (after a cancellation, when awaiting is not possible)."""
         docs, self.pending = self.pending, []
-        dirs, self.dirs = self.dirs, set()
+        placed, self.placed = self.placed, set()
         if docs:
-            self._commit(docs, dirs)
+            self._commit(docs, placed)
 
     def replay(self, docs: list[dict[str, Any]]) -> None:
         """Commit what a killed run journaled, then start a new journal."""
@@ -211,8 +208,9 @@ class Runner:
 
     async def _download(self, job: Job) -> tuple[int | None, FetchError | None]:
         """(bytes or None when adopted, error)."""
-        target = inside(self.root, job.rel_path)
-        if job.try_adopt and await file_matches(target, job.asset.size, job.asset.checksum):
+        split_rel(job.rel_path)  # ValueError: a path that would leave the library
+        if job.try_adopt and await file_matches(self.store, job.rel_path, job.asset.size,
+                                                job.asset.checksum):
             return None, None
         error = FetchError("not attempted")
         for attempt in range(1, ATTEMPTS + 1):
@@ -220,7 +218,7 @@ class Runner:
                 return 0, FetchError(f"not fetched: {self.fatal}", retryable=False)
             self.report.requests += 1
             try:
-                return await fetch_file(self.provider, job.asset, target, self.part_dir), None
+                return await fetch_file(self.provider, job.asset, self.store, job.rel_path), None
             except FetchError as exc:
                 error = exc
                 if exc.fatal:
@@ -253,10 +251,11 @@ class Runner:
                 else:
                     report.downloaded += 1
                     report.bytes += size
+                self.stage(doc, rel)
                 if job.old_path and not same_entry(job.old_path, rel, fold_case=self.fold_case):
-                    with contextlib.suppress(OSError, ValueError):
-                        os.unlink(inside(self.root, job.old_path))
-                self.stage(doc, inside(self.root, rel).parent)
+                    # shielded: a cancellation now still removes the old name (not an orphan)
+                    with contextlib.suppress(OSError, ValueError, DamkitError):
+                        await asyncio.shield(asyncio.to_thread(self.store.remove, job.old_path))
                 if self.backlink_property is not None:  # a partial doc, merged on commit
                     self.stage(await self._backlink_doc(job.asset.id, rel))
                 await self.reporter.emit("file_done", asset=job.asset.name,
@@ -410,15 +409,7 @@ def _prune(runner: Runner, records: dict[str, dict[str, Any]], gone_now: list[st
     changes: dict[str, dict[str, Any]] = {}
     try:
         for pid in doomed:
-            path = inside(runner.root, records[pid]["local_path"])
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise local_storage_error(exc, path.parent) or LocalStorageError(
-                    f"cannot delete {path.name}: {exc.strerror or exc}", path=str(path),
-                    hint="close what holds the file, or delete it by hand") from None
+            runner.store.remove(records[pid]["local_path"])  # LocalStorageError when refused
             changes[pid] = {"local_path": None, "pruned": now_iso()}
     except ValueError:
         pass
@@ -509,8 +500,9 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
                           throttle_budget: float | None = None) -> SyncReport:
     """Bring ``DAM Import/<name>/`` in line with what carries the tag; returns the report.
 
-    Raises for problems before the run starts (unknown connection, bad settings, another sync of
-    the same connection running, backlink without a library URL template); a failure during the
+    Raises for problems before the run starts (unknown connection, bad settings, a library_url
+    that cannot be used, another sync of the same connection running, backlink without a library
+    URL template); a failure during the
     run (listing refused, disk full) is reported in ``report.status``/``report.error``. Cancel
     with ``cancel.set()`` or by cancelling the task: finished files stay recorded.
     ``concurrency``: most downloads in flight (default 8, lowered while the provider answers 429);
@@ -523,6 +515,7 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
     doc = ws.connection(name)
     settings = ws.load_settings(name)
     require_backlink_ready(ws, settings)
+    ws.library_store()  # a bad library_url, or s3:// without damkit[server]: refused up front
     report = SyncReport(connection=name, provider=doc["provider"], dry_run=dry_run)
     reporter = Reporter(progress, connection=name)
     started = time.perf_counter()
@@ -592,9 +585,10 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
 async def _run(runner: Runner, settings: Any, *, dry_run: bool, prune: bool,
                max_delete: int | None = None) -> None:
     ws, name, report = runner.ws, runner.name, runner.report
-    replay = runner.journal.read(ws.root)
+    store = runner.store
+    replay = runner.journal.read(store.size)
     if not dry_run:
-        sweep_partials(runner.part_dir)
+        await asyncio.to_thread(store.sweep, name)
         runner.replay(replay)
     listed = await _list_all(runner.provider, runner)
     if runner.stopping():
@@ -604,7 +598,8 @@ async def _run(runner: Runner, settings: Any, *, dry_run: bool, prune: bool,
     if dry_run:  # what the journal would add, in memory only
         for doc in replay:
             records[doc["provider_id"]] = {**records.get(doc["provider_id"], {}), **doc}
-    plan: Plan = make_plan(name, listed, records, ws.root)
+    sizes = await asyncio.to_thread(store.size_lookup, name)
+    plan: Plan = make_plan(name, listed, records, sizes)
     report.plan = plan.summary()
     runner.total = len(plan.jobs)
     report.unchanged = len(plan.unchanged)
@@ -626,14 +621,13 @@ async def _run(runner: Runner, settings: Any, *, dry_run: bool, prune: bool,
         changes[pid] = {"status": "gone", "gone_since": stamp, "gone_reason": reason}
     runner.write_pages(changes)
     if prune:
-        _prune(runner, records, list(gone), plan.listed, max_delete)
+        await asyncio.to_thread(_prune, runner, records, list(gone), plan.listed, max_delete)
     await runner.prepare_backlink(settings)
     await runner.download_all(plan.jobs, records)
     await runner.flush(force=True)
     await runner.backlink_unchanged(plan.unchanged, records)
     await runner.flush(force=True)
-    with contextlib.suppress(OSError):
-        runner.part_dir.rmdir()  # only when empty
+    store.tidy(name)
 
 
 async def sync_one(ws: Workspace, name: str, asset_id: str) -> str:
@@ -645,6 +639,7 @@ async def sync_one(ws: Workspace, name: str, asset_id: str) -> str:
     doc = ws.connection(name)
     settings = ws.load_settings(name)
     require_backlink_ready(ws, settings)
+    ws.library_store()
     report = SyncReport(connection=name, provider=doc["provider"])
     async with connection_lock(ws, name, wait=60.0), ws.provider(name) as provider:
         with patience(Patience(throttle_budget=ONE_THROTTLE_BUDGET)):
@@ -655,7 +650,8 @@ async def _sync_one(ws: Workspace, name: str, asset_id: str, provider: Provider,
                     report: SyncReport) -> str:
     runner = Runner(ws, name, provider, report, Reporter(None, connection=name),
                     concurrency=1, cancel=None)
-    runner.replay(runner.journal.read(ws.root))
+    store = runner.store
+    runner.replay(runner.journal.read(store.size))
     asset = await provider.get_asset(asset_id)
     record = ws.index.get_asset(name, asset_id)
     reason = gone_reason(provider, asset)
@@ -666,7 +662,7 @@ async def _sync_one(ws: Workspace, name: str, asset_id: str, provider: Provider,
             ws.index.update_assets(name, {asset_id: {"status": "gone", "gone_since": now_iso(),
                                                      "gone_reason": reason}})
         return "gone"
-    kind = classify(asset, record, ws.root)
+    kind = classify(asset, record, store.size)
     if kind == "unchanged" and record is not None:
         fresh = {k: v for k, v in metadata(asset).items() if record.get(k) != v}
         if record.get("status") != "synced":

@@ -1,9 +1,11 @@
-"""Fetch one file into the library: stream to a ``.part`` file, verify, then move into place.
+"""Fetch one file into the library: stream to a ``.part`` file, verify, then publish it.
 
-The ``.part`` file lives in ``DAM Import/<connection>/.partial/`` (same file system, so the final
-``os.replace`` is atomic), is opened with ``O_EXCL|O_NOFOLLOW`` under a random name, and is
-removed on any failure. No whole file is ever held in memory. A file is published only when its
-byte count equals the provider's size and its hash equals the provider's checksum (when given).
+The ``.part`` file lives in the store's staging folder (for the local folder,
+``DAM Import/<connection>/.partial/``: same file system, so the final ``os.replace`` is atomic;
+for a bucket, a local folder, then one atomic upload: :mod:`damkit.storage`), is opened with
+``O_EXCL|O_NOFOLLOW`` under a random name, and is removed on any failure. No whole file is ever
+held in memory. A file is published only when its byte count equals the provider's size and its
+hash equals the provider's checksum (when given).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import contextlib
 import hashlib
 import os
 import secrets
-from pathlib import Path
 from typing import Any
 
 from ..errors import (
@@ -27,6 +28,7 @@ from ..errors import (
 )
 from ..library import PART_SUFFIX
 from ..providers.base import Provider, RemoteAsset
+from ..storage import LibraryStore, chunks, split_rel
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) \
     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -68,7 +70,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _classify(exc: BaseException, where: Path) -> FetchError:
+def _classify(exc: BaseException, where: str) -> FetchError:
     """Branch on the error's type: the HTTP layer already retried what it could."""
     if isinstance(exc, FetchError):
         return exc
@@ -89,8 +91,9 @@ def _classify(exc: BaseException, where: Path) -> FetchError:
     return FetchError(f"{type(exc).__name__}: {exc}", retryable=True, cause=exc)
 
 
-async def fetch_file(provider: Provider, asset: RemoteAsset, target: Path, part_dir: Path) -> int:
-    """Download ``asset`` to ``target`` atomically; returns the byte count. Raises FetchError."""
+async def fetch_file(provider: Provider, asset: RemoteAsset, store: LibraryStore, rel: str) -> int:
+    """Download ``asset`` to library file ``rel`` atomically; the byte count. Raises FetchError."""
+    part_dir = store.staging(split_rel(rel)[0])
     part = part_dir / f"{secrets.token_hex(12)}{PART_SUFFIX}"
     expected = parse_checksum(asset.checksum)
     hasher = _hasher(expected[0]) if expected else None
@@ -115,8 +118,16 @@ async def fetch_file(provider: Provider, asset: RemoteAsset, target: Path, part_
         await asyncio.to_thread(os.fsync, fd)
         os.close(fd)
         fd = -1
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, target)
+        publish = asyncio.ensure_future(asyncio.to_thread(store.publish, part, rel))
+        try:
+            await asyncio.shield(publish)
+        except asyncio.CancelledError:
+            # a move or an upload under way cannot be stopped: wait for it, so that a file that
+            # lands in the library is recorded (the run is cancelled all the same)
+            try:
+                await publish
+            except (OSError, ValueError, DamkitError):
+                raise asyncio.CancelledError from None
         return count
     except BaseException as exc:
         if fd >= 0:
@@ -125,46 +136,29 @@ async def fetch_file(provider: Provider, asset: RemoteAsset, target: Path, part_
             os.unlink(part)
         if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
             raise
-        raise _classify(exc, target.parent) from None
+        raise _classify(exc, str(part_dir.parent)) from None
 
 
-def _hash_file(path: Path, algo: str) -> str:
+def _hash_file(store: LibraryStore, rel: str, algo: str) -> str:
     h = _hasher(algo)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
+    with store.open(rel) as handle:
+        for chunk in chunks(handle):
             h.update(chunk)
     return str(h.hexdigest())
 
 
-async def file_matches(path: Path, size: int | None, checksum: str | None) -> bool:
-    """Is the file at ``path`` exactly the provider's (size and checksum)? Hashes in a thread."""
+async def file_matches(store: LibraryStore, rel: str, size: int | None,
+                       checksum: str | None) -> bool:
+    """Is library file ``rel`` exactly the provider's (size and checksum)? Reads in a thread."""
     expected = parse_checksum(checksum)
     if expected is None or size is None:
         return False
     try:
-        if os.stat(path).st_size != size:
+        if await asyncio.to_thread(store.size, rel) != size:
             return False
-        return await asyncio.to_thread(_hash_file, path, expected[0]) == expected[1]
-    except OSError:
+        return await asyncio.to_thread(_hash_file, store, rel, expected[0]) == expected[1]
+    except (OSError, ValueError, DamkitError):
         return False
 
 
-def sweep_partials(part_dir: Path) -> int:
-    """Remove temporary files left by a killed run (call under the connection's sync lock)."""
-    removed = 0
-    try:
-        entries = list(os.scandir(part_dir))
-    except OSError:
-        return 0
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                continue
-            os.unlink(entry.path)
-            removed += 1
-        except OSError:
-            pass
-    return removed
-
-
-__all__ = ["FetchError", "fetch_file", "file_matches", "parse_checksum", "sweep_partials"]
+__all__ = ["FetchError", "fetch_file", "file_matches", "parse_checksum"]

@@ -3,7 +3,7 @@
 Index commits are batched (one transaction per page), so a process killed between two commits
 would forget files that are already whole in the library, and the next run would fetch them
 again. Each finished file's record is therefore appended to ``state/<connection>/sync.journal``
-(one JSON line, one ``write`` on an ``O_APPEND`` descriptor) right after its ``os.replace``. The
+(one JSON line, one ``write`` on an ``O_APPEND`` descriptor) right after it is published. The
 next run replays the journal (records whose file is present with the recorded size) before it
 plans, then deletes it; a run that ends normally deletes it too. A torn last line is skipped.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,9 @@ class Journal:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
-    def read(self, root: Path) -> list[dict[str, Any]]:
-        """Journaled records whose file is still whole on disk (last entry per asset wins)."""
+    def read(self, size_of: Callable[[str], int | None]) -> list[dict[str, Any]]:
+        """Journaled records whose file is still whole in the library (last entry per asset
+        wins); ``size_of``: a record path's byte count, None when absent."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -59,12 +61,7 @@ class Journal:
         out = []
         for doc in latest.values():
             rel = doc.get("local_path")
-            try:
-                ok = isinstance(rel, str) and bool(rel) \
-                    and os.stat(root / rel).st_size == doc.get("size", -1)
-            except OSError:
-                ok = False
-            if ok:
+            if isinstance(rel, str) and rel and size_of(rel) == doc.get("size", -1):
                 out.append(doc)
         return out
 

@@ -1,19 +1,19 @@
-"""Plan, before acting: sort every listed asset against the index and the files on disk.
+"""Plan, before acting: sort every listed asset against the index and the library's files.
 
-Pure apart from ``stat`` calls: nothing is written here. ``dry_run`` stops after this step.
+Pure apart from reading file sizes (``stat``, or one listing of a bucket): nothing is written
+here. ``dry_run`` stops after this step.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..library import library_name
+from ..library import LIBRARY_FOLDER, library_name
 from ..providers.base import RemoteAsset
-from ..workspace import LIBRARY_FOLDER
 from .models import PlanSummary
 
 Category = Literal["new", "changed", "retry"]
@@ -53,14 +53,25 @@ def metadata(asset: RemoteAsset) -> dict[str, Any]:
             "version": asset.version}
 
 
-def _file_ok(root: Path, rel: str | None, size: int | None) -> bool:
+#: the library's files: a workspace folder (stat under it), or a record path -> size lookup
+#: (``LibraryStore.size_lookup``; None when the file is absent)
+Files = Path | Callable[[str], int | None]
+
+
+def _size(files: Files, rel: str) -> int | None:
+    if not isinstance(files, Path):
+        return files(rel)
+    try:
+        return os.stat(files / rel).st_size
+    except OSError:
+        return None
+
+
+def _file_ok(files: Files, rel: str | None, size: int | None) -> bool:
     if not rel:
         return False
-    try:
-        st = os.stat(root / rel)
-    except OSError:
-        return False
-    return size is None or st.st_size == size
+    found = _size(files, rel)
+    return found is not None and (size is None or found == size)
 
 
 class PathBook:
@@ -99,7 +110,7 @@ def target_path(connection: str, asset: RemoteAsset, record: dict[str, Any] | No
     return local_path(connection, asset, book)
 
 
-def classify(asset: RemoteAsset, record: dict[str, Any] | None, root: Path) -> str:
+def classify(asset: RemoteAsset, record: dict[str, Any] | None, files: Files) -> str:
     """``new`` | ``changed`` | ``retry`` | ``unchanged`` for one listed asset."""
     if record is None or (record.get("status") == "gone" and not record.get("local_path")):
         return "new"
@@ -108,21 +119,21 @@ def classify(asset: RemoteAsset, record: dict[str, Any] | None, root: Path) -> s
         return "changed"
     if record.get("status") == "failed" or not known:
         return "retry"
-    if not _file_ok(root, record.get("local_path"), record.get("size")):
+    if not _file_ok(files, record.get("local_path"), record.get("size")):
         return "retry"
     return "unchanged"
 
 
 def make_plan(connection: str, listed: Iterable[RemoteAsset], records: dict[str, dict[str, Any]],
-              root: Path) -> Plan:
-    """Compare the listing with the index records (``provider_id -> record``) and the disk."""
+              files: Files) -> Plan:
+    """Compare the listing with the index records (``provider_id -> record``) and the files."""
     plan = Plan(connection)
     for asset in listed:
         plan.listed.setdefault(asset.id, asset)  # a page boundary may repeat an asset
     book = PathBook(records.values())
     for asset in plan.listed.values():
         record = records.get(asset.id)
-        kind = classify(asset, record, root)
+        kind = classify(asset, record, files)
         if kind == "unchanged" and record is not None:
             plan.unchanged.append(asset.id)
             fresh = metadata(asset)
@@ -136,7 +147,7 @@ def make_plan(connection: str, listed: Iterable[RemoteAsset], records: dict[str,
         rel = target_path(connection, asset, record, book)
         old = record.get("local_path") if record else None
         try_adopt = bool(asset.checksum) and asset.size is not None \
-            and _file_ok(root, rel, asset.size)
+            and _file_ok(files, rel, asset.size)
         previous = old if old and old != rel else None
         plan.jobs.append(Job(asset, kind, rel, previous, try_adopt))  # type: ignore[arg-type]
         plan.counts[kind] += 1
