@@ -62,7 +62,7 @@ def build_app(url: str, *, pool_size: int = 4, stalled_after: float = STALLED_AF
               sweep_seconds: int = 10, schedules: dict[str, int] | None = None) -> Any:
     """A procrastinate App on ``url`` with damkit's tasks (and, for a worker, its schedules)."""
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(
-        conninfo=url, min_size=1, max_size=max(2, pool_size), open=False))
+        conninfo=url, min_size=1, max_size=max(2, pool_size)))
 
     async def follow_up(task: Any, kwargs: dict[str, Any], lock: str, queueing_lock: str,
                         delay: float) -> int | None:
