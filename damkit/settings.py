@@ -456,8 +456,8 @@ def parse_sync_every(entries: list[str]) -> dict[str, int]:
             raise ValueError(f"'{entry}': write CONNECTION=MINUTES (or *=MINUTES for every "
                              "other connection), e.g. acme=15")
         name, minutes = match.group(1), int(match.group(2))
-        if not ((0 < minutes <= 60 and 60 % minutes == 0)
-                or (minutes % 60 == 0 and 1440 % minutes == 0)):
+        if minutes == 0 or not ((minutes <= 60 and 60 % minutes == 0)
+                                or (minutes % 60 == 0 and 1440 % minutes == 0)):
             raise ValueError(f"'{entry}': the minutes must divide an hour (1, 2, 3, 4, 5, 6, 10, "
                              "12, 15, 20, 30, 60) or be whole hours that divide a day (120, 180, "
                              "240, 360, 480, 720, 1440)")
