@@ -149,7 +149,7 @@ async def recover_stalled(app: Any, stalled_after: float) -> int:
 
 # --- enqueueing -------------------------------------------------------------------------------
 
-_apps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = \
+_apps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[Any, Any]]] = \
     weakref.WeakKeyDictionary()
 
 
@@ -163,17 +163,27 @@ async def opened(url: str) -> AsyncIterator[Any]:
         yield app
 
 
+async def _kept(app: Any) -> AsyncIterator[Any]:
+    """Holds ``app`` open until its event loop shuts its async generators down (as
+    ``asyncio.run`` and the event consumer's worker loop do on their way out): then it closes
+    the app's connections, with no hook needed in the code that owns the loop."""
+    await app.open_async()
+    try:
+        yield app
+    finally:
+        await app.close_async()
+
+
 async def shared(url: str) -> Any:
     """An app opened once per event loop and kept (a long-running process: the event consumer)."""
     loop = asyncio.get_running_loop()
     apps = _apps.setdefault(loop, {})
-    app = apps.get(url)
-    if app is None:
+    held = apps.get(url)
+    if held is None:
         await asyncio.to_thread(ensure_schema, url)
-        app = build_app(url, pool_size=4)
-        await app.open_async()
-        apps[url] = app
-    return app
+        keeper = _kept(build_app(url, pool_size=4))
+        held = apps[url] = (await anext(keeper), keeper)
+    return held[0]
 
 
 async def defer(app: Any, kind: str, kwargs: dict[str, Any], lock: str,
