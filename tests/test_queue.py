@@ -292,3 +292,18 @@ def test_a_stopped_worker_leaves_nothing_running_for_the_next(tmp_path, sandbox,
         assert stop_workers([proc]) == [0]
     with open_ws(tmp_path) as ws:
         assert check_library(ws, expected)["problems"] == []
+
+
+def test_a_database_that_does_not_answer_is_a_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a free port: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = worker_env(tmp_path, f"postgresql://w:pw-not-shown-42@127.0.0.1:{port}/q")
+    for args in (["worker"], ["sync", "--enqueue", "--all"]):
+        r = damkit(*args, env=env)
+        assert r.returncode == 1, (args, r.stderr)
+        assert f"database at postgresql://w@127.0.0.1:{port}/q did not answer" in r.stderr
+        assert "pw-not-shown-42" not in r.stderr + r.stdout
+        assert "bug" not in r.stderr

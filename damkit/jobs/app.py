@@ -32,6 +32,7 @@ from procrastinate import exceptions as pexc
 from procrastinate.jobs import Status
 from procrastinate.schema import SchemaManager
 
+from ..errors import Unreachable
 from ..redact import redact
 from . import config as qc
 from .tasks import Outcome, change_work, recorded, sync_work
@@ -49,13 +50,22 @@ STALLED_AFTER = 30.0  # seconds without a heartbeat before a worker's jobs are t
 
 
 def ensure_schema(url: str) -> None:
-    """Create procrastinate's tables once (several workers may start at the same moment)."""
-    with psycopg.connect(url, autocommit=False) as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-        row = conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
-        if row is None or row[0] is None:
-            conn.execute(SchemaManager.get_schema())
-        conn.commit()
+    """Create procrastinate's tables once (several workers may start at the same moment).
+    The first contact with the database: a server that does not answer or refuses is an
+    :class:`~damkit.errors.Unreachable` naming it (without its password) and what to check."""
+    try:
+        with psycopg.connect(url, autocommit=False, connect_timeout=10) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            row = conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
+            if row is None or row[0] is None:
+                conn.execute(SchemaManager.get_schema())
+            conn.commit()
+    except psycopg.OperationalError as exc:
+        reason = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__)
+        raise Unreachable(f"the task queue's database at {qc.shown_url(url)} did not answer: "
+                          f"{reason}", kind="connect",
+                          hint="check that PostgreSQL runs there and lets this user in "
+                               f"({qc.QUEUE_ENV} or `damkit config set queue_url`)") from None
 
 
 def build_app(url: str, *, pool_size: int = 4, stalled_after: float = STALLED_AFTER,
