@@ -126,7 +126,8 @@ def empty_error(ws: Any, name: str, gone: int) -> Any:
 
 @app.command("sync")
 def sync(
-    name: str | None = typer.Argument(None, help="The connection (omit with --enqueue --all)"),
+    name: str | None = typer.Argument(None, metavar="NAME",
+                                      help="The connection (omit with --enqueue --all)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing"),
     prune: bool = typer.Option(False, "--prune", help="Delete files of assets gone upstream"),
     max_delete: int | None = typer.Option(
