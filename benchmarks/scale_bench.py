@@ -1,6 +1,6 @@
 """Benchmark: the same syncs run by 1, 2 and 4 `damkit worker` processes from the task queue.
 
-Starts the sandbox in its own process with ``--latency-ms`` of latency on every request (so the
+Starts the sandbox in its own process with ``--latency-ms`` (100) of latency on every request (so the
 work waits on the network, as it does against real portals, and 2 cores can run several workers),
 and a real PostgreSQL on loopback (tests/pg_server.py) for the queue. For each worker count: a
 fresh workspace with ``--connections`` sandbox connections and a fresh queue database; the workers
@@ -22,7 +22,7 @@ Prints ONE JSON object::
      "4": ...}, "scaling_2x": ..., "scaling_4x": ..., "lost": 0, "duplicated": 0,
      "index_backend": "tinydb", "library_backend": "local", ...}
 
-Run: ``.venv/bin/python benchmarks/scale_bench.py [--connections 24 --latency-ms 80]``.
+Run: ``.venv/bin/python benchmarks/scale_bench.py [--connections 24 --latency-ms 100]``.
 """
 
 from __future__ import annotations
@@ -71,6 +71,15 @@ def registered_workers(url: str) -> int:
     return int(row[0]) if row else 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process (Linux /proc), 0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def one_run(workers: int, *, manifest: dict[str, Any], args: argparse.Namespace, pg: Any,
             tmp: Path, backend: str) -> dict[str, Any]:
     root = tmp / f"ws-{workers}"
@@ -97,6 +106,7 @@ def one_run(workers: int, *, manifest: dict[str, Any], args: argparse.Namespace,
         if not wait_drained(url, timeout=1800, procs=procs):
             raise SystemExit("the queue did not drain: "
                              + (tmp / f"w{workers}-0.log").read_text()[-2000:])
+        cpu = sum(cpu_seconds(p.pid) for p in procs)
     finally:
         codes = stop_workers(procs)
     with open_ws(root) as ws:
@@ -105,7 +115,8 @@ def one_run(workers: int, *, manifest: dict[str, Any], args: argparse.Namespace,
     # the workers' time on the work: first job start to last job end (the enqueueing command's
     # own start-up, about the same in every run, is not the workers' work)
     wall = max(r["finished"] or 0.0 for r in runs) - min(r["started"] for r in runs)
-    return {"wall_s": round(wall, 2), "lost": result["lost"], "duplicated": result["duplicated"],
+    return {"wall_s": round(wall, 2), "worker_cpu_s": round(cpu, 2), "lost": result["lost"],
+            "duplicated": result["duplicated"],
             "problems": result["problems"][:5], "clean_stop": all(c == 0 for c in codes),
             "assets": sum(len(v) for v in expected.values())}
 
@@ -114,7 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--connections", type=int, default=24)
     parser.add_argument("--catalog", type=int, default=16, help="assets in the sandbox catalog")
-    parser.add_argument("--latency-ms", type=float, default=80.0)
+    parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--concurrency", type=int, default=1, help="jobs at once per worker")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--workers", default="1,2,4")
@@ -153,6 +164,8 @@ def main() -> None:
         "latency_ms": args.latency_ms,
         "jobs_per_worker": args.concurrency,
         "clean_stops": all(r["clean_stop"] for r in runs.values()),
+        "worker_cpu_s_per_sync": {str(n): round(r["worker_cpu_s"] / args.connections, 3)
+                                  for n, r in runs.items()},
         "syncs_per_minute": {str(n): round(args.connections / r["wall_s"] * 60, 1)
                              for n, r in runs.items()},
         "problems": [p for r in runs.values() for p in r["problems"]][:5],

@@ -57,7 +57,7 @@ def test_three_workers_one_killed_exact_library(tmp_path, fresh_sandbox, postgre
     assert len({j["job_id"] for j in jobs}) == 30 and not any(j["already_queued"] for j in jobs)
 
     logs = [tmp_path / f"worker{i}.log" for i in range(3)]
-    procs = [start_worker(env, "--concurrency", "2", "--stalled-after", "3", log=logs[i])
+    procs = [start_worker(env, "--concurrency", "2", "--stalled-after", "5", log=logs[i])
              for i in range(3)]
     victim = procs[0]
     killed_at: dict[str, float] = {}
