@@ -307,3 +307,39 @@ def test_a_database_that_does_not_answer_is_a_clear_error(tmp_path):
         assert f"database at postgresql://w@127.0.0.1:{port}/q did not answer" in r.stderr
         assert "pw-not-shown-42" not in r.stderr + r.stdout
         assert "bug" not in r.stderr
+
+
+def test_a_failed_sync_is_tried_again_by_a_follow_up_job(tmp_path, fresh_sandbox, postgres):
+    """The DAM fails every request: the run fails, and the job queues its own follow-up (attempt
+    2, after a backoff), which syncs everything once the DAM is back."""
+    sb = fresh_sandbox(assets=16, rate_limit=None, providers=("percolate",))
+    with open_ws(tmp_path) as ws:
+        names = add_connections(ws, sb.manifest(), 1)
+        expected = expected_assets(ws, names)
+    sb.set_faults("percolate", fault_rate=1.0)
+    url = postgres.database_url("queue_retry")
+    env = worker_env(tmp_path, url)
+    assert damkit("sync", "--enqueue", names[0], env=env).returncode == 0
+    proc = start_worker(env, log=tmp_path / "w.log")
+    try:
+        deadline = time.monotonic() + 120
+        with open_ws(tmp_path) as ws:
+            while time.monotonic() < deadline:
+                runs = job_runs(ws).get(names[0], [])
+                if runs and runs[0]["finished"] is not None:
+                    break
+                time.sleep(0.1)
+        assert runs and runs[0]["outcome"] == "failed"
+        sb.set_faults("percolate", fault_rate=0.0)
+        assert wait_drained(url, timeout=120, procs=[proc])
+    finally:
+        assert stop_workers([proc]) == [0]
+    with open_ws(tmp_path) as ws:
+        runs = job_runs(ws)[names[0]]
+        events = [e for e in ws.index.events(limit=50) if e.get("kind") == "queue.finished"]
+        assert check_library(ws, expected)["problems"] == []
+    assert [r["outcome"] for r in runs] == ["failed", "ok"]
+    assert runs[1]["job_id"] != runs[0]["job_id"]
+    first = next(e for e in events if e["job_id"] == runs[0]["job_id"])
+    assert first["attempt"] == 1 and first["retry_in"] > 0
+    assert next(e for e in events if e["job_id"] == runs[1]["job_id"])["attempt"] == 2
