@@ -424,3 +424,44 @@ def clean_connection_name(name: str) -> str:
             field="name",
         )
     return name
+
+
+# --- the task queue (docs/scale-out.md) -----------------------------------------------------------
+
+#: ``NAME=MINUTES`` (``*`` for every connection not named). A schedule's minutes divide an hour
+#: or are whole hours that divide a day, so that every run falls on the same minutes of each hour.
+SYNC_EVERY_RE = re.compile(r"^(\*|[a-z0-9][a-z0-9_-]{0,62})=([0-9]{1,4})$")
+
+
+def check_queue_url(value: str, *, stored: bool) -> str:
+    """A PostgreSQL URL for the task queue. ``stored``: it goes into workspace.json, which is not
+    a secret store, so a password in it is refused (ValueError naming where it belongs)."""
+    text = value.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("postgresql", "postgres") or not (parts.hostname or parts.path):
+        raise ValueError("must be a PostgreSQL URL: postgresql://USER@HOST:PORT/DATABASE")
+    if stored and parts.password is not None:
+        raise ValueError("holds a password, which would sit in plain text in workspace.json: "
+                         "give the URL without it and put the password in PGPASSWORD or "
+                         "~/.pgpass, or set the whole URL in DAMKIT_QUEUE_URL")
+    return text
+
+
+def parse_sync_every(entries: list[str]) -> dict[str, int]:
+    """``["acme=15", "*=60"]`` -> ``{"acme": 15, "*": 60}``; ValueError naming the bad entry."""
+    out: dict[str, int] = {}
+    for entry in entries:
+        match = SYNC_EVERY_RE.fullmatch(entry.strip())
+        if match is None:
+            raise ValueError(f"'{entry}': write CONNECTION=MINUTES (or *=MINUTES for every "
+                             "other connection), e.g. acme=15")
+        name, minutes = match.group(1), int(match.group(2))
+        if minutes == 0 or not ((minutes <= 60 and 60 % minutes == 0)
+                                or (minutes % 60 == 0 and 1440 % minutes == 0)):
+            raise ValueError(f"'{entry}': the minutes must divide an hour (1, 2, 3, 4, 5, 6, 10, "
+                             "12, 15, 20, 30, 60) or be whole hours that divide a day (120, 180, "
+                             "240, 360, 480, 720, 1440)")
+        if name in out:
+            raise ValueError(f"'{entry}': {name} is scheduled twice")
+        out[name] = minutes
+    return out

@@ -104,6 +104,18 @@ class WorkspaceConfig(BaseModel):
         description="ARNs of the SNS topics (Bynder's) the event consumer accepts messages from, "
         "e.g. arn:aws:sns:eu-west-1:123456789012:bynder-acme. Every other topic is refused.",
     )
+    queue_url: str | None = Field(
+        default=None,
+        title="Task queue database",
+        description="PostgreSQL URL of the task queue (docs/scale-out.md), without a password "
+        "(use DAMKIT_QUEUE_URL, PGPASSWORD or ~/.pgpass for it); DAMKIT_QUEUE_URL overrides it.",
+    )
+    sync_every: list[str] = Field(
+        default_factory=list,
+        title="Scheduled syncs",
+        description="Minutes between scheduled syncs per connection, run by `damkit worker`: "
+        "NAME=MINUTES entries, `*=MINUTES` for every other connection, e.g. acme=15,*=60.",
+    )
 
     index_url: str | None = Field(
         default=None,
@@ -159,6 +171,22 @@ class WorkspaceConfig(BaseModel):
         from .storage import check_endpoint_url
 
         return check_endpoint_url(value) if value and value.strip() else None
+
+    @field_validator("queue_url")
+    @classmethod
+    def _queue(cls, value: str | None) -> str | None:
+        from .settings import check_queue_url
+
+        return check_queue_url(value, stored=True) if value else None
+
+    @field_validator("sync_every")
+    @classmethod
+    def _every(cls, value: list[str]) -> list[str]:
+        from .settings import parse_sync_every
+
+        entries = [v.strip() for v in value if v.strip()]
+        parse_sync_every(entries)
+        return entries
 
     @field_validator("library_url_template")
     @classmethod

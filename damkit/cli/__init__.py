@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from . import check, config, connections, events, library, providers, run, sync, tags  # noqa: F401
+from . import check, config, connections, events, library, providers, run, sync, tags, worker  # noqa: F401
 from .check import login_flow, render_report
 from .common import DISK_HINT, app, err
 
@@ -65,4 +65,4 @@ def report_unexpected(exc: BaseException) -> int:
 
 
 __all__ = ["app", "check", "config", "connections", "events", "library", "login_flow", "main",
-           "providers", "render_report", "run", "sync"]
+           "providers", "render_report", "run", "sync", "worker"]

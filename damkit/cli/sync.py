@@ -126,7 +126,8 @@ def empty_error(ws: Any, name: str, gone: int) -> Any:
 
 @app.command("sync")
 def sync(
-    name: str,
+    name: str | None = typer.Argument(None, metavar="NAME",
+                                      help="The connection (omit with --enqueue --all)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing"),
     prune: bool = typer.Option(False, "--prune", help="Delete files of assets gone upstream"),
     max_delete: int | None = typer.Option(
@@ -138,15 +139,28 @@ def sync(
                                               help="Most downloads at once (default 8)"),
     allow_empty: bool = typer.Option(False, "--allow-empty",
                                      help="Succeed even when no file carries the tag"),
+    enqueue: bool = typer.Option(False, "--enqueue",
+                                 help="Put the sync in the task queue for `damkit worker`"),
+    every: bool = typer.Option(False, "--all", help="With --enqueue: every connection"),
     as_json: bool = JsonOption,
     record: Path | None = RecordOption,
 ) -> None:
     """Sync every file carrying the tag into DAM Import/NAME/. Exit 1 when it failed, or found
-    no tagged file (unless --allow-empty)."""
+    no tagged file (unless --allow-empty). With --enqueue: queue it (prints the job ids)."""
     from ..sync import sync_connection
     from ..workspace import run_sync
 
+    if enqueue or every:
+        enqueue_syncs(name, every=every, enqueue=enqueue, prune=prune, max_delete=max_delete,
+                      rate=rate, concurrency=concurrency, as_json=as_json,
+                      unsupported=dry_run or allow_empty or record is not None)
+        return
     with guarded(as_json):
+        if name is None:
+            from ..errors import SettingsError
+
+            raise SettingsError("which connection? give its name (or --enqueue --all)",
+                                field="name", hint=f"`{cmd()} connections list` shows them")
         ws = workspace()
         ws.connection(name)
         with ProgressRenderer(enabled=not as_json) as render, recorded(ws, name, record):
@@ -166,3 +180,34 @@ def sync(
             err(f"error: {problem.message}")
             err(f"  hint: {problem.hint}")
     raise typer.Exit(0 if report.ok and problem is None else 1)
+
+
+def enqueue_syncs(name: str | None, *, every: bool, enqueue: bool, as_json: bool,
+                  unsupported: bool, **options: Any) -> None:
+    """``damkit sync --enqueue NAME|--all``: queue the syncs, print the job ids."""
+    from ..errors import SettingsError
+    from ..jobs import enqueue_sync
+    from ..workspace import run_sync
+
+    with guarded(as_json):
+        if not enqueue:
+            raise SettingsError("--all queues every connection's sync: add --enqueue",
+                                field="all", hint="run one connection in this process with "
+                                f"`{cmd()} sync NAME`")
+        if unsupported:
+            raise SettingsError("--dry-run, --allow-empty and --record run in this process: "
+                                "they do not go with --enqueue", field="enqueue")
+        if (name is None) == (not every):
+            raise SettingsError("--enqueue takes a connection name or --all (one of them)",
+                                field="name")
+        ws = workspace()
+        names = [c["name"] for c in ws.connections()] if every else [str(name)]
+        jobs = run_sync(enqueue_sync(ws, names, **options))
+    if as_json:
+        out({"ok": True, "jobs": [j.model_dump() for j in jobs]})
+        return
+    for j in jobs:
+        say(f"{j.connection}: " + (f"a sync is already queued (job {j.job_id})" if j.already_queued
+                                   else f"sync queued (job {j.job_id})"))
+    if not jobs:
+        say("no connection to queue")

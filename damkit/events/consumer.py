@@ -148,7 +148,7 @@ class EventConsumer:
         except (VerificationError, ValueError) as exc:
             raise SettingsError(f"event consumer settings: {exc}", field="sns_topics") from None
         self.store = store or EventStore(ws.root / "events", now=now)
-        self._sync = sync
+        self._sync = sync if sync is not None else _queued_sync(ws, config)
         self._confirm = confirm
         self.settle_seconds = settle_seconds
         self._sleep = sleep  # the wait before a run (settle delay, retry backoff)
@@ -550,6 +550,14 @@ def _percentiles(values: Iterable[float]) -> dict[str, float] | None:
         return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 2)
 
     return {"count": len(ordered), "p50": at(0.5), "p95": at(0.95), "max": round(ordered[-1], 2)}
+
+
+def _queued_sync(ws: Workspace, config: Any) -> SyncFn | None:
+    """With a task queue configured, each asset's work is a queued job that ``damkit worker``
+    runs (``"queued"``; a job already waiting for the asset covers it), not a sync here."""
+    from ..jobs import enqueue_change, queue_url
+
+    return enqueue_change if queue_url(ws, config) else None
 
 
 async def _default_sync(ws: Workspace, name: str, asset_id: str) -> str:

@@ -1,0 +1,177 @@
+"""Benchmark: the same syncs run by 1, 2 and 4 `damkit worker` processes from the task queue.
+
+Starts the sandbox in its own process with ``--latency-ms`` (100) of latency on every request (so the
+work waits on the network, as it does against real portals, and 2 cores can run several workers),
+and a real PostgreSQL on loopback (tests/pg_server.py) for the queue. For each worker count: a
+fresh workspace with ``--connections`` sandbox connections and a fresh queue database; the workers
+are started and registered first (their start-up is not timed), then every connection's sync is
+enqueued (`damkit sync --enqueue --all`); ``wall_s`` runs from the first job's start to the
+last one's end (the jobs' own records in the index). After each
+run the library and the index are checked per connection against the DAM's own listing: ``lost``
+(an asset without a whole file and a synced record) and ``duplicated`` (a record or file more than
+one per asset, or a partial file), summed over the runs; both must be 0.
+
+The connections are Percolate's (the sandbox serves every emulated DAM on one host, where
+Bynder's 15 requests/s per IP would cap every run whatever the workers; real portals are separate
+hosts, each with its own limit). Each sync's rate is fixed at ``--rate`` requests/s, so the
+client's per-host budget is not what is measured either.
+
+Prints ONE JSON object::
+
+    {"connections": 24, "assets": 264, "workers": [1, 2, 4], "wall_s": {"1": ..., "2": ...,
+     "4": ...}, "scaling_2x": ..., "scaling_4x": ..., "lost": 0, "duplicated": 0,
+     "index_backend": "tinydb", "library_backend": "local", ...}
+
+Run: ``.venv/bin/python benchmarks/scale_bench.py [--connections 24 --latency-ms 100]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from pg_server import postgres_server  # noqa: E402
+from sandbox_process import start_sandbox  # noqa: E402
+
+from damkit.demo import add_sandbox_connections, fetch_manifest  # noqa: E402
+
+from queue_support import (  # noqa: E402
+    backend_names,
+    check_library,
+    damkit,
+    expected_assets,
+    job_runs,
+    open_ws,
+    start_worker,
+    stop_workers,
+    wait_drained,
+    worker_env,
+)
+
+
+def registered_workers(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('procrastinate_workers')").fetchone() == (None,):
+            return 0
+        row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+    return int(row[0]) if row else 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process (Linux /proc), 0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def one_run(workers: int, *, manifest: dict[str, Any], args: argparse.Namespace, pg: Any,
+            tmp: Path, backend: str) -> dict[str, Any]:
+    root = tmp / f"ws-{workers}"
+    manifest = {**manifest, "providers": {"percolate": manifest["providers"]["percolate"]}}
+    with open_ws(root) as ws:
+        names: list[str] = []
+        for i in range(args.connections):
+            names += add_sandbox_connections(ws, manifest, prefix=f"c{i:03d}-")
+        expected = expected_assets(ws, names)
+    url = pg.database_url(f"scale_{workers}")
+    env = worker_env(root, url)
+    procs = [start_worker(env, "--concurrency", str(args.concurrency), log=tmp / f"w{workers}-{i}.log")
+             for i in range(workers)]
+    try:
+        deadline = time.monotonic() + 120
+        while registered_workers(url) < workers:
+            if time.monotonic() > deadline:
+                raise SystemExit("the workers did not start: "
+                                 + (tmp / f"w{workers}-0.log").read_text()[-2000:])
+            time.sleep(0.1)
+        queued = damkit("sync", "--enqueue", "--all", "--rate", str(args.rate), "--json", env=env)
+        if queued.returncode != 0:
+            raise SystemExit(queued.stderr)
+        if not wait_drained(url, timeout=1800, procs=procs):
+            raise SystemExit("the queue did not drain: "
+                             + (tmp / f"w{workers}-0.log").read_text()[-2000:])
+        cpu = sum(cpu_seconds(p.pid) for p in procs)
+    finally:
+        codes = stop_workers(procs)
+    with open_ws(root) as ws:
+        result = check_library(ws, expected)
+        runs = [r for rs in job_runs(ws).values() for r in rs]
+    # the workers' time on the work: first job start to last job end (the enqueueing command's
+    # own start-up, about the same in every run, is not the workers' work)
+    wall = max(r["finished"] or 0.0 for r in runs) - min(r["started"] for r in runs)
+    return {"wall_s": round(wall, 2), "worker_cpu_s": round(cpu, 2), "lost": result["lost"],
+            "duplicated": result["duplicated"],
+            "problems": result["problems"][:5], "clean_stop": all(c == 0 for c in codes),
+            "assets": sum(len(v) for v in expected.values())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--connections", type=int, default=24)
+    parser.add_argument("--catalog", type=int, default=16, help="assets in the sandbox catalog")
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--concurrency", type=int, default=1, help="jobs at once per worker")
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--backend", default="tinydb-local")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
+    os.environ.setdefault("DAMKIT_SECRET_STORE", "plaintext")
+    sandbox, manifest_url = start_sandbox("--assets", str(args.catalog),
+                                          "--latency-ms", str(args.latency_ms))
+    tmp = Path(tempfile.mkdtemp(prefix="damkit-scale-"))
+    runs: dict[int, dict[str, Any]] = {}
+    try:
+        manifest = fetch_manifest(manifest_url)
+        with postgres_server() as pg:
+            for n in counts:
+                runs[n] = one_run(n, manifest=manifest, args=args, pg=pg, tmp=tmp,
+                                  backend=args.backend)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+    wall = {str(n): r["wall_s"] for n, r in runs.items()}
+    base = runs[counts[0]]["wall_s"]
+    index_backend, library_backend = backend_names(args.backend)
+    out = {
+        "connections": args.connections,
+        "assets": runs[counts[0]]["assets"],
+        "workers": counts,
+        "wall_s": wall,
+        "scaling_2x": round(base / runs[2]["wall_s"], 2) if 2 in runs else None,
+        "scaling_4x": round(base / runs[4]["wall_s"], 2) if 4 in runs else None,
+        "lost": sum(r["lost"] for r in runs.values()),
+        "duplicated": sum(r["duplicated"] for r in runs.values()),
+        "index_backend": index_backend,
+        "library_backend": library_backend,
+        "latency_ms": args.latency_ms,
+        "jobs_per_worker": args.concurrency,
+        "clean_stops": all(r["clean_stop"] for r in runs.values()),
+        "worker_cpu_s_per_sync": {str(n): round(r["worker_cpu_s"] / args.connections, 3)
+                                  for n, r in runs.items()},
+        "syncs_per_minute": {str(n): round(args.connections / r["wall_s"] * 60, 1)
+                             for n, r in runs.items()},
+        "problems": [p for r in runs.values() for p in r["problems"]][:5],
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
