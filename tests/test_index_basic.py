@@ -302,15 +302,16 @@ def test_second_instance_sees_commits(ix: LibraryIndex, index_location: str) -> 
     other.close()
 
 
-def test_deltas_merges_and_compaction_keep_state(tmp_path: Path, small_shards: None) -> None:
+def test_deltas_carries_and_compaction_keep_state(tmp_path: Path, small_shards: None) -> None:
     """Random updates go to delta segments; readers and fresh opens agree with the writer."""
     rng = random.Random(3)
     writer = LibraryIndex.open(tmp_path / "ix")
     reader = LibraryIndex.open(tmp_path / "ix")
     lagging = LibraryIndex.open(tmp_path / "ix")  # catches up on several commits at once
     expected: dict[str, dict[str, Any]] = {}
-    seen_delta = seen_merge = seen_compaction = False
+    seen_delta = seen_carry = seen_compaction = False
     for step in range(120):
+        before = writer._manifest
         op = rng.random()
         if op < 0.3 or len(expected) < 30:
             docs = [asset(f"n{step}-{j}", size=step) for j in range(rng.randint(1, 8))]
@@ -327,8 +328,9 @@ def test_deltas_merges_and_compaction_keep_state(tmp_path: Path, small_shards: N
                 tx.upsert_assets([asset(pids[0], status="back")])  # re-added: may move shard
         expected = {d["provider_id"]: d for d in writer.assets()}
         deltas = writer._manifest["deltas"]
+        assert len(deltas) <= 3  # MAX_DELTAS
         seen_delta |= bool(deltas)
-        seen_merge |= len(deltas) == 1 and deltas[0]["count"] > 3
+        seen_carry |= _carried(before, writer._manifest)
         seen_compaction |= not deltas and step > 40
         got = {d["provider_id"]: d for d in reader.assets()}
         assert got == expected, step
@@ -339,12 +341,59 @@ def test_deltas_merges_and_compaction_keep_state(tmp_path: Path, small_shards: N
             fresh = LibraryIndex.open(tmp_path / "ix")
             assert {d["provider_id"]: d for d in fresh.assets()} == expected
             fresh.close()
-    assert seen_delta and seen_merge and seen_compaction
+    assert seen_delta and seen_carry and seen_compaction
     files = {n for n in os.listdir(tmp_path / "ix") if n.endswith(".json") and n != "manifest.json"}
     live = set(writer._manifest["tables"].values())
     live |= {s["file"] for s in writer._manifest["shards"]} | {d["file"] for d in writer._manifest["deltas"]}
     assert files == live  # superseded files are deleted
     assert all(s["count"] <= 20 for s in writer._manifest["shards"])
+
+
+def _carried(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Did the commit from ``before`` to ``after`` drop a segment that still had live entries (a
+    shard it names was not rewritten), i.e. carry them into the new segment?"""
+    files = {s["id"]: s["file"] for s in after["shards"]}
+    old_files = {s["id"]: s["file"] for s in before["shards"]}
+    kept = {d["file"] for d in after["deltas"]}
+    return any(
+        seg["file"] not in kept and any(sid in files and files[sid] == old_files.get(sid)
+                                        for sid in seg["shards"])
+        for seg in before["deltas"]
+    )
+
+
+def test_segments_past_the_bound_are_carried_not_merged(tmp_path: Path, small_shards: None,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_DELTAS, a commit takes over the smallest segments' live entries: it writes its
+    own changes plus at most an average segment's worth, never every pending entry at once."""
+    monkeypatch.setattr(repo, "COMPACT_MIN_DOCS", 10_000)  # no compaction: only carries
+    monkeypatch.setattr(repo, "MAX_DELTAS", 4)
+    rng = random.Random(9)
+    writer = LibraryIndex.open(tmp_path / "ix")
+    reader = LibraryIndex.open(tmp_path / "ix")
+    writer.upsert_assets([asset(str(i)) for i in range(400)])  # 20 shards of 20
+    reader.assets()  # loaded: it follows the carries commit by commit
+    carries = 0
+    for step in range(80):
+        before = writer._manifest
+        pids = rng.sample(range(400), rng.randint(1, 6))  # light changes: deltas
+        writer.update_assets("acme", {str(p): {"status": f"s{step}"} for p in pids})
+        after = writer._manifest
+        assert len(after["deltas"]) <= 4
+        new = [d for d in after["deltas"] if d["gen"] == after["generation"]]
+        assert len(new) == 1
+        old = before["deltas"]
+        if len(old) >= 3:
+            assert new[0]["count"] <= len(pids) + sum(d["count"] for d in old) / len(old)
+        carries += _carried(before, after)
+        assert reader.assets() == writer.assets(), step
+    assert carries > 20
+    pending = sum(len(keys) for keys in writer._st.pending.values())
+    assert pending > 60  # the entries live on in the segments, carried forward
+    fresh = LibraryIndex.open(tmp_path / "ix")
+    assert fresh.assets() == writer.assets()
+    for ix in (fresh, reader, writer):
+        ix.close()
 
 
 def test_files_are_tinydb_document_sets(file_ix: LibraryIndex) -> None:
@@ -446,6 +495,15 @@ def test_loading_restores_gc_state(tmp_path: Path, small_shards: None) -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+    index = LibraryIndex.open(tmp_path / "ix")
+    with index.transaction() as tx:  # no cyclic GC pass while a commit holds the lock
+        assert not gc.isenabled()
+        tx.upsert_assets([asset("x")])
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), index.transaction():
+        raise RuntimeError("rolled back")
+    assert gc.isenabled()
+    index.close()
 
 
 def test_typed_records_beside_the_dicts(ix: LibraryIndex) -> None:

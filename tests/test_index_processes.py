@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ CRASH_CHILD = textwrap.dedent(
     import random, sys
     from pathlib import Path
     import damkit.index.tuning as repo
-    repo.SHARD_MAX_DOCS = 40       # small shards, frequent deltas, merges and compactions
+    repo.SHARD_MAX_DOCS = 40       # small shards, frequent deltas, carries and compactions
     repo.COMPACT_MIN_DOCS = 60
     repo.MAX_DELTAS = 4
     repo.MAX_EVENTS = 10**6        # keep every batch's event for the check
@@ -84,11 +85,15 @@ def _lines(proc: subprocess.Popen[bytes], buf: bytearray, timeout: float, *, fir
     return out
 
 
-def _interrupted_commit(directory: Path) -> bool:
-    """Whether the killed child left a commit half done (temp or unreferenced data files)."""
+def _manifest(directory: Path) -> dict[str, Any]:
     import orjson
 
-    man = orjson.loads((directory / "manifest.json").read_bytes())
+    return orjson.loads((directory / "manifest.json").read_bytes())  # type: ignore[no-any-return]
+
+
+def _interrupted_commit(directory: Path) -> bool:
+    """Whether the killed child left a commit half done (temp or unreferenced data files)."""
+    man = _manifest(directory)
     live = set(man["tables"].values()) | {s["file"] for s in man["shards"]} | {d["file"] for d in man["deltas"]}
     names = [n for n in os.listdir(directory) if n.endswith((".tmp", ".json")) and n != "manifest.json"]
     return any(n not in live for n in names)
@@ -128,9 +133,13 @@ def test_sigkill_while_committing_loses_no_committed_batch(tmp_path: Path, index
     script.write_text(CRASH_CHILD)
     printed: set[int] = set()
     next_batch = 0
-    kills = mid_commit = 0
+    kills = mid_commit = carried = 0
     started = time.monotonic()
-    while kills < most and not (kills >= least and time.monotonic() - started > 30):
+    def more() -> bool:  # the file index: 50-60 kills; loaded, more until 50 batches committed
+        enough = kills >= most or (kills >= least and time.monotonic() - started > 30)
+        return not enough or (len(printed) <= least and kills < 150)
+
+    while more():
         proc = subprocess.Popen(
             [sys.executable, str(script), index_location, str(next_batch)],
             stdout=subprocess.PIPE,
@@ -151,11 +160,16 @@ def test_sigkill_while_committing_loses_no_committed_batch(tmp_path: Path, index
         if files:
             mid_commit += _interrupted_commit(directory)
         next_batch = _check_index(index_location, printed)
+        if files:
+            deltas = _manifest(directory)["deltas"]
+            assert len(deltas) <= 4  # the child's MAX_DELTAS
+            carried += any(d["count"] > 18 for d in deltas)  # a commit writes at most 18 of its own
     assert kills >= least
     assert len(printed) > least  # the children did commit between kills
     if not files:
         return  # no files to sweep, no backups: the server's own durability
     assert mid_commit >= 3, mid_commit  # some kills did land inside a commit
+    assert carried >= 3, carried  # segments past the bound were carried into newer ones
     leftovers = [n for n in os.listdir(directory) if n.endswith(".tmp")]
     assert leftovers == []  # swept by the last open
     # the newest backup, taken by a child's open between kills, is itself a consistent index

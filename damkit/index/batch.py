@@ -109,6 +109,33 @@ def _compaction(pending: dict[int, set[str]], state: IndexState, rewrite: set[in
     return chosen
 
 
+def _live(state: IndexState, sid: int, seg_gen: int, rewrite: set[int]) -> bool:
+    """Do a segment's entries for shard ``sid`` still count (the shard file predates it)?"""
+    shard = state.shards.get(sid)
+    return shard is not None and sid not in rewrite and shard.file is not None \
+        and shard.gen < seg_gen
+
+
+def _carried(state: IndexState, deltas: list[Doc], rewrite: set[int]) -> list[Doc]:
+    """The segments whose live entries the new segment takes over, so that at most MAX_DELTAS
+    stay listed: those with the fewest live entries (a segment dies by itself once each of its
+    shards was rewritten after it). The new segment holds the current documents of every key it
+    takes over and is listed last, so it wins over any older entry for those keys. A commit thus
+    writes what it changed plus a few small segments' worth, never every pending entry."""
+    live: list[tuple[int, int, Doc]] = []
+    for i, seg in enumerate(deltas):
+        held = state.seg_keys.get(seg["file"])
+        if held is None:
+            continue  # not read by this process (cannot happen once the assets are loaded)
+        count = sum(len(k) for sid, k in held.items() if _live(state, sid, seg["gen"], rewrite))
+        if count:
+            live.append((count, i, seg))
+    excess = len(live) + 1 - tuning.MAX_DELTAS
+    if excess <= 0:
+        return []
+    return [seg for _, _, seg in sorted(live, key=lambda t: (t[0], t[1]))[:excess]]
+
+
 def commit(state: IndexState, batch: Batch) -> None:
     """Write changed files under new names, then replace the manifest (the commit point).
 
@@ -154,11 +181,14 @@ def commit(state: IndexState, batch: Batch) -> None:
                 folded = _compaction(pending, state, rewrite, total, limit)
                 rewrite |= folded
                 delta_keys = {sid: k for sid, k in delta_keys.items() if sid not in folded}
-            if delta_keys and len(deltas) >= tuning.MAX_DELTAS:
-                # merge every segment into one, written from memory
-                delta_keys = {sid: k for sid, k in pending.items() if sid not in rewrite}
-                superseded.extend(seg["file"] for seg in deltas)
-                deltas = []
+            if delta_keys:
+                # past MAX_DELTAS segments, the smallest ones are carried into the new one
+                for seg in _carried(state, deltas, rewrite):
+                    for sid, keys in state.seg_keys[seg["file"]].items():
+                        if _live(state, sid, seg["gen"], rewrite):
+                            delta_keys.setdefault(sid, set()).update(keys)
+                    deltas.remove(seg)
+                    superseded.append(seg["file"])
         for sid in rewrite:
             pending.pop(sid, None)
 
@@ -230,6 +260,9 @@ def commit(state: IndexState, batch: Batch) -> None:
         state.table_files[table] = tables[table]
     state.pending = pending
     state.deltas_loaded = {seg["file"] for seg in kept}
+    if delta_keys:
+        state.seg_keys[deltas[-1]["file"]] = {sid: set(k) for sid, k in delta_keys.items()}
+    state.seg_keys = {f: state.seg_keys[f] for f in state.deltas_loaded if f in state.seg_keys}
     state.manifest, state.raw_manifest = manifest, raw
     for name in superseded:
         with contextlib.suppress(OSError):

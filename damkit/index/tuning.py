@@ -1,6 +1,6 @@
 """The knobs of the index's file layout: shard size, delta segments, compaction, event cap.
 
-Read at call time (``tuning.SHARD_MAX_DOCS``), so tests may shrink them to exercise deltas, merges
+Read at call time (``tuning.SHARD_MAX_DOCS``), so tests may shrink them to exercise deltas, carries
 and compactions on a few dozen assets.
 """
 
@@ -15,7 +15,8 @@ REWRITE_FRACTION = 4
 COMPACT_MIN_DOCS = 8000
 """Compaction starts when delta segments hold more than max(this, assets/8) entries..."""
 MAX_DELTAS = 16
-"""... and segments are merged into one when there are more than this many."""
+"""... and at most this many segments are listed: past it, a commit's new segment takes over the
+live entries of the segments with the fewest of them (a carry), never every pending entry."""
 COMPACT_DOCS_PER_COMMIT = 8000
 """A compacting commit folds pending deltas back into the shards with the most pending entries,
 rewriting at most this many documents (at least one shard): no single commit rewrites the whole
