@@ -29,6 +29,7 @@ import collections
 import contextlib
 import contextvars
 import email.utils
+import functools
 import inspect
 import logging
 import random
@@ -359,6 +360,40 @@ def check_scheme(url: str) -> None:
                     url=redact_url(url), kind="protocol")
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The process's one TLS context (httpx's defaults: certifi, or ``SSL_CERT_FILE``/``_DIR``).
+
+    Loading the CA bundle costs tens of milliseconds; every client shares this one context
+    instead of loading it again, and a client that never speaks https never loads it.
+    """
+    return httpx.create_ssl_context()
+
+
+class LazyTlsTransport(httpx.AsyncBaseTransport):
+    """httpx's own transport, with TLS set up on the first https request (see
+    :func:`tls_context`): a client of a plain-http loopback host never loads the CA bundle."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._plain: httpx.AsyncHTTPTransport | None = None
+        self._tls: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            if self._tls is None:
+                self._tls = httpx.AsyncHTTPTransport(verify=tls_context(), limits=self._limits)
+            return await self._tls.handle_async_request(request)
+        if self._plain is None:  # plain http (loopback only, see check_scheme): no TLS at all
+            self._plain = httpx.AsyncHTTPTransport(verify=False, limits=self._limits)
+        return await self._plain.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in (self._plain, self._tls):
+            if transport is not None:
+                await transport.aclose()
+
+
 def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
@@ -397,13 +432,14 @@ class HttpClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.stats = {"requests": 0, "retries": 0, "429": 0}
+        limits = httpx.Limits(max_connections=max_connections,
+                              max_keepalive_connections=max_connections)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
+            limits=limits,
             headers={"User-Agent": USER_AGENT, **(headers or {})},
             follow_redirects=False,
-            transport=transport,
+            transport=transport or LazyTlsTransport(limits),
         )
 
     @property
