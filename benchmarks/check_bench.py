@@ -4,7 +4,9 @@ The sandbox runs in its own process (``python -m damkit.sandbox``); a fresh work
 three sandbox connections (Canto logged in through the sandbox's consent page); then
 ``damkit check NAME`` runs as a new process ``--repeats`` times per connection.
 Prints ONE JSON object: ``check_wall_s`` (the median wall time per provider; target <= 0.5 s),
-the median and max per provider, and the median overall.
+the median and max per provider, and the median overall. On a busy machine wall time says little,
+so it also prints what load barely moves: ``check_cpu_s`` (the median CPU time, user + system, of
+one check process) and ``check_requests`` (the requests one check sends, counted by the sandbox).
 
 The secret store is the encrypted file (headless Linux). ``XDG_RUNTIME_DIR`` points to a private
 0700 folder, as in an SSH login session, so the derived key is cached between runs (see
@@ -25,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,6 +36,14 @@ import time
 from pathlib import Path
 
 from sandbox_process import start_sandbox
+
+
+def sandbox_requests(manifest_url: str, provider: str) -> int:
+    """Requests the sandbox has answered for ``provider`` so far (its control API)."""
+    import httpx
+
+    base = manifest_url.rsplit("/manifest", 1)[0]
+    return int(httpx.get(f"{base}/{provider}/faults", timeout=30).json()["requests"])
 
 
 def main() -> None:
@@ -65,23 +76,32 @@ def main() -> None:
             result: dict[str, object] = {"repeats": args.repeats,
                                          "key_cache": not args.no_key_cache}
             walls: dict[str, float] = {}
+            cpus: dict[str, float] = {}
+            sent: dict[str, int] = {}
             every: list[float] = []
             for name in names:
-                times = []
+                provider = name.removeprefix("sandbox-")
+                times, cpu = [], []
+                before = sandbox_requests(manifest_url, provider)
                 for _ in range(args.repeats):
+                    used = resource.getrusage(resource.RUSAGE_CHILDREN)
                     t = time.perf_counter()
                     r = subprocess.run([sys.executable, "-m", "damkit", "check", name],
                                        capture_output=True, text=True, env=env)
                     times.append(time.perf_counter() - t)
+                    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    cpu.append(now.ru_utime - used.ru_utime + now.ru_stime - used.ru_stime)
                     if r.returncode != 0:
                         raise SystemExit(f"damkit check {name} failed:\n{r.stdout}{r.stderr}")
+                sent[provider] = (sandbox_requests(manifest_url, provider) - before) // args.repeats
                 every += times
-                provider = name.removeprefix("sandbox-")
                 walls[provider] = round(statistics.median(times), 3)
+                cpus[provider] = round(statistics.median(cpu), 3)
                 result[f"{provider}_median_s"] = round(statistics.median(times), 3)
                 result[f"{provider}_max_s"] = round(max(times), 3)
             result["median_s"] = round(statistics.median(every), 3)
-            result = {"check_wall_s": walls, **result}
+            result = {"check_wall_s": walls, "check_cpu_s": cpus, "check_requests": sent,
+                      **result}
     finally:
         proc.terminate()
         proc.wait(10)

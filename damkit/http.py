@@ -61,6 +61,11 @@ USER_AGENT = "damkit/0.1"
 OPENING_RATE = 5.0
 MIN_RATE = 0.5
 MAX_RATE = 2000.0  # "unpaced" in practice; concurrency bounds the rest
+#: added to a documented window: requests sent a window apart may arrive a little closer
+WINDOW_MARGIN = 0.05
+
+#: a documented limit of at most ``count`` requests in any ``seconds`` (Bynder: 15 in a second)
+Window = tuple[int, float]
 
 
 # --- budgets ------------------------------------------------------------------------------------
@@ -111,18 +116,29 @@ class HostBudget:
         self._last_cut = 0.0
         self._seen_limit = float("inf")  # the lowest rate the DAM accepted when it refused more
         self._ok: collections.deque[float] = collections.deque(maxlen=4096)
+        self.window: Window | None = None
+        self._starts: collections.deque[float] = collections.deque()  # slots, for ``window``
         self.stats = {"requests": 0, "429": 0}
 
     def configure(self, rate: float | None, *, burst: int | None = None,
-                  documented: bool = False, fixed: bool = False) -> None:
+                  documented: bool = False, fixed: bool = False,
+                  window: Window | None = None) -> None:
         """Set where the budget starts and how far it may rise.
 
         ``documented``: ``rate`` is the DAM's published limit (a ceiling it only backs off
         from); ``fixed``: the user chose ``rate`` (the start and a ceiling); otherwise ``rate``
         is an opening rate to rise from. A budget already configured the same way keeps what it
         learned (the next run of the process starts where the last one settled).
+
+        ``window``: the DAM documents its limit as at most ``count`` requests in any ``seconds``
+        (a fact of the host, kept whatever the rate): no such window (plus
+        :data:`WINDOW_MARGIN`) ever holds more, and a documented budget may spend a whole
+        window's worth at once, so a short exchange (Test Connection) is not paced at all while
+        a long run still averages under the limit.
         """
         with self._lock:
+            if window is not None:
+                self._learn_window(window)
             same = (self.configured and rate == self.opening and documented == self.documented
                     and fixed == self.fixed)
             if same and not fixed:
@@ -134,26 +150,48 @@ class HostBudget:
             self.ceiling = rate if (documented or fixed) else None
             self.slow_start = not (documented or fixed)
             self.burst = float(max(1, burst or 1))
+            if self.window is not None and documented:
+                self.burst = max(self.burst, float(self.window[0]))
             # A fresh budget starts full, as a token bucket does after a quiet spell: the first
             # ``burst`` requests (a Test Connection's handful) go at once; later ones are paced.
             self._tokens = self.burst if fresh else min(self._tokens, self.burst)
             self._seen_limit = float("inf")
 
-    def ensure(self, rate: float | None, burst: int | None) -> None:
-        """A client's constructor: its rate is taken as a limit until a sync says otherwise."""
+    def ensure(self, rate: float | None, burst: int | None,
+               window: Window | None = None) -> None:
+        """A client's constructor: its rate is taken as a limit until a sync says otherwise;
+        a documented ``window`` is learnt whenever it is given."""
         if not self.configured and rate:
-            self.configure(rate, burst=burst, documented=True)
+            self.configure(rate, burst=burst, documented=True, window=window)
+        elif window is not None:
+            with self._lock:
+                self._learn_window(window)
+
+    def _learn_window(self, window: Window) -> None:
+        self.window = (max(1, int(window[0])), float(window[1]))
+        self._starts = collections.deque(self._starts, maxlen=self.window[0])
+        if self.documented:
+            self.burst = max(self.burst, float(self.window[0]))
 
     def _reserve(self, now: float) -> float:
-        """Take a token (going into debt if none is left); returns how long to wait for it."""
+        """Take a token (going into debt if none is left) and a slot in the documented window;
+        returns how long to wait for both."""
         start = max(now, self.blocked_until)
-        if self.rate is None:
-            return start - now
-        if start > self._updated:
-            self._tokens = min(self.burst, self._tokens + (start - self._updated) * self.rate)
-            self._updated = start
-        self._tokens -= 1.0
-        return (start - now) + max(0.0, -self._tokens / self.rate)
+        slot = start
+        if self.rate is not None:
+            if start > self._updated:
+                self._tokens = min(self.burst, self._tokens + (start - self._updated) * self.rate)
+                self._updated = start
+            self._tokens -= 1.0
+            slot = start + max(0.0, -self._tokens / self.rate)
+        if self.window is not None:
+            count, seconds = self.window
+            if len(self._starts) >= count:  # the count-th last slot must leave the window first
+                slot = max(slot, self._starts[0] + seconds + WINDOW_MARGIN)
+            if self._starts:
+                slot = max(slot, self._starts[-1])
+            self._starts.append(slot)
+        return slot - now
 
     async def acquire(self) -> None:
         while True:
@@ -360,15 +398,42 @@ def check_scheme(url: str) -> None:
                     url=redact_url(url), kind="protocol")
 
 
-def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
-    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
-
-
 @functools.cache
 def tls_context() -> ssl.SSLContext:
-    """One TLS context per process, shared by every client: building one loads the CA bundle
-    (about 0.1 s of CPU), which each sync and each notification's re-read paid again."""
+    """The process's one TLS context (httpx's defaults: certifi, or ``SSL_CERT_FILE``/``_DIR``).
+
+    Loading the CA bundle costs tens of milliseconds; every client shares this one context
+    instead of loading it again, and a client that never speaks https never loads it.
+    """
     return httpx.create_ssl_context()
+
+
+class LazyTlsTransport(httpx.AsyncBaseTransport):
+    """httpx's own transport, with TLS set up on the first https request (see
+    :func:`tls_context`): a client of a plain-http loopback host never loads the CA bundle."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._plain: httpx.AsyncHTTPTransport | None = None
+        self._tls: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            if self._tls is None:
+                self._tls = httpx.AsyncHTTPTransport(verify=tls_context(), limits=self._limits)
+            return await self._tls.handle_async_request(request)
+        if self._plain is None:  # plain http (loopback only, see check_scheme): no TLS at all
+            self._plain = httpx.AsyncHTTPTransport(verify=False, limits=self._limits)
+        return await self._plain.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in (self._plain, self._tls):
+            if transport is not None:
+                await transport.aclose()
+
+
+def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
 class HttpClient:
@@ -377,7 +442,8 @@ class HttpClient:
     ``auth`` is any ``httpx.Auth`` (or a callable returning one, re-evaluated per try so refreshed
     tokens are used). It is applied only to requests to ``base_url``'s origin. ``rate``/``burst``
     configure the host's shared budget when nobody did yet (taken as a limit until a sync
-    says how to treat it); ``retries`` caps the policy's tries of a 5xx for this client.
+    says how to treat it); ``window``: the DAM's documented limit as a count in a time window
+    (:meth:`HostBudget.configure`); ``retries`` caps the policy's tries of a 5xx for this client.
     """
 
     def __init__(
@@ -387,6 +453,7 @@ class HttpClient:
         auth: httpx.Auth | None = None,
         rate: float | None = None,
         burst: int | None = None,
+        window: Window | None = None,
         max_connections: int = 16,
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
@@ -398,21 +465,21 @@ class HttpClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
-        self.rate, self.burst = rate, burst
+        self.rate, self.burst, self.window = rate, burst, window
         if self.base_url:
-            self.budget.ensure(rate, burst)
+            self.budget.ensure(rate, burst, window)
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.stats = {"requests": 0, "retries": 0, "429": 0}
+        limits = httpx.Limits(max_connections=max_connections,
+                              max_keepalive_connections=max_connections)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
+            limits=limits,
             headers={"User-Agent": USER_AGENT, **(headers or {})},
             follow_redirects=False,
-            transport=transport,
-            verify=tls_context(),
+            transport=transport or LazyTlsTransport(limits),
         )
 
     @property
@@ -583,7 +650,7 @@ class HttpClient:
         for _ in range(10):
             budget = budget_for(url, self.base_url)
             if not self.base_url:
-                budget.ensure(self.rate, self.burst)
+                budget.ensure(self.rate, self.burst, self.window)
             await budget.acquire()
             self.stats["requests"] += 1
             request = self._client.build_request(method, url, params=params, data=data,

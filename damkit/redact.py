@@ -58,6 +58,7 @@ LOGGER_NAMES = ("httpx", "httpcore", "damkit", "uvicorn")
 _lock = threading.Lock()
 _values: set[str] = set()
 _pattern: re.Pattern[str] | None = None  # swapped atomically; None when nothing is registered
+_stale = False  # values were registered since _pattern was compiled (compiled on the next use)
 
 # key=value after ?, &, # or ; (query string, fragment as in OAuth implicit flow, matrix params).
 _PARAM_RE = re.compile(r"(?P<sep>[?&#;])(?P<key>[^=&#?;\s\"'<>]+)=(?P<val>[^&#;\s\"'<>]*)")
@@ -79,7 +80,7 @@ _USERINFO_RE = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@:\s]*:)(?P<
 
 def register_secret(value: str | None) -> None:
     """Remember ``value`` so that :func:`redact` masks it from now on, in any thread."""
-    global _pattern
+    global _stale
     if not isinstance(value, str) or len(value) < MIN_LENGTH:
         return
     forms = {value, quote(value, safe=""), quote_plus(value)}
@@ -88,12 +89,22 @@ def register_secret(value: str | None) -> None:
         if not new:
             return
         _values.update(new)
-        ordered = sorted(_values, key=lambda v: (-len(v), v))  # longest first
-        _pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        _stale = True  # a store loading ten secrets compiles one pattern, not ten
+
+
+def _current_pattern() -> re.Pattern[str] | None:
+    global _pattern, _stale
+    if _stale:
+        with _lock:
+            if _stale:
+                ordered = sorted(_values, key=lambda v: (-len(v), v))  # longest first
+                _pattern = re.compile("|".join(re.escape(v) for v in ordered))
+                _stale = False
+    return _pattern
 
 
 def _mask_registered(text: str) -> str:
-    pattern = _pattern  # one read: a concurrent register swaps in a new pattern object
+    pattern = _current_pattern()  # one read: a concurrent register swaps in a new pattern object
     if pattern is None:
         return text
     return pattern.sub(MASK, text)

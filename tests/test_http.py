@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from damkit.errors import HttpError
 from damkit.http import (
+    WINDOW_MARGIN,
     HostBudget,
     HttpClient,
     Patience,
@@ -281,6 +282,22 @@ def test_a_documented_limit_is_a_ceiling_and_a_storm_is_a_hold_not_a_cut() -> No
     stormy.configure(15.0, documented=True)
     stormy.throttled(1.0)  # nothing answered before: the DAM holds everyone
     assert stormy.rate == 15.0
+
+
+def test_a_documented_window_lets_a_short_exchange_go_at_once_and_no_second_hold_more() -> None:
+    """Bynder: "at most 15 requests a second": the first 15 leave at once, and however many
+    requests queue, no window of a second (plus the margin) holds more than 15 of them."""
+    budget = HostBudget("test-window")
+    budget.ensure(15.0, None, (15, 1.0))
+    now = time.monotonic()
+    waits = [budget._reserve(now) for _ in range(60)]
+    assert waits[:15] == [0.0] * 15  # Test Connection's handful: not paced
+    slots = sorted(now + w for w in waits)
+    assert all(later - first >= 1.0 + WINDOW_MARGIN - 1e-9
+               for first, later in zip(slots, slots[15:]))  # 16 apart: more than a second
+    assert slots[-1] - slots[0] < 4 * (1.0 + WINDOW_MARGIN) + 1e-6  # ... and no slower
+    budget.configure(15.0, documented=True)  # a sync's set-up keeps the host's window
+    assert budget.window == (15, 1.0) and budget.rate == 15.0
 
 
 def test_patience_counts_the_union_of_holds_not_their_sum() -> None:

@@ -59,12 +59,21 @@ class Capabilities:
     burst: int | None = None
     #: whether ``rate`` is the DAM's documented limit (False: a polite guess)
     rate_documented: bool = False
+    #: the documented limit counts requests in any window of this many seconds (Bynder: at
+    #: most 15 in any second): a window's worth may go at once, and no window holds more
+    rate_window: float | None = None
     #: what the DAM calls the label that marks files for import
     tag_noun: TagNoun = "tag"
     #: secrets obtained by logging in (not typed): deleted with the connection, never prompted
     login_secrets: tuple[str, ...] = ()
     #: the secret whose presence means "logged in" (for ``damkit doctor``), if any
     login_marker: str | None = None
+
+    def rate_limit_window(self) -> tuple[int, float] | None:
+        """The documented limit as (requests, seconds) for the HTTP budget, if it is one."""
+        if not (self.rate_documented and self.rate and self.rate_window):
+            return None
+        return int(self.rate * self.rate_window), self.rate_window
 
 
 class LoopbackUnavailable(AuthError):

@@ -19,8 +19,11 @@ SPEC = ProviderSpec(
         backlink_permissions=BACKLINK_PERMISSIONS,
         change_notifications=True,
         checksum="none",
-        rate=15.0,  # 15 requests a second per credential, then 429 (bynder.md)
+        # "at most 15 requests a second per IP; after 15 requests every other request within
+        # the same second is rejected" (bynder.md §6.1): 15 in any second, the first 15 at once
+        rate=15.0,
         rate_documented=True,
+        rate_window=1.0,
         tag_noun="tag",
     ),
     settings="damkit.providers.bynder.settings:BynderSettings",

@@ -12,7 +12,8 @@ Steps, cheapest first:
    what the sync would import; archived and limited-use media as the settings say);
 5. Near misses: ``GET /api/v4/tags/?keyword=`` with ``mediaCount``, spellings that differ from
    the tag only in case or spaces;
-6. Download: the first tagged file's download URL (the sync's own path).
+6. Download: the download URL of the first file the listing found eligible (the sync's own
+   path; no second listing).
 
 ``ok`` only when nothing failed and at least one file carries the tag.
 """
@@ -26,7 +27,17 @@ import httpx
 
 from ...errors import DamkitError, HttpError
 from ...redact import redact
-from ..base import CheckReport, CheckStep, Fix, NearMiss, Stage, StepFailed, describe_error, run_stages
+from ..base import (
+    CheckReport,
+    CheckStep,
+    Fix,
+    NearMiss,
+    RemoteAsset,
+    Stage,
+    StepFailed,
+    describe_error,
+    run_stages,
+)
 from ..membership import MembershipUnproven
 from . import BACKLINK_PERMISSIONS
 from .backlink import permission_table
@@ -203,8 +214,10 @@ async def _tagged(provider: BynderProvider, report: CheckReport, step: CheckStep
     if "," in tag:
         report.warnings.append(f"the tag '{tag}' contains a comma: Bynder's tag filter splits "
                                "on commas, so the count may be wrong")
-    try:
-        tally = await provider.count_eligible()
+    try:  # the listing the sync does (its count_eligible), keeping the first file for Download
+        async for page in provider.list_assets():
+            state.setdefault("first", page[0])
+        tally = provider.tally
     except MembershipUnproven as exc:  # the DAM answered: say what it lacks, not "unreachable"
         raise StepFailed(exc.message, exc.hint) from None
     count = tally.eligible
@@ -271,20 +284,10 @@ async def _near_misses(provider: BynderProvider, report: CheckReport, step: Chec
 
 async def _download(provider: BynderProvider, report: CheckReport, step: CheckStep,
                     state: dict[str, Any]) -> None:
-    if not state.get("eligible"):
+    first: RemoteAsset | None = state.get("first")
+    if not state.get("eligible") or first is None:
         raise StepFailed("no tagged file to try", status="skipped")
-    response = await _get(provider, MEDIA, params={
-        "tags": provider.settings.tag, "limit": 1, "page": 1})
-    busy = overloaded(response)
-    if busy is not None:
-        raise busy
-    media = json_body(response)
-    if response.status_code != 200 or not isinstance(media, list) or not media:
-        raise StepFailed(f"the first tagged file could not be listed (HTTP "
-                         f"{response.status_code})")
-    first = media[0]
-    response = await _get(
-        provider, f"{MEDIA}{quote(str(first.get('id')), safe='')}/download/")
+    response = await _get(provider, f"{MEDIA}{quote(first.id, safe='')}/download/")
     busy = overloaded(response)
     if busy is not None:
         raise busy

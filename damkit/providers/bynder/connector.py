@@ -29,6 +29,7 @@ from ...http import HttpClient, status_error
 from ...redact import redact
 from ..base import CheckReport, ConnectionContext, Provider, RemoteAsset, TagCount
 from ..membership import MembershipUnproven, Tally
+from . import SPEC
 from .auth import make_auth
 from .backlink import TEXT_TYPES, property_name
 from .settings import BynderSettings
@@ -151,6 +152,7 @@ class BynderProvider(Provider):
             self.settings.domain,
             auth=self.auth,
             rate=ctx.rate if ctx.rate is not None else self.default_rate,
+            window=SPEC.capabilities.rate_limit_window(),
             retries=int(opts.get("retries", 5)),
             backoff=float(opts.get("backoff", 0.25)),
             timeout=float(opts.get("timeout", 30.0)),

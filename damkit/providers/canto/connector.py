@@ -8,6 +8,7 @@ The keyword is also compared exactly on each result, case included.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -398,12 +399,10 @@ class CantoProvider(Provider):
             start += len(results)
             if not results or start >= loose_found:
                 break
-        out = []
-        for spelling in sorted(spellings):
-            n = await self.count(spelling, exact=True, retries=CHECK_RETRIES)
-            if n:
-                out.append(NearMiss(spelling=spelling, count=n))
-        return out
+        ordered = sorted(spellings)  # each counted exactly, all at once
+        counts = await asyncio.gather(*(self.count(s, exact=True, retries=CHECK_RETRIES)
+                                        for s in ordered))
+        return [NearMiss(spelling=s, count=n) for s, n in zip(ordered, counts, strict=True) if n]
 
     # --- tag discovery -------------------------------------------------------------------------
 

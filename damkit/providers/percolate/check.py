@@ -5,14 +5,17 @@
    are told apart.
 2. Credentials: the client-credentials token (which field is wrong), then ``/api/v5/me``.
 3. Scope: a one-item asset page of the license (403 = unknown license or no access).
-4. Tag: the term named exactly as the tag, and near misses (case, spaces) with their file counts.
-5. Eligible files: ``meta.total`` of a one-item page filtered by the term ids.
+4. Tag: the term named exactly as the tag, and near misses (case, spaces) with their file counts
+   (asked at once).
+5. Eligible files: the listing the sync does, on the terms the Tag step found, membership
+   proven per asset.
 
 A 429 or 5xx that lasts through the (few) retries ends the check with "overloaded/unavailable".
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +31,10 @@ from .steps import STEPS
 if TYPE_CHECKING:
     from .connector import PercolateProvider
 
-StepFn = Callable[["PercolateProvider", HttpClient, CheckReport, CheckStep], Awaitable[None]]
+#: what one step learnt that a later one uses (the Scope step's asset count, the exact terms)
+State = dict[str, Any]
+StepFn = Callable[["PercolateProvider", HttpClient, CheckReport, CheckStep, State],
+                  Awaitable[None]]
 TAGGED_WARNING = next(w for s in STEPS if s.id == "percolate.check" for w in s.warnings)
 
 
@@ -91,8 +97,10 @@ async def run_check(provider: PercolateProvider) -> CheckReport:
                 access=Fix(step="percolate.scope", field="scope_id",
                            action=guide_hint("percolate.scope", "Scope ID")))
 
+        state: State = {}
+
         def bind(run: StepFn) -> Stage:
-            return lambda step: run(provider, http, report, step)
+            return lambda step: run(provider, http, report, step, state)
 
         # The Tag step may fail (no exact term) and Eligible still reports 0 with the warning.
         return await run_stages(report, [(n, bind(r)) for n, r in stages], describe=describe,
@@ -107,7 +115,7 @@ def _json(response: httpx.Response) -> Any:
 
 
 async def _reach(provider: PercolateProvider, http: HttpClient, report: CheckReport,
-                 step: CheckStep) -> None:
+                 step: CheckStep, state: State) -> None:
     response = await http.request("GET", "/api/v5/me", auth=False)
     status = response.status_code
     if status == 429 or status >= 500:
@@ -130,7 +138,7 @@ async def _reach(provider: PercolateProvider, http: HttpClient, report: CheckRep
 
 
 async def _credentials(provider: PercolateProvider, http: HttpClient, report: CheckReport,
-                       step: CheckStep) -> None:
+                       step: CheckStep, state: State) -> None:
     response = await provider.tokens.request_token(http)
     status = response.status_code
     if status == 429 or status >= 500:
@@ -176,7 +184,7 @@ async def _credentials(provider: PercolateProvider, http: HttpClient, report: Ch
 
 
 async def _scope(provider: PercolateProvider, http: HttpClient, report: CheckReport,
-                 step: CheckStep) -> None:
+                 step: CheckStep, state: State) -> None:
     scope = provider.settings.scope_id
     response = await provider.api("/api/v5/asset/", {"scope_ids": scope, "limit": 1}, http)
     status = response.status_code
@@ -195,17 +203,21 @@ async def _scope(provider: PercolateProvider, http: HttpClient, report: CheckRep
         raise StepFailed(f"listing assets of {scope} answered {status} {code}: {message}",
                          hint=guide_hint("percolate.scope", "Scope ID"))
     total = ((_json(response) or {}).get("meta") or {}).get("total")
+    state["scope_total"] = total if isinstance(total, int) else None
     step.detail = f"{scope} is readable ({total} assets)"
 
 
 async def _tag(provider: PercolateProvider, http: HttpClient, report: CheckReport,
-               step: CheckStep) -> None:
+               step: CheckStep, state: State) -> None:
     tag = provider.settings.tag
     exact, near = provider.split_terms(await provider.find_terms(http))
-    provider._exact_ids = exact
-    everything = await provider.count(None, http) if near else 0
-    for spelling, ids in sorted(near.items()):
-        count = await provider.count(ids, http)
+    state["exact"] = exact
+    everything = 0  # every asset of the scope (the Scope step counted them: same query)
+    if near:
+        everything = state.get("scope_total") or await provider.count(None, http)
+    spellings = sorted(near)
+    counts = await asyncio.gather(*(provider.count(near[s], http) for s in spellings))
+    for spelling, count in zip(spellings, counts, strict=True):
         if count and count >= everything:  # the term filter is not applied: no true count
             report.warnings.append(f"near miss '{spelling}': its file count is unknown (Percolate "
                                    "did not apply the term filter); it is never imported")
@@ -230,9 +242,9 @@ async def _tag(provider: PercolateProvider, http: HttpClient, report: CheckRepor
 
 
 async def _eligible(provider: PercolateProvider, http: HttpClient, report: CheckReport,
-                    step: CheckStep) -> None:
-    exact = provider._exact_ids or []
-    tally = await provider.count_eligible() if exact else None
+                    step: CheckStep, state: State) -> None:
+    exact: list[str] = state.get("exact") or []
+    tally = await provider.count_eligible(exact) if exact else None
     report.eligible = tally.eligible if tally else 0
     if tally and tally.untagged:
         report.warnings.append(f"Percolate's term filter let {tally.untagged} assets without the "

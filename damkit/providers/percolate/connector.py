@@ -301,9 +301,15 @@ class PercolateProvider(Provider):
 
     async def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:
         self._exact_ids = None  # a term created or renamed since the last listing counts now
+        self.tally = Tally()
+        async for page in self._list_tagged(await self.exact_term_ids()):
+            yield page
+
+    async def _list_tagged(self, term_ids: list[str]) -> AsyncIterator[list[RemoteAsset]]:
+        """The assets carrying any of ``term_ids`` (the exact tag's terms), membership proven per
+        asset; counted in ``self.tally``."""
         self._filter_proven = None
         self.tally = tally = Tally()
-        term_ids = await self.exact_term_ids()
         if not term_ids:
             log.info("percolate: no term named exactly %r in %s", self.settings.tag,
                      self.settings.scope_id)
@@ -343,9 +349,10 @@ class PercolateProvider(Provider):
         return await self.http.request("GET", path, params=params, auth=BearerAuth(token),
                                        follow_redirects=False)
 
-    async def count_eligible(self) -> Tally:
-        """Test Connection's count: the listing the sync would do, so the two always agree."""
-        async for _ in self.list_assets():
+    async def count_eligible(self, term_ids: list[str] | None = None) -> Tally:
+        """Test Connection's count: the listing the sync would do, so the two always agree.
+        ``term_ids``: the exact tag's terms the check has just read (not read twice)."""
+        async for _ in self.list_assets() if term_ids is None else self._list_tagged(term_ids):
             pass
         return self.tally
 
