@@ -4,7 +4,10 @@ The sandbox runs in its own process (``python -m damkit.sandbox``), as it would 
 load comes from ``--clients`` processes of threads, one keep-alive ``httpx.Client`` per thread
 (``--concurrency`` requests in flight in all), because a Python HTTP client costs more CPU per
 request than the server does.
-Prints ONE JSON object: ``{"requests_per_s", "requests", "seconds", "concurrency", ...}``.
+Prints ONE JSON object: ``{"requests_per_s", "requests", "seconds", "concurrency", ...}``;
+``server_cpu_us_per_request`` is the server process's CPU time over the measured window divided
+by the requests answered in it: the sandbox's own cost per request, which a busy machine blurs
+less than the wall-clock rate.
 
     .venv/bin/python benchmarks/sandbox_bench.py [--seconds 5] [--concurrency 16] [--clients 2]
 """
@@ -96,8 +99,14 @@ def run(seconds: float, concurrency: int, clients: int, assets: int) -> dict[str
         start_at = time.time() + 1.5
         server_cpu = cpu_seconds(proc.pid)
         with multiprocessing.get_context("spawn").Pool(clients) as pool:
-            results = pool.map(client_process, [(manifest, per_client, start_at, seconds, assets)]
-                               * clients)
+            pending = pool.map_async(client_process,
+                                     [(manifest, per_client, start_at, seconds, assets)] * clients)
+            # the server's CPU time over the measured window only (no start, no warm-up)
+            time.sleep(max(0.0, start_at - time.time()))
+            window_cpu = cpu_seconds(proc.pid)
+            time.sleep(max(0.0, start_at + seconds - time.time()))
+            window_cpu = cpu_seconds(proc.pid) - window_cpu
+            results = pending.get()
         server_cpu = cpu_seconds(proc.pid) - server_cpu
     finally:
         proc.terminate()
@@ -109,6 +118,7 @@ def run(seconds: float, concurrency: int, clients: int, assets: int) -> dict[str
             "client_processes": clients, "errors": int(sum(r["errors"] for r in results)),
             "client_cpu_s": round(sum(r["cpu"] for r in results), 2),
             "server_cpu_s_incl_warmup": round(server_cpu, 2),
+            "server_cpu_us_per_request": round(window_cpu / max(requests, 1) * 1e6, 1),
             "routes": ["percolate GET /api/v5/asset/{id}", "percolate GET /api/v5/asset/?limit=5"],
             "server": "separate process (python -m damkit.sandbox)"}
 

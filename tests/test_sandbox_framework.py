@@ -209,6 +209,73 @@ def test_429_burst_with_retry_after(demo: Callable[..., Sandbox], client: httpx.
     assert sb.faults("demo")["faults"]["burst_429"] == 0
 
 
+def test_faults_set_while_idle_act_at_once_and_every_request_counts(
+        demo: Callable[..., Sandbox], client: httpx.Client) -> None:
+    """A provider without faults skips the fault decision (one counter): setting a knob must
+    still act on the next request, and a spent counter must leave the provider as before."""
+    sb = demo()
+    assert [client.get(f"{sb.url}/demo/items").status_code for _ in range(3)] == [200] * 3
+    sb.control("PATCH", "demo/faults", json={"fail_next": 1, "fault_statuses": [503]})
+    assert client.get(f"{sb.url}/demo/items").status_code == 503
+    assert client.get(f"{sb.url}/demo/items").status_code == 200
+    state = sb.faults("demo")
+    assert state["requests"] == 2 and state["injected"]["5xx"] == 1  # PATCH zeroes counters
+    client.get(f"{sb.url}/demo/items")
+    assert sb.faults("demo")["requests"] == 3
+    sb.set_faults("demo", latency_ms=150)
+    started = time.monotonic()
+    assert client.get(f"{sb.url}/demo/items").status_code == 200
+    assert time.monotonic() - started >= 0.15
+    sb.set_faults("demo")
+    assert sb.faults("demo")["injected"]["latency"] == 0
+
+
+def test_routes_are_matched_as_starlette_matches_them() -> None:
+    """The sandbox's router tries only the routes whose literal prefix fits the path; every
+    answer (match, path parameters, 405, trailing-slash redirect, 404, mounts) must be the one
+    Starlette's own router gives."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.routing import Mount, Router
+
+    from damkit.sandbox.routing import IndexedRouter
+
+    async def echo(request: Request) -> Response:
+        return JSONResponse({"route": request.scope["route"].path,
+                             "params": dict(request.path_params),
+                             "root": request.scope.get("root_path", "")})
+
+    inner = [Route("/x/{key}", echo), Route("/x/", echo, methods=["POST"])]
+    routes: list[BaseRoute] = [
+        Route("/items", echo), Route("/items/{key}", echo),
+        Route("/items/{key}/download", echo), Route("/items/{number:int}/int", echo),
+        Route("/{anything}/catch", echo), Route("/post-only", echo, methods=["POST"]),
+        Mount("/sub", routes=inner), Mount("/sub2", app=Router(routes=inner)),
+    ]
+    plain = Starlette(routes=routes)
+    indexed = Starlette(routes=routes)
+    indexed.router = IndexedRouter(routes)
+    paths = ["/items", "/items/", "/items/a:1", "/items/a%3A1", "/items/7/int", "/items/x/int",
+             "/items/k/download", "/items/k/download/", "/z/catch", "/items/catch",
+             "/post-only", "/sub/x/9", "/sub/x/", "/sub2/x/9", "/sub", "/sub/", "/nothing", "/"]
+
+    async def answers(app: Starlette) -> list[tuple[str, int, str, str]]:
+        out = []
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") as c:
+            for method in ("GET", "POST"):
+                for path in paths:
+                    r = await c.request(method, path)
+                    out.append((f"{method} {path}", r.status_code, r.text,
+                                r.headers.get("location", "")))
+        return out
+
+    expected = asyncio.run(answers(plain))
+    assert asyncio.run(answers(indexed)) == expected
+    assert {status for _, status, _, _ in expected} >= {200, 307, 404, 405}
+
+
 def test_cut_body_raises_in_httpx(demo: Callable[..., Sandbox], client: httpx.Client) -> None:
     sb = demo()
     asset = big_asset(sb)

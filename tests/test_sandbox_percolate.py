@@ -260,6 +260,43 @@ def test_deleted_assets_leave_the_list(fresh_sandbox: Callable[..., Sandbox]) ->
         assert shown["deleted"] is True
 
 
+def test_served_assets_follow_every_change(fresh_sandbox: Callable[..., Sandbox]) -> None:
+    """Asset answers are kept as JSON between requests: a change through the control API, a
+    switch and a reset must each show in the very next answer, in the list and alone."""
+    sandbox = fresh_sandbox(providers=("percolate",), assets=30)
+    m = sandbox.manifest()["providers"]["percolate"]
+    token = token_for(m["api_url"], m["client_id"], m["client_secret"])
+    page = {"scope_ids": m["scope_id"], "limit": 3}
+    with httpx.Client(base_url=m["api_url"], headers={"Authorization": f"Bearer {token}"}) as c:
+        def both() -> tuple[dict[str, Any], dict[str, Any]]:
+            alone = c.get("/api/v5/asset/asset:2").json()["data"]
+            listed = next(a for a in c.get("/api/v5/asset/", params=page).json()["data"]
+                          if a["id"] == "asset:2")
+            assert alone == listed
+            return alone, listed
+
+        first, _ = both()
+        assert both()[0] == first  # served twice unchanged
+        sandbox.control("POST", "percolate/assets/asset:2/modify",
+                        json={"size": first["size"] + 7, "name": "renamed.txt"})
+        changed, _ = both()
+        assert changed["size"] == first["size"] + 7 and changed["filename"] == "renamed.txt"
+        assert changed["updated_at"] >= first["updated_at"]
+        sandbox.set_switches("percolate", "asset_term_ids")
+        with_terms, _ = both()
+        tag_terms = set(with_terms["term_ids"])
+        sandbox.control("POST", "percolate/assets/asset:2/tag", json={"tag": "Fresh tag"})
+        assert set(both()[0]["term_ids"]) == tag_terms | {term_id(c, m, "Fresh tag")}
+        sandbox.set_switches("percolate")
+        assert "term_ids" not in both()[0]
+        sandbox.control("POST", "percolate/assets/asset:2/archive", json={"archived": True})
+        assert c.get("/api/v5/asset/asset:2").json()["data"]["status"] == "archived"
+        sandbox.reset()  # new emulator objects, catalogs generated again: the first answer
+        assert c.get("/api/v5/asset/asset:2", headers={
+            "Authorization": f"Bearer {token_for(m['api_url'], m['client_id'], m['client_secret'])}"}
+        ).json()["data"] == first
+
+
 # --- download -------------------------------------------------------------------------------------
 
 def png_asset(sb: Sandbox) -> Any:

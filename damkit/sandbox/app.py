@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import Mount, Router
+from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 from .base import Emulator
 from .catalog import Catalog
 from .faults import FaultMiddleware, FaultSpec, FaultState, install_log_filter
+from .routing import IndexedRouter
 
 #: Extra emulators with no provider spec: name -> "module:Class" or the class (tests of the
 #: sandbox itself). Every registered provider's emulator is served without being listed here.
@@ -162,14 +163,14 @@ class EmulatorApp:
     def __init__(self, state: SandboxState, name: str) -> None:
         self.state = state
         self.name = name
-        self._router: Router | None = None
+        self._router: IndexedRouter | None = None
         self._for: Emulator | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         emu = self.state.emulators[self.name]
         router = self._router
         if router is None or self._for is not emu:
-            router = self._router = Router(routes=emu.routes())
+            router = self._router = IndexedRouter(emu.routes())
             self._for = emu
         await router(scope, receive, send)
 
@@ -185,5 +186,6 @@ def build_app(state: SandboxState) -> Starlette:
                                     lambda name=name: state.switches.get(name, set()))
         routes.append(Mount(f"/{name}", app=FaultMiddleware(switched, state.faults[name])))
     app = Starlette(routes=routes)
+    app.router = IndexedRouter(routes)
     app.state.sandbox = state
     return app

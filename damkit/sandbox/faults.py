@@ -168,6 +168,7 @@ class FaultState:
         self._pattern: re.Pattern[str] | None = None
         #: the provider's current catalog (set by the sandbox app): for ``shift_listing``
         self.catalog: Callable[[], Catalog] | None = None
+        self.idle = True  # see _refresh_idle
         self.set(self.spec)
 
     def set(self, spec: FaultSpec) -> None:
@@ -182,6 +183,16 @@ class FaultState:
             self.under_limit = 0  # requests the hidden rate limit let through
             self.requests = 0
             self._buckets: dict[str, list[float]] = {}  # client host -> [tokens, updated]
+            self._refresh_idle()
+
+    def _refresh_idle(self) -> None:
+        """``idle``: no knob would touch a request (call under the lock). Worked out when the
+        spec is set and when a counter runs out, so that a request to a provider without
+        faults costs one counter increment."""
+        spec = self.spec
+        self.idle = not (spec.latency_ms or spec.rate_limit or spec.burst_429 or spec.fail_next
+                         or spec.fault_rate or spec.cut_next or spec.cut_rate
+                         or spec.slow_body_bps or spec.shift_listing)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -204,49 +215,58 @@ class FaultState:
             return False
         return True
 
-    def decide(self, path: str, client: str = "?") -> Decision:
-        """What to do with one request (consumes counters and random draws)."""
+    def decide(self, path: str, client: str = "?") -> Decision | None:
+        """What to do with one request (consumes counters and random draws); None: nothing."""
         with self.lock:
-            spec = self.spec
             self.requests += 1
-            if self._pattern is not None and not self._pattern.search(path):
-                return Decision()
-            d = Decision(latency=spec.latency_ms / 1000.0)
-            if d.latency:
-                self.injected["latency"] += 1
-            if self._over_limit(client, path):
-                self.injected["rate_limited"] += 1
-                d.status, d.retry_after, d.quiet = 429, 1, True
-                return d
-            if spec.burst_429 > 0:
-                spec.burst_429 -= 1
-                self.injected["429"] += 1
-                d.status, d.retry_after = 429, spec.retry_after
-                return d
-            fail = False
-            if spec.fail_next > 0:
-                spec.fail_next -= 1
-                fail = True
-            elif spec.fault_rate > 0 and self._rng.random() < spec.fault_rate:
-                fail = True
-            if fail:
-                d.status = spec.fault_statuses[self._status_turn % len(spec.fault_statuses)]
-                self._status_turn += 1
-                self.injected["5xx"] += 1
-                return d
-            if spec.cut_next > 0:
-                spec.cut_next -= 1
-                d.cut = True
-            elif spec.cut_rate > 0 and self._rng.random() < spec.cut_rate:
-                d.cut = True
-            if d.cut:
-                self.injected["cut"] += 1
-            elif spec.slow_body_bps > 0:
-                d.slow_bps = spec.slow_body_bps
-                self.injected["slow"] += 1
-            elif spec.shift_listing > 0 and self._pattern is not None:
-                d.shift = True
+            if self.idle:
+                return None
+            try:
+                return self._decide(path, client)
+            finally:
+                self._refresh_idle()
+
+    def _decide(self, path: str, client: str) -> Decision:
+        """:meth:`decide` for a spec with a knob on (under the lock)."""
+        spec = self.spec
+        if self._pattern is not None and not self._pattern.search(path):
+            return Decision()
+        d = Decision(latency=spec.latency_ms / 1000.0)
+        if d.latency:
+            self.injected["latency"] += 1
+        if self._over_limit(client, path):
+            self.injected["rate_limited"] += 1
+            d.status, d.retry_after, d.quiet = 429, 1, True
             return d
+        if spec.burst_429 > 0:
+            spec.burst_429 -= 1
+            self.injected["429"] += 1
+            d.status, d.retry_after = 429, spec.retry_after
+            return d
+        fail = False
+        if spec.fail_next > 0:
+            spec.fail_next -= 1
+            fail = True
+        elif spec.fault_rate > 0 and self._rng.random() < spec.fault_rate:
+            fail = True
+        if fail:
+            d.status = spec.fault_statuses[self._status_turn % len(spec.fault_statuses)]
+            self._status_turn += 1
+            self.injected["5xx"] += 1
+            return d
+        if spec.cut_next > 0:
+            spec.cut_next -= 1
+            d.cut = True
+        elif spec.cut_rate > 0 and self._rng.random() < spec.cut_rate:
+            d.cut = True
+        if d.cut:
+            self.injected["cut"] += 1
+        elif spec.slow_body_bps > 0:
+            d.slow_bps = spec.slow_body_bps
+            self.injected["slow"] += 1
+        elif spec.shift_listing > 0 and self._pattern is not None:
+            d.shift = True
+        return d
 
     def shift(self, body: bytes) -> int:
         """Untag up to ``shift_listing`` tagged assets listed in ``body``; returns how many."""
@@ -262,6 +282,7 @@ class FaultState:
             chosen = listed[:wanted]
             self.spec.shift_listing -= len(chosen) if chosen else 0
             self.injected["shifted"] += len(chosen)
+            self._refresh_idle()
         for asset in chosen:
             catalog.set_tags(asset.key, remove=[catalog.tag])
         return len(chosen)
@@ -297,6 +318,9 @@ class FaultMiddleware:
             return
         client = scope.get("client")
         d = self.faults.decide(relative, client[0] if client else "?")
+        if d is None:
+            await self.app(scope, receive, send)
+            return
         if d.latency:
             await asyncio.sleep(d.latency)
         if d.status:

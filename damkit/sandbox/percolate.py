@@ -68,6 +68,21 @@ def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
                         status_code=status)
 
 
+def json_body(content: Any) -> bytes:
+    """``content`` encoded exactly as :class:`JSONResponse` encodes it (so that cached pieces
+    joined together are the bytes it would have sent)."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None,
+                      separators=(",", ":")).encode("utf-8")
+
+
+def json_response(body: bytes) -> Response:
+    return Response(body, media_type=JSONResponse.media_type)
+
+
+#: wire forms kept (JSON, per asset) before the cache starts over
+WIRE_CACHE_SIZE = 4096
+
+
 def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
@@ -119,6 +134,8 @@ class PercolateEmulator(Emulator):
         self.term_ids: dict[str, str] = {}  # name -> term id
         self._union_cache: dict[tuple[str, ...], list[SandboxAsset]] = {}
         self._live_cache: list[SandboxAsset] | None = None
+        #: asset key -> ((modified, version, with term_ids), its wire form as JSON)
+        self._wire_cache: dict[str, tuple[tuple[float, int, bool], bytes]] = {}
         #: Requests the CDN saw that carried an Authorization header (must stay 0).
         self.cdn_requests = 0
         self.cdn_auth_seen = 0
@@ -160,6 +177,7 @@ class PercolateEmulator(Emulator):
         with self._lock:
             self._union_cache.clear()
             self._live_cache = None
+            self._wire_cache.clear()
         self._sync_terms()
 
     def _sync_terms(self) -> None:
@@ -348,7 +366,21 @@ class PercolateEmulator(Emulator):
         return JSONResponse({"meta": {"query": query, "total": len(items)},
                              "data": items[offset:offset + limit]})
 
-    def _wire(self, asset: SandboxAsset) -> dict[str, Any]:
+    def _wire_json(self, asset: SandboxAsset, with_terms: bool) -> bytes:
+        """:meth:`_wire` as JSON, cached: most requests read assets that have not changed since
+        the last time they were sent (every change bumps ``modified`` and empties the cache)."""
+        stamp = (asset.modified, asset.version, with_terms)
+        hit = self._wire_cache.get(asset.key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        body = json_body(self._wire(asset, with_terms))
+        with self._lock:
+            if len(self._wire_cache) >= WIRE_CACHE_SIZE:
+                self._wire_cache.clear()
+            self._wire_cache[asset.key] = (stamp, body)
+        return body
+
+    def _wire(self, asset: SandboxAsset, with_terms: bool) -> dict[str, Any]:
         ext: dict[str, Any] = {}
         if asset.kind == "image":
             ext = {"dimensions": {"width": 8, "height": 8, "unit": "pixels"}, "orientation": "square"}
@@ -359,7 +391,7 @@ class PercolateEmulator(Emulator):
             "updated_at": iso(asset.modified), "status": "archived" if asset.archived else "ready",
             "type": kind, "created_through": "Web Upload", "creator_id": USER_ID,
             "folder_id": "folder:1", "deleted": asset.deleted, "ext": ext,
-        } | ({"term_ids": self._asset_terms(asset)} if "asset_term_ids" in self.switches else {})
+        } | ({"term_ids": self._asset_terms(asset)} if with_terms else {})
 
     def _asset_terms(self, asset: SandboxAsset) -> list[str]:
         return [self.term_ids[t] for t in asset.tags if t in self.term_ids]
@@ -447,8 +479,11 @@ class PercolateEmulator(Emulator):
         query.update(offset=offset, limit=limit, scope_ids=scopes)
         if term_ids:
             query["term_ids"] = term_ids
-        return JSONResponse({"include": {}, "meta": {"total": len(assets), "query": query},
-                             "data": [self._wire(a) for a in page]})
+        with_terms = "asset_term_ids" in self.switches
+        return json_response(b'{"include":{},"meta":'
+                             + json_body({"total": len(assets), "query": query})
+                             + b',"data":[' + b",".join(self._wire_json(a, with_terms) for a in page)
+                             + b"]}")
 
     @staticmethod
     def _wire_type(asset: SandboxAsset) -> str:
@@ -468,7 +503,8 @@ class PercolateEmulator(Emulator):
         asset = self._visible(token, request.path_params["asset_id"], deleted_ok)
         if isinstance(asset, Response):
             return asset
-        return JSONResponse({"include": {}, "data": self._wire(asset)})
+        wire = self._wire_json(asset, "asset_term_ids" in self.switches)
+        return json_response(b'{"include":{},"data":' + wire + b"}")
 
     # --- download -----------------------------------------------------------------------------
 

@@ -39,6 +39,9 @@ SWITCHES: dict[str, str] = {
 #: switches every emulator honours (the rest are named after the one provider they apply to)
 COMMON = ("ignore_tag_filter", "omit_membership", "html_401", "unknown_error_body")
 
+#: the switches :class:`SwitchMiddleware` applies (the others live in the emulators)
+REWRITING = frozenset({"html_401", "unknown_error_body"})
+
 HTML_401 = (b"<!DOCTYPE html><html><head><title>401 Unauthorized</title></head>"
             b"<body><h1>Unauthorized</h1><p>Please sign in.</p></body></html>")
 UNKNOWN_BODY = {"fault": {"faultstring": "Request rejected", "detail": {"errorcode": "E-0001"}}}
@@ -77,8 +80,8 @@ class SwitchMiddleware:
         self.active = active  # () -> set[str]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        on = self.active() if scope["type"] == "http" else set()
-        if not on & {"html_401", "unknown_error_body"}:
+        on: set[str] = self.active() if scope["type"] == "http" else set()
+        if REWRITING.isdisjoint(on):
             await self.app(scope, receive, send)
             return
         rewriter = _Rewriter(send, on)
