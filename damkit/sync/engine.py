@@ -40,7 +40,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from ..errors import DamkitError, LocalStorageError, RateLimited, SyncError, local_storage_error
+from ..errors import DamkitError, RateLimited, SyncError
 from ..http import Patience, patience
 from ..library import LIBRARY_FOLDER
 from ..progress import ProgressCallback, Reporter
