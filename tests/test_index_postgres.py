@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from damkit import audit as core_audit
 from damkit.errors import IndexLockedError, IndexUnavailableError, SettingsError, SyncError
 from damkit.index import ENV_INDEX_URL, LibraryIndex, open_index
 from damkit.index.postgres import MIGRATIONS, PgIndex
@@ -62,6 +63,11 @@ async def test_workspace_on_postgres_syncs_a_sandbox_connection(
     assert_library_matches(ws, conn, want)
     again = await sync_connection(ws, conn, rate=RATE)
     assert (again.plan.unchanged, again.downloaded) == (len(want), 0)
+
+    # the audit (the notebook's) reads the server index: live and offline, all current
+    for live in (True, False):
+        audit = await core_audit.audit(ws, conn, live=live)
+        assert audit.counts()["current"] == len(want) == sum(audit.counts().values()), live
 
     # another machine's workspace (another folder) on the same database sees it all
     other = workspace(tmp_path / "elsewhere")

@@ -99,6 +99,17 @@ def _interrupted_commit(directory: Path) -> bool:
     return any(n not in live for n in names)
 
 
+def _rollbacks(url: str) -> int:
+    """Transactions the server rolled back in the test's database (pg_stat_database)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("SELECT pg_stat_clear_snapshot()")
+        row = db.execute("SELECT xact_rollback FROM pg_stat_database "
+                         "WHERE datname = current_database()").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _check_index(location: str, printed: set[int]) -> int:
     """Every printed batch is complete, no batch is partial; returns the next batch number."""
     ix = open_index(location)
@@ -134,6 +145,7 @@ def test_sigkill_while_committing_loses_no_committed_batch(tmp_path: Path, index
     printed: set[int] = set()
     next_batch = 0
     kills = mid_commit = carried = 0
+    rolled_back = 0 if files else _rollbacks(index_location)
     started = time.monotonic()
     def more() -> bool:  # the file index: 50-60 kills; loaded, more until 50 batches committed
         enough = kills >= most or (kills >= least and time.monotonic() - started > 30)
@@ -167,7 +179,13 @@ def test_sigkill_while_committing_loses_no_committed_batch(tmp_path: Path, index
     assert kills >= least
     assert len(printed) > least  # the children did commit between kills
     if not files:
-        return  # no files to sweep, no backups: the server's own durability
+        # no files to sweep, no backups; the transactions the server rolled back are the kills
+        # that landed inside a commit (counted when the killed session ends)
+        deadline = time.monotonic() + 10
+        while _rollbacks(index_location) - rolled_back < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _rollbacks(index_location) - rolled_back >= 3
+        return
     assert mid_commit >= 3, mid_commit  # some kills did land inside a commit
     assert carried >= 3, carried  # segments past the bound were carried into newer ones
     leftovers = [n for n in os.listdir(directory) if n.endswith(".tmp")]
