@@ -53,6 +53,10 @@ class LibraryStore(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
+    def check(self, rel: str) -> None:
+        """Raise ``ValueError`` when ``rel`` is not a path inside the library."""
+        split_rel(rel)
+
     @abstractmethod
     def staging(self, connection: str) -> Path:
         """The local folder downloads of ``connection`` are written to before they are whole."""
