@@ -196,4 +196,4 @@ def chunks(handle: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
 
 
 __all__ = ["ENV_LIBRARY_URL", "ENV_S3_ENDPOINT", "LibraryStore", "SizeOf", "check_endpoint_url",
-           "open_store", "parse_library_url", "rel_path", "split_rel"]
+           "chunks", "open_store", "parse_library_url", "rel_path", "split_rel"]
