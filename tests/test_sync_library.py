@@ -64,3 +64,24 @@ def test_inside_refuses_escapes(tmp_path: Path) -> None:
             inside(tmp_path / "lib", bad)
     with pytest.raises(ValueError):
         connection_dir(tmp_path, "..")
+
+
+def test_stores_refuse_paths_outside_the_library(tmp_path: Path) -> None:
+    from damkit.storage import split_rel
+    from damkit.storage.local import LocalStore
+    from damkit.storage.objects import ObjectStore
+
+    local = LocalStore(tmp_path)
+    bucket = ObjectStore(tmp_path / "state", "bucket", "team/lib")  # no request is made here
+    assert split_rel("DAM Import/acme/a_x.png") == ("acme", "a_x.png")
+    assert bucket.key("DAM Import/acme/a_x.png") == "bucket/team/lib/acme/a_x.png"
+    (tmp_path / "DAM Import").mkdir()
+    (tmp_path / "DAM Import" / "out").symlink_to(tmp_path.parent)
+    for bad in ("DAM Import/../x", "DAM Import/acme/../../x", "DAM Import/acme/a/b", "/etc/passwd",
+                "other/acme/a.png", "DAM Import/acme", "DAM Import/../acme/a.png", ""):
+        for store in (local, bucket):
+            with pytest.raises(ValueError):
+                store.check(bad)
+    with pytest.raises(ValueError):
+        local.check("DAM Import/out/x.png")  # a symlink out of the library
+    assert bucket.size("DAM Import/../x") is None

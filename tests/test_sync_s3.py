@@ -191,6 +191,13 @@ def test_library_url_settings_are_checked(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("DAMKIT_LIBRARY_URL", "ftp://elsewhere")
     with pytest.raises(SettingsError, match="DAMKIT_LIBRARY_URL"):
         open_store(ws.root)
+    # a server's environment names the bucket (over the workspace's setting)
+    ws.set_config(library_url="s3://from-config/lib")
+    monkeypatch.setenv("DAMKIT_LIBRARY_URL", "s3://from-env/team/lib/")
+    monkeypatch.setenv("DAMKIT_S3_ENDPOINT_URL", "http://127.0.0.1:9/")
+    store = open_store(ws.root, library_url=ws.config().library_url)
+    assert (store.kind, store.url) == ("s3", "s3://from-env/team/lib")
+    assert repr(store) == "ObjectStore('s3://from-env/team/lib', endpoint_url='http://127.0.0.1:9')"
     # the extra not installed: importing s3fs fails as it would without damkit[server]
     # (uninstalling a package under a running test suite is not possible, so its import is
     # made to fail the way a missing package fails)

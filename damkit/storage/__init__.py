@@ -53,6 +53,10 @@ class LibraryStore(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
+    def check(self, rel: str) -> None:
+        """Raise ``ValueError`` when ``rel`` is not a path inside the library."""
+        split_rel(rel)
+
     @abstractmethod
     def staging(self, connection: str) -> Path:
         """The local folder downloads of ``connection`` are written to before they are whole."""
@@ -192,4 +196,4 @@ def chunks(handle: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
 
 
 __all__ = ["ENV_LIBRARY_URL", "ENV_S3_ENDPOINT", "LibraryStore", "SizeOf", "check_endpoint_url",
-           "open_store", "parse_library_url", "rel_path", "split_rel"]
+           "chunks", "open_store", "parse_library_url", "rel_path", "split_rel"]

@@ -56,6 +56,10 @@ class LocalStore(LibraryStore):
         """The file behind a record path (refuses one that would leave the library)."""
         return inside(self.root, rel)
 
+    def check(self, rel: str) -> None:
+        super().check(rel)
+        self.path(rel)  # also refuses a symlink that leads out of the library
+
     def staging(self, connection: str) -> Path:
         return partial_dir(self.library_dir, connection)
 

@@ -23,6 +23,7 @@ import contextlib
 import mimetypes
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -31,6 +32,7 @@ import s3fs
 from botocore.exceptions import BotoCoreError
 
 from ..errors import LocalStorageError
+from ..library import connection_dir
 from ..redact import redact, register_secret
 from . import LibraryStore, SizeOf, rel_path, split_rel
 
@@ -57,6 +59,7 @@ class ObjectStore(LibraryStore):
         self.prefix = prefix
         self.endpoint_url = endpoint_url
         self._fs: Any = None
+        self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -69,11 +72,12 @@ class ObjectStore(LibraryStore):
     @property
     def fs(self) -> Any:
         """The s3fs file system, made on first use (no request before a file is touched)."""
-        if self._fs is None:
-            client = {"endpoint_url": self.endpoint_url} if self.endpoint_url else {}
-            self._fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False,
-                                         client_kwargs=client)
-        return self._fs
+        with self._lock:
+            if self._fs is None:
+                client = {"endpoint_url": self.endpoint_url} if self.endpoint_url else {}
+                self._fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False,
+                                             client_kwargs=client)
+            return self._fs
 
     # --- names --------------------------------------------------------------------------------
 
@@ -93,8 +97,7 @@ class ObjectStore(LibraryStore):
     # --- the interface ------------------------------------------------------------------------
 
     def staging(self, connection: str) -> Path:
-        split_rel(rel_path(connection, "x"))  # a plain, safe folder name
-        return self.staging_root / connection / "partial"
+        return connection_dir(self.staging_root, connection) / "partial"
 
     def publish(self, part: Path, rel: str) -> None:
         key = self.key(rel)
@@ -111,7 +114,7 @@ class ObjectStore(LibraryStore):
     def size(self, rel: str) -> int | None:
         try:
             info = self.fs.info(self.key(rel))
-        except FileNotFoundError:
+        except (FileNotFoundError, ValueError):  # absent, or not a library path
             return None
         except (OSError, BotoCoreError) as exc:
             raise self._refused("read a file's size", exc) from None
@@ -162,7 +165,7 @@ class ObjectStore(LibraryStore):
     def remove_connection(self, connection: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(self._folder(connection), recursive=True)
-        shutil.rmtree(self.staging_root / connection / "partial", ignore_errors=True)
+        shutil.rmtree(self.staging(connection), ignore_errors=True)
 
 
 __all__ = ["ObjectStore"]

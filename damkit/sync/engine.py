@@ -45,7 +45,6 @@ from ..http import Patience, patience
 from ..library import LIBRARY_FOLDER
 from ..progress import ProgressCallback, Reporter
 from ..providers.base import Provider, RemoteAsset
-from ..storage import split_rel
 from ..workspace import Workspace, now_iso
 from .backlink import backlink_wanted, library_url, require_backlink_ready
 from .fetch import FetchError, fetch_file, file_matches
@@ -208,7 +207,7 @@ class Runner:
 
     async def _download(self, job: Job) -> tuple[int | None, FetchError | None]:
         """(bytes or None when adopted, error)."""
-        split_rel(job.rel_path)  # ValueError: a path that would leave the library
+        self.store.check(job.rel_path)  # ValueError: a path that would leave the library
         if job.try_adopt and await file_matches(self.store, job.rel_path, job.asset.size,
                                                 job.asset.checksum):
             return None, None

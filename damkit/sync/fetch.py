@@ -80,6 +80,8 @@ def _classify(exc: BaseException, where: str) -> FetchError:
             return FetchError(str(disk), fatal=True, cause=disk)
         return FetchError(f"cannot write the file: {exc.strerror or exc}", retryable=False,
                           cause=exc)
+    if isinstance(exc, ValueError):  # a path that would leave the library
+        return FetchError(str(exc), retryable=False, cause=exc)
     if isinstance(exc, LocalStorageError):
         return FetchError(str(exc), fatal=True, cause=exc)
     if isinstance(exc, (AuthError, CircuitOpen, RateLimited)):  # RateLimited: patience ran out
