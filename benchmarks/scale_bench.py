@@ -48,6 +48,7 @@ from sandbox_process import start_sandbox  # noqa: E402
 from damkit.demo import add_sandbox_connections, fetch_manifest  # noqa: E402
 
 from queue_support import (  # noqa: E402
+    backend_env,
     backend_names,
     check_library,
     damkit,
@@ -83,6 +84,8 @@ def cpu_seconds(pid: int) -> float:
 def one_run(workers: int, *, manifest: dict[str, Any], args: argparse.Namespace, pg: Any,
             tmp: Path, backend: str) -> dict[str, Any]:
     root = tmp / f"ws-{workers}"
+    extra = backend_env(backend, postgres=pg, name=f"scale_index_{workers}")
+    os.environ.update(extra)  # this process opens the same index as the workers
     manifest = {**manifest, "providers": {"percolate": manifest["providers"]["percolate"]}}
     with open_ws(root) as ws:
         names: list[str] = []
@@ -90,7 +93,7 @@ def one_run(workers: int, *, manifest: dict[str, Any], args: argparse.Namespace,
             names += add_sandbox_connections(ws, manifest, prefix=f"c{i:03d}-")
         expected = expected_assets(ws, names)
     url = pg.database_url(f"scale_{workers}")
-    env = worker_env(root, url)
+    env = worker_env(root, url, extra)
     procs = [start_worker(env, "--concurrency", str(args.concurrency), log=tmp / f"w{workers}-{i}.log")
              for i in range(workers)]
     try:
