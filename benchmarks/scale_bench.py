@@ -103,13 +103,14 @@ def one_run(workers: int, *, manifest: dict[str, Any], args: argparse.Namespace,
                 raise SystemExit("the workers did not start: "
                                  + (tmp / f"w{workers}-0.log").read_text()[-2000:])
             time.sleep(0.1)
+        idle_cpu = sum(cpu_seconds(p.pid) for p in procs)  # start-up, not the work
         queued = damkit("sync", "--enqueue", "--all", "--rate", str(args.rate), "--json", env=env)
         if queued.returncode != 0:
             raise SystemExit(queued.stderr)
         if not wait_drained(url, timeout=1800, procs=procs):
             raise SystemExit("the queue did not drain: "
                              + (tmp / f"w{workers}-0.log").read_text()[-2000:])
-        cpu = sum(cpu_seconds(p.pid) for p in procs)
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - idle_cpu
     finally:
         codes = stop_workers(procs)
     with open_ws(root) as ws:
