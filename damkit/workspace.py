@@ -28,10 +28,12 @@ from .providers import settings_model
 from .settings import (
     SNS_TOPIC_ARN_RE,
     ConnectionSettings,
+    check_queue_url,
     clean_base_url,
     clean_connection_name,
     event_consumer_path,
     parse_settings,
+    parse_sync_every,
 )
 
 if TYPE_CHECKING:
@@ -175,15 +177,11 @@ class WorkspaceConfig(BaseModel):
     @field_validator("queue_url")
     @classmethod
     def _queue(cls, value: str | None) -> str | None:
-        from .settings import check_queue_url
-
         return check_queue_url(value, stored=True) if value else None
 
     @field_validator("sync_every")
     @classmethod
     def _every(cls, value: list[str]) -> list[str]:
-        from .settings import parse_sync_every
-
         entries = [v.strip() for v in value if v.strip()]
         parse_sync_every(entries)
         return entries

@@ -27,6 +27,15 @@ SECRETS_ENV = {"DAMKIT_SECRET_STORE": "plaintext"}  # sandbox keys only
 BACKENDS = ["tinydb-local"]
 
 
+def backend_env(backend: str, *, postgres: Any, name: str) -> dict[str, str]:
+    """Environment selecting the index and library backends, for the test process and the
+    workers alike (``postgres``: the session's server, ``name``: a database name to use).
+    The server cases plug in here (e.g. ``DAMKIT_INDEX_URL=postgres.database_url(name)``)."""
+    if backend == "tinydb-local":
+        return {}
+    raise ValueError(f"no such backend case: {backend}")
+
+
 def backend_names(backend: str) -> tuple[str, str]:
     """(index_backend, library_backend) for the benchmark's JSON."""
     index, _, library = backend.partition("-")

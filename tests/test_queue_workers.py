@@ -18,6 +18,7 @@ import pytest
 from queue_support import (
     BACKENDS,
     add_connections,
+    backend_env,
     check_library,
     damkit,
     expected_assets,
@@ -35,8 +36,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+def backend(request: pytest.FixtureRequest, postgres, monkeypatch) -> dict[str, str]:
+    """The index/library backends: set for this process and handed to the workers."""
+    env = backend_env(str(request.param), postgres=postgres, name="queue_kill_index")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
 
 
 def test_three_workers_one_killed_exact_library(tmp_path, fresh_sandbox, postgres, backend):
@@ -48,7 +53,7 @@ def test_three_workers_one_killed_exact_library(tmp_path, fresh_sandbox, postgre
         expected = expected_assets(ws, names)
     assert len(names) == 30 and all(expected[n] for n in names)
     url = postgres.database_url("queue_kill")
-    env = worker_env(root, url)
+    env = worker_env(root, url, backend)
 
     queued = damkit("sync", "--enqueue", "--all", "--rate", "200", "--json", env=env)
     assert queued.returncode == 0, queued.stderr

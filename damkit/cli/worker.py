@@ -22,8 +22,15 @@ def worker(
     """Run queued syncs and change notifications (needs a queue: DAMKIT_QUEUE_URL or
     `config set queue_url`). Stops cleanly on SIGTERM or Ctrl-C; start as many as you like,
     on any machine that shares the workspace's index and library."""
-    from ..jobs import require_url, run_worker, schedules, shown_url
+    import logging
 
+    from ..jobs import require_url, run_worker, schedules, shown_url
+    from ..redact import install_log_redaction
+
+    # one line per job and per recovery on standard error; the queue library's own INFO stays out
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("damkit.jobs").setLevel(logging.INFO)
+    install_log_redaction()  # again: the handler above is new
     with guarded():
         ws = workspace()
         url = require_url(ws)

@@ -91,7 +91,7 @@ def build_app(url: str, *, pool_size: int = 4, stalled_after: float = STALLED_AF
         job = {"connection": connection, "job_id": context.job.id, "attempt": attempt,
                "worker": context.additional_context["worker"]}
         options: dict[str, Any] = {"rate": rate, "concurrency": concurrency, "prune": prune,
-                   "max_delete": max_delete}
+                                   "max_delete": max_delete}
         outcome = await recorded(ws, "sync", job, sync_work(ws, connection, attempt=attempt,
                                                             **options))
         return await finish(outcome, sync_task, {"connection": connection,

@@ -59,9 +59,13 @@ async def recorded(ws: Workspace, kind: str, job: dict[str, Any], work: Any) -> 
     started = time.time()
     await _event(ws, {"kind": "queue.started", "task": kind, **job, "started": started})
     outcome: Outcome = await work
+    finished = time.time()
+    status = outcome.result.get("status")
     await _event(ws, {"kind": "queue.finished", "task": kind, **job, "started": started,
-                      "finished": time.time(), "outcome": outcome.result.get("status"),
-                      "retry_in": outcome.retry_in})
+                      "finished": finished, "outcome": status, "retry_in": outcome.retry_in})
+    what = f"{kind} of {job['connection']}" + (f" asset {job['asset']}" if "asset" in job else "")
+    log.info("%s: %s (job %s, try %s, %.1f s)", what, status, job.get("job_id"),
+             job.get("attempt"), finished - started)
     return outcome
 
 
