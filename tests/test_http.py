@@ -294,7 +294,7 @@ def test_a_documented_window_lets_a_short_exchange_go_at_once_and_no_second_hold
     assert waits[:15] == [0.0] * 15  # Test Connection's handful: not paced
     slots = sorted(now + w for w in waits)
     assert all(later - first >= 1.0 + WINDOW_MARGIN - 1e-9
-               for first, later in zip(slots, slots[15:], strict=False))  # 16 apart: more than a second
+               for first, later in zip(slots, slots[15:], strict=False))  # 16 apart
     assert slots[-1] - slots[0] < 4 * (1.0 + WINDOW_MARGIN) + 1e-6  # ... and no slower
     budget.configure(15.0, documented=True)  # a sync's set-up keeps the host's window
     assert budget.window == (15, 1.0) and budget.rate == 15.0
