@@ -359,6 +359,21 @@ def check_scheme(url: str) -> None:
                     url=redact_url(url), kind="protocol")
 
 
+_tls_lock = threading.Lock()
+_tls: ssl.SSLContext | None = None
+
+
+def tls_context() -> ssl.SSLContext:
+    """The verifying TLS context every client of the process shares (httpx's default: certifi,
+    or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` as set at first use). Loading the CA bundle costs
+    tens of milliseconds, which every new client (one per provider opened) would pay again."""
+    global _tls
+    with _tls_lock:
+        if _tls is None:
+            _tls = httpx.create_ssl_context()
+        return _tls
+
+
 def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
@@ -403,6 +418,7 @@ class HttpClient:
                                 max_keepalive_connections=max_connections),
             headers={"User-Agent": USER_AGENT, **(headers or {})},
             follow_redirects=False,
+            verify=tls_context(),
             transport=transport,
         )
 
