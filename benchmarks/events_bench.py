@@ -11,10 +11,13 @@ Prints ONE JSON object::
 
     {"notifications": 1000, "assets": 200, "seconds": ..., "drain_seconds": ...,
      "syncs": ..., "synced_assets": 200, "lost": 0, "max_concurrent_same_asset": 1,
-     "p50_response_ms": ..., "p95_response_ms": ..., "server_p95_ms": ..., ...}
+     "p50_response_ms": ..., "p95_response_ms": ..., "server_p95_ms": ...,
+     "bynder_api_requests": ..., "file_requests": ..., "api_budget_bound_s": ..., ...}
 
 ``seconds`` is the time to deliver the whole burst (all answered), ``drain_seconds`` the time
-from the first POST until every asset is synced. Run:
+from the first POST until every asset is synced. ``bynder_api_requests`` counts what the syncs
+asked Bynder's API (counted by the sandbox); ``api_budget_bound_s`` is the least time that many
+requests take at Bynder's documented 15/s, which every sync of the host shares. Run:
 ``.venv/bin/python benchmarks/events_bench.py [--notifications 1000 --assets 200]``.
 """
 
@@ -69,12 +72,33 @@ def notification(topic: str, cert_url: str, media_id: str, version: str) -> dict
     return msg
 
 
+def count_requests(sb: Sandbox) -> dict[str, int]:
+    """Counts, from the sandbox's side, the requests the syncs send to Bynder's API (the budget
+    of 15/s per host) and to its file host (``/_s3``, not in that budget)."""
+    counts = {"api": 0, "files": 0}
+    app = sb.app
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith("/bynder/api/"):
+            counts["api"] += 1
+        elif path.startswith("/bynder/_s3/"):
+            counts["files"] += 1
+        await app(scope, receive, send)
+
+    sb.app = counted  # type: ignore[assignment]  # before start(): the server serves this
+    return counts
+
+
 def run(notifications: int, assets: int, concurrency: int, settle: float,
         sandbox_assets: int) -> dict[str, Any]:
+    from damkit.providers import get as provider_spec
     from damkit.sync import sync_one
 
-    with Sandbox(assets=sandbox_assets, providers=("bynder",), rate_limit=None) as sb, \
-            tempfile.TemporaryDirectory() as tmp:
+    sb = Sandbox(assets=sandbox_assets, providers=("bynder",), rate_limit=None)
+    requests = count_requests(sb)
+    rate = provider_spec("bynder").capabilities.rate or 15.0
+    with sb, tempfile.TemporaryDirectory() as tmp:
         ws = demo_workspace(Path(tmp) / "ws")
         name = next(n for n in add_sandbox_connections(ws, sb.url) if n.endswith("bynder"))
         tag = sb.manifest()["providers"]["bynder"]["tag"]
@@ -124,11 +148,14 @@ def run(notifications: int, assets: int, concurrency: int, settle: float,
                     await asyncio.gather(*(send(m) for m in messages))
                     return time.perf_counter() - began
 
+            before = dict(requests)
             began = time.perf_counter()
             burst_seconds = asyncio.run(burst())
             idle = server.wait_idle(120)
             drain = time.perf_counter() - began
             stats = server.consumer.snapshot()
+            api_requests = requests["api"] - before["api"]
+            file_requests = requests["files"] - before["files"]
         synced = 0
         for key in keys:
             rec = ws.index.get_asset(name, key)
@@ -155,6 +182,11 @@ def run(notifications: int, assets: int, concurrency: int, settle: float,
         "sync_failures": stats["sync_failures"],
         "results": stats["results"],
         "max_concurrent_same_asset": seen["max_same"],
+        "bynder_api_requests": api_requests,
+        "file_requests": file_requests,
+        # the least time those API requests take at Bynder's documented rate (one at once,
+        # then paced): what the drain cannot beat while the syncs share the host's budget
+        "api_budget_bound_s": round(max(0, api_requests - 1) / rate, 1),
         "p50_response_ms": pct(0.5),
         "p95_response_ms": pct(0.95),
         "max_response_ms": pct(1.0),

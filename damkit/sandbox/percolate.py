@@ -79,8 +79,9 @@ def json_response(body: bytes) -> Response:
     return Response(body, media_type=JSONResponse.media_type)
 
 
-#: wire forms kept (JSON, per asset) before the cache starts over
+#: wire forms (JSON, per asset) and list pages kept before each cache starts over
 WIRE_CACHE_SIZE = 4096
+PAGE_CACHE_SIZE = 1024
 
 
 def split_list(value: str | None) -> list[str]:
@@ -136,6 +137,9 @@ class PercolateEmulator(Emulator):
         self._live_cache: list[SandboxAsset] | None = None
         #: asset key -> ((modified, version, with term_ids), its wire form as JSON)
         self._wire_cache: dict[str, tuple[tuple[float, int, bool], bytes]] = {}
+        #: (query string, token scopes, max_limit, switches) -> the list page's body
+        self._page_cache: dict[tuple[bytes, frozenset[str], int, bool, bool], bytes] = {}
+        self._changes = 0  # catalog changes so far: a page computed across one is not kept
         #: Requests the CDN saw that carried an Authorization header (must stay 0).
         self.cdn_requests = 0
         self.cdn_auth_seen = 0
@@ -178,6 +182,8 @@ class PercolateEmulator(Emulator):
             self._union_cache.clear()
             self._live_cache = None
             self._wire_cache.clear()
+            self._page_cache.clear()
+            self._changes += 1
         self._sync_terms()
 
     def _sync_terms(self) -> None:
@@ -447,9 +453,30 @@ class PercolateEmulator(Emulator):
         return cached
 
     async def asset_list(self, request: Request) -> Response:
+        """A page of ``/api/v5/asset/``. Pages are kept until the catalog changes: the answer
+        depends only on the query, the token's scopes, ``max_limit`` and two switches."""
         token = self._token(request)
         if isinstance(token, Response):
             return token
+        switches = self.switches
+        key = (request.scope.get("query_string", b""), token.scopes, self.max_limit,
+               "ignore_tag_filter" in switches, "asset_term_ids" in switches)
+        body = self._page_cache.get(key)
+        if body is None:
+            changes = self._changes
+            page = self._asset_page(request, token, ignore_tags=key[3], with_terms=key[4])
+            if isinstance(page, Response):
+                return page
+            body = page
+            with self._lock:
+                if changes == self._changes:
+                    if len(self._page_cache) >= PAGE_CACHE_SIZE:
+                        self._page_cache.clear()
+                    self._page_cache[key] = body
+        return json_response(body)
+
+    def _asset_page(self, request: Request, token: Token, *, ignore_tags: bool,
+                    with_terms: bool) -> bytes | Response:
         q = request.query_params
         scopes = self._scopes(token, q.get("scope_ids"))
         if isinstance(scopes, Response):
@@ -458,7 +485,7 @@ class PercolateEmulator(Emulator):
         if isinstance(paging, Response):
             return paging
         offset, limit = paging
-        term_ids = [] if "ignore_tag_filter" in self.switches else split_list(q.get("term_ids"))
+        term_ids = [] if ignore_tags else split_list(q.get("term_ids"))
         if self.license not in scopes:
             assets: list[SandboxAsset] = []
         elif term_ids:
@@ -479,11 +506,8 @@ class PercolateEmulator(Emulator):
         query.update(offset=offset, limit=limit, scope_ids=scopes)
         if term_ids:
             query["term_ids"] = term_ids
-        with_terms = "asset_term_ids" in self.switches
-        return json_response(b'{"include":{},"meta":'
-                             + json_body({"total": len(assets), "query": query})
-                             + b',"data":[' + b",".join(self._wire_json(a, with_terms) for a in page)
-                             + b"]}")
+        return (b'{"include":{},"meta":' + json_body({"total": len(assets), "query": query})
+                + b',"data":[' + b",".join(self._wire_json(a, with_terms) for a in page) + b"]}")
 
     @staticmethod
     def _wire_type(asset: SandboxAsset) -> str:
