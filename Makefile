@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint fix install clean bench tui
+.PHONY: demo test lint fix install clean bench bench-server tui
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/check_bench.py
 	$(BIN)/python benchmarks/sync_bench.py
 	$(BIN)/python benchmarks/events_bench.py
+
+# The server parts (damkit[server]): a throwaway PostgreSQL and moto's S3 server, both on loopback.
+bench-server: $(TEST_STAMP)
+	$(BIN)/python benchmarks/pg_index_bench.py
+	$(BIN)/python benchmarks/scale_bench.py --backends server
 
 clean:
 	rm -rf $(VENV) .demo-home .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
