@@ -73,6 +73,7 @@ from queue_support import (  # noqa: E402
     expected_assets,
     job_runs,
     open_ws,
+    registered_workers,
     start_worker,
     stop_workers,
     wait_drained,
@@ -83,16 +84,6 @@ from s3_support import moto_server  # noqa: E402
 
 #: --backends -> the queue tests' backend case (tests/queue_support.py)
 BACKENDS = {"server": "postgresql-s3", "local": "tinydb-local"}
-
-
-def registered_workers(url: str) -> int:
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        if conn.execute("SELECT to_regclass('procrastinate_workers')").fetchone() == (None,):
-            return 0
-        row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
-    return int(row[0]) if row else 0
 
 
 def cpu_seconds(pid: int) -> float:

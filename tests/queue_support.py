@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -277,16 +277,35 @@ def pending_jobs(url: str, task: str = "damkit.sync") -> int:
     return int(row[0]) if row else 0
 
 
-def wait_drained(url: str, *, timeout: float, procs: Iterable[subprocess.Popen[bytes]] = ()) -> bool:
-    """Wait until no sync job waits or runs (a generous guard against a hang)."""
+def registered_workers(url: str) -> int:
+    """Workers procrastinate knows of on the queue's database (alive or killed: rows stay)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('procrastinate_workers')").fetchone() == (None,):
+            return 0
+        row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float,
+               procs: Iterable[subprocess.Popen[bytes]] = (), every: float = 0.05) -> bool:
+    """Poll ``check`` (every ``every`` seconds) until it holds (True), or until ``timeout`` seconds passed or every one of
+    ``procs`` exited (False): a generous guard against a hang, not a speed check."""
+    procs = list(procs)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if pending_jobs(url) == 0:
+        if check():
             return True
         if procs and all(p.poll() is not None for p in procs):
             return False
-        time.sleep(0.2)
+        time.sleep(every)
     return False
+
+
+def wait_drained(url: str, *, timeout: float, procs: Iterable[subprocess.Popen[bytes]] = ()) -> bool:
+    """Wait until no sync job waits or runs (a generous guard against a hang)."""
+    return wait_until(lambda: pending_jobs(url) == 0, timeout=timeout, procs=procs, every=0.2)
 
 
 def worker_env(root: Path, url: str, extra: dict[str, str] | None = None) -> dict[str, str]:

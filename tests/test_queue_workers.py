@@ -33,9 +33,11 @@ from queue_support import (
     library_files,
     open_ws,
     overlaps,
+    registered_workers,
     start_worker,
     stop_workers,
     wait_drained,
+    wait_until,
     worker_env,
     worker_id,
     workspace_backends,
@@ -93,28 +95,35 @@ def test_three_workers_one_killed_exact_library(tmp_path, fresh_sandbox, postgre
     assert len({j["job_id"] for j in jobs}) == 30 and not any(j["already_queued"] for j in jobs)
 
     logs = [tmp_path / f"worker{i}.log" for i in range(3)]
-    procs = [start_worker(env, "--concurrency", "2", "--stalled-after", "5", log=logs[i])
-             for i in range(3)]
+    args = ("--concurrency", "2", "--stalled-after", "5")
+    # the victim starts first and alone, so it surely holds jobs whatever the machine's load;
+    # the two others start once it runs one, and the kill waits until they are registered
+    procs = [start_worker(env, *args, log=logs[0])]
     victim = procs[0]
     killed_at: dict[str, float] = {}
     try:
-        # kill the first worker while it runs a job (its start is recorded, its end is not)
-        deadline = time.monotonic() + 120
         with open_ws(root) as ws:
-            while time.monotonic() < deadline and not killed_at:
+
+            def victim_running(for_s: float) -> bool:
                 runs = job_runs(ws)
-                # a run under way for a quarter of a second: files are being fetched
-                mine = [r for rs in runs.values() for r in rs
-                        if r["worker"] == worker_id(victim) and r["finished"] is None
-                        and time.time() - r["started"] > 0.25]
-                if mine:
-                    victim.send_signal(signal.SIGKILL)
-                    victim.wait(10)
-                    killed_at[worker_id(victim)] = time.time()
-                    break
-                time.sleep(0.05)
-        assert killed_at, "the first worker never started a job"
-        assert wait_drained(url, timeout=240, procs=procs[1:]), \
+                return any(r["worker"] == worker_id(victim) and r["finished"] is None
+                           and time.time() - r["started"] > for_s
+                           for rs in runs.values() for r in rs)
+
+            assert wait_until(lambda: victim_running(0), timeout=180, procs=procs), \
+                "the first worker never started a job: " + logs[0].read_text()[-2000:]
+            procs += [start_worker(env, *args, log=logs[i]) for i in (1, 2)]
+            assert wait_until(lambda: registered_workers(url) >= 3, timeout=180,
+                              procs=procs[1:]), \
+                "the other workers did not start: " + logs[1].read_text()[-2000:]
+            # kill the victim while it runs a job (its start is recorded, its end is not), one
+            # under way for a quarter of a second: files are being fetched
+            assert wait_until(lambda: victim_running(0.25), timeout=180, procs=procs), \
+                "the first worker ran no job to kill: " + logs[0].read_text()[-2000:]
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(30)
+            killed_at[worker_id(victim)] = time.time()
+        assert wait_drained(url, timeout=300, procs=procs[1:]), \
             "the queue did not drain: " + logs[1].read_text()[-2000:]
     finally:
         codes = stop_workers(procs[1:])
