@@ -154,8 +154,9 @@ def library_files(ws: Workspace) -> tuple[dict[str, int], list[str]]:
 
 def check_library(ws: Workspace, expected: dict[str, dict[str, int]]) -> dict[str, Any]:
     """``lost``: expected assets without a synced record whose file is whole; ``duplicated``:
-    records or files beyond one per expected asset (anywhere in the library), and anything
-    partial left behind; ``problems``: what, per connection."""
+    records or files beyond one per expected asset, files of no connection, and anything
+    partial left behind; ``problems``: what, per connection. ``files``: the whole files the
+    records name (the caller compares them with :func:`library_files` for the exact set)."""
     ws.index.refresh()
     lost = duplicated = 0
     problems: list[str] = []
@@ -186,7 +187,8 @@ def check_library(ws: Workspace, expected: dict[str, dict[str, int]]) -> dict[st
         if missing or extra_records or stray:
             problems.append(f"{name}: {missing} lost, {extra_records} extra records, "
                             f"stray files {sorted(stray)[:3]}")
-    elsewhere = {rel for rel in files if rel.split("/")[1] not in expected}
+    known = set(expected) | {c.name for c in ws.index.connection_records()}
+    elsewhere = {rel for rel in files if rel.split("/")[1] not in known}
     if elsewhere:
         duplicated += len(elsewhere)
         problems.append(f"files of no connection: {sorted(elsewhere)[:3]}")
