@@ -140,8 +140,10 @@ def library_files(ws: Workspace) -> tuple[dict[str, int], list[str]]:
             else:
                 files[rel] = path.stat().st_size
         return files, partial
-    fs: Any = store.fs  # type: ignore[attr-defined]
-    bucket, prefix = store.bucket, store.prefix  # type: ignore[attr-defined]
+    from damkit.storage.objects import ObjectStore
+
+    assert isinstance(store, ObjectStore), store
+    fs, bucket, prefix = store.fs, store.bucket, store.prefix
     top = f"{bucket}/{prefix}".rstrip("/")
     for key, info in fs.find(top, detail=True).items():
         files[f"{LIBRARY_FOLDER}/{key[len(top) + 1:]}"] = int(info["size"])
@@ -292,8 +294,9 @@ def registered_workers(url: str) -> int:
 
 def wait_until(check: Callable[[], bool], *, timeout: float,
                procs: Iterable[subprocess.Popen[bytes]] = (), every: float = 0.05) -> bool:
-    """Poll ``check`` (every ``every`` seconds) until it holds (True), or until ``timeout`` seconds passed or every one of
-    ``procs`` exited (False): a generous guard against a hang, not a speed check."""
+    """Poll ``check`` every ``every`` seconds until it holds (True), or until ``timeout``
+    seconds passed or every one of ``procs`` exited (False): a generous guard against a hang,
+    not a speed check."""
     procs = list(procs)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
