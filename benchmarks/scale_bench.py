@@ -2,14 +2,24 @@
 
 Starts the sandbox in its own process with ``--latency-ms`` (100) of latency on every request (so
 the work waits on the network, as it does against real portals, and 2 cores can run several
-workers), and a real PostgreSQL on loopback (tests/pg_server.py) for the queue. For each worker
-count: a fresh workspace with ``--connections`` sandbox connections and a fresh queue database;
+workers), and a real PostgreSQL on loopback (tests/pg_server.py) for the queue.
+
+``--backends server`` (the default) is the deployment the queue is for: the index on that
+PostgreSQL server (``DAMKIT_INDEX_URL``) and the files in an S3 bucket on moto's S3 server, in
+its own process (tests/s3_support.py); ``--backends local`` is the embedded default, a TinyDB
+index and a local folder shared by the workers. ``index_backend`` and ``library_backend`` are
+read from the workspace the check opens (what the runs really used), not from the flag.
+
+For each worker count: a fresh workspace with ``--connections`` sandbox connections, a fresh
+queue database (and, on the server backends, an emptied index database and a new bucket);
 the workers are started and registered first (their start-up is not timed), then every
 connection's sync is enqueued (`damkit sync --enqueue --all`); a run's wall time goes from the
 first job's start to the last one's end (the jobs' own records in the index). After each run the
-library and the index are checked per connection against the DAM's own listing: ``lost`` (an
-asset without a whole file and a synced record) and ``duplicated`` (a record or file more than
-one per asset, or a partial file), summed over every run; both must be 0.
+library (the folder, or the bucket listed through fsspec) and the index are checked per
+connection against the DAM's own listing: ``lost`` (an asset without a whole file and a synced
+record) and ``duplicated`` (a record or file more than one per asset, a file of no connection,
+or anything partial: a staging file, an unfinished upload), summed over every run; both must
+be 0.
 
 The counts run in turn ``--repeat`` times (1, 2, 4, 1, 2, 4): ``wall_s`` is the fastest run of
 each count (the least disturbed by whatever else the machine runs; ``wall_s_all`` has them all,
@@ -25,20 +35,23 @@ Prints ONE JSON object::
 
     {"connections": 24, "assets": 312, "workers": [1, 2, 4], "wall_s": {"1": ..., "2": ...,
      "4": ...}, "scaling_2x": ..., "scaling_4x": ..., "lost": 0, "duplicated": 0,
-     "index_backend": "tinydb", "library_backend": "local", ...}
+     "index_backend": "postgresql", "library_backend": "s3", ...}
 
-Run: ``.venv/bin/python benchmarks/scale_bench.py [--connections 24 --latency-ms 100]``.
+Run: ``.venv/bin/python benchmarks/scale_bench.py [--backends server|local] [--connections 24
+--latency-ms 100]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,28 +66,24 @@ from sandbox_process import start_sandbox  # noqa: E402
 from damkit.demo import add_sandbox_connections, fetch_manifest  # noqa: E402
 
 from queue_support import (  # noqa: E402
+    AWS_UNSET,
     backend_env,
-    backend_names,
     check_library,
     damkit,
     expected_assets,
     job_runs,
     open_ws,
+    registered_workers,
     start_worker,
     stop_workers,
     wait_drained,
     worker_env,
+    workspace_backends,
 )
+from s3_support import moto_server  # noqa: E402
 
-
-def registered_workers(url: str) -> int:
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        if conn.execute("SELECT to_regclass('procrastinate_workers')").fetchone() == (None,):
-            return 0
-        row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
-    return int(row[0]) if row else 0
+#: --backends -> the queue tests' backend case (tests/queue_support.py)
+BACKENDS = {"server": "postgresql-s3", "local": "tinydb-local"}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -87,10 +96,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def one_run(workers: int, tag: str, *, manifest: dict[str, Any], args: argparse.Namespace, pg: Any,
-            tmp: Path, backend: str, sandbox_pid: int) -> dict[str, Any]:
+            tmp: Path, backend: str, s3_endpoint: str | None,
+            sandbox_pid: int) -> dict[str, Any]:
     root = tmp / f"ws-{tag}"
-    extra = backend_env(backend, postgres=pg, name=f"scale_index_{tag}")
-    os.environ.update(extra)  # this process opens the same index as the workers
+    extra = backend_env(backend, postgres=pg, name=f"scale_index_{tag}", s3_endpoint=s3_endpoint)
+    os.environ.update(extra)  # this process opens the same index and library as the workers
     manifest = {**manifest, "providers": {"percolate": manifest["providers"]["percolate"]}}
     with open_ws(root) as ws:
         names: list[str] = []
@@ -123,6 +133,7 @@ def one_run(workers: int, tag: str, *, manifest: dict[str, Any], args: argparse.
     with open_ws(root) as ws:
         result = check_library(ws, expected)
         runs = [r for rs in job_runs(ws).values() for r in rs]
+        index_backend, library_backend = workspace_backends(ws)
     # the workers' time on the work: first job start to last job end (the enqueueing command's
     # own start-up, about the same in every run, is not the workers' work)
     wall = max(r["finished"] or 0.0 for r in runs) - min(r["started"] for r in runs)
@@ -130,7 +141,18 @@ def one_run(workers: int, tag: str, *, manifest: dict[str, Any], args: argparse.
             "sandbox_cpu_s": round(sandbox_cpu, 2), "lost": result["lost"],
             "duplicated": result["duplicated"],
             "problems": result["problems"][:5], "clean_stop": all(c == 0 for c in codes),
-            "assets": sum(len(v) for v in expected.values())}
+            "assets": sum(len(v) for v in expected.values()),
+            "index_backend": index_backend, "library_backend": library_backend}
+
+
+@contextlib.contextmanager
+def s3_endpoint(backend: str, tmp: Path) -> Iterator[str | None]:
+    """moto's S3 server for a bucket library, else nothing."""
+    if not backend.endswith("-s3"):
+        yield None
+        return
+    with moto_server(tmp / "moto.log") as url:
+        yield url
 
 
 def main() -> None:
@@ -141,12 +163,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="jobs at once per worker")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--backend", default="tinydb-local")
+    parser.add_argument("--backends", choices=sorted(BACKENDS), default="server",
+                        help="server: a PostgreSQL index and an S3 bucket (moto); local: "
+                             "TinyDB and a local folder")
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs per worker count; the fastest counts")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     os.environ.setdefault("DAMKIT_SECRET_STORE", "plaintext")
+    for name in ("DAMKIT_INDEX_URL", "DAMKIT_LIBRARY_URL", "DAMKIT_S3_ENDPOINT_URL", *AWS_UNSET):
+        os.environ.pop(name, None)  # the backends are the flag's, not the caller's
+    backend = BACKENDS[args.backends]
     sandbox, manifest_url = start_sandbox("--assets", str(args.catalog),
                                           "--latency-ms", str(args.latency_ms))
     tmp = Path(tempfile.mkdtemp(prefix="damkit-scale-"))
@@ -155,11 +182,12 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     try:
         manifest = fetch_manifest(manifest_url)
-        with postgres_server() as pg:
+        with postgres_server() as pg, s3_endpoint(backend, tmp) as endpoint:
             for round_ in range(args.repeat):  # 1, 2, 4, 1, 2, 4, ...: the machine's load
                 for n in counts:                # drifts alike for every count
                     run = one_run(n, f"{n}-{round_}", manifest=manifest, args=args, pg=pg,
-                                  tmp=tmp, backend=args.backend, sandbox_pid=sandbox.pid)
+                                  tmp=tmp, backend=backend, s3_endpoint=endpoint,
+                                  sandbox_pid=sandbox.pid)
                     every.append(run)
                     if n not in runs or run["wall_s"] < runs[n]["wall_s"]:
                         runs[n] = run  # the fastest of the repeats: the least disturbed
@@ -169,7 +197,10 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     wall = {str(n): r["wall_s"] for n, r in runs.items()}
     base = runs[counts[0]]["wall_s"]
-    index_backend, library_backend = backend_names(args.backend)
+    used = {(r["index_backend"], r["library_backend"]) for r in every}
+    if len(used) != 1:
+        raise SystemExit(f"the runs used different backends: {sorted(used)}")
+    index_backend, library_backend = used.pop()
     out = {
         "connections": args.connections,
         "assets": runs[counts[0]]["assets"],

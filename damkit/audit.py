@@ -14,7 +14,9 @@ Near misses (files carrying the tag in another case or with stray spaces) are co
 spelling from the provider's check, not rows: the providers list only exact-tag assets.
 
 ``live=True`` lists the DAM side through the provider; ``live=False`` reads the index only (no
-network: ``stale`` cannot be told apart, a record's last known state is used). The rules of what
+network: ``stale`` cannot be told apart, a record's last known state is used). Whether a file is
+present is asked of the workspace's library store (:mod:`damkit.storage`): the local folder, or
+the bucket, listed once per connection. The rules of what
 counts as changed are the sync planner's (:func:`damkit.sync.plan.classify`), so the audit and
 the next sync agree. Plain pydantic data here; the notebook turns it into DataFrames and plots.
 
@@ -38,7 +40,7 @@ from pydantic import BaseModel, Field
 from .errors import DamkitError
 from .providers.base import NearMiss, RemoteAsset
 from .redact import redact
-from .sync.plan import classify
+from .sync.plan import Files, classify
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -68,7 +70,7 @@ class AuditRow(BaseModel):
     detail: str = ""  # why: the error of a failed download, what changed, where it went
     in_dam: bool | None = None  # carries the tag now (None: not known, live=False)
     in_library: bool = False  # the index has a record
-    file_present: bool = False  # the library file is on disk
+    file_present: bool = False  # the library file is there (the folder, or the bucket)
     dam_size: int | None = None
     dam_modified: str | None = None
     dam_version: str | None = None
@@ -175,19 +177,25 @@ class AuditReport(BaseModel):
                 "rows_omitted": sum(c.rows_omitted for c in self.connections)}
 
 
-# --- comparing (pure, apart from stat calls) --------------------------------------------------
+# --- comparing (pure, apart from asking for files' sizes) -------------------------------------
+#
+# ``files`` is where the library files are: the workspace root (a folder, for tests and small
+# callers) or a size lookup of the library store (``LibraryStore.size_lookup``: the folder, or
+# a bucket listed once per connection), the same argument the sync planner takes.
 
 
-def _file_present(root: Path, rel: str | None) -> bool:
+def _file_present(files: Files, rel: str | None) -> bool:
     if not rel:
         return False
+    if not isinstance(files, Path):
+        return files(rel) is not None
     try:
-        return os.path.isfile(root / rel)
+        return os.path.isfile(files / rel)
     except (OSError, ValueError):
         return False
 
 
-def _library_side(row: dict[str, Any], record: dict[str, Any] | None, root: Path) -> None:
+def _library_side(row: dict[str, Any], record: dict[str, Any] | None, files: Files) -> None:
     if record is None:
         return
     error = record.get("last_error")
@@ -195,15 +203,15 @@ def _library_side(row: dict[str, Any], record: dict[str, Any] | None, root: Path
                library_size=record.get("size"), library_path=record.get("local_path"),
                last_synced=record.get("last_synced"), gone_since=record.get("gone_since"),
                error=redact(str(error)) if error else None,
-               file_present=_file_present(root, record.get("local_path")))
+               file_present=_file_present(files, record.get("local_path")))
 
 
 def classify_listed(asset: RemoteAsset, record: dict[str, Any] | None,
-                    root: Path) -> tuple[AuditStatus, str]:
+                    files: Files) -> tuple[AuditStatus, str]:
     """Status and reason of an asset the DAM lists with the tag."""
     if record is not None and record.get("status") == "failed":
         return "failed", redact(str(record.get("last_error") or "the last download failed"))
-    kind = classify(asset, record, root)  # the sync planner's rule: the next sync agrees
+    kind = classify(asset, record, files)  # the sync planner's rule: the next sync agrees
     if kind == "unchanged":
         return "current", ""
     if kind == "changed":
@@ -217,7 +225,7 @@ def classify_listed(asset: RemoteAsset, record: dict[str, Any] | None,
     return "missing", "the library file is missing or incomplete"
 
 
-def classify_record(record: dict[str, Any], root: Path, *,
+def classify_record(record: dict[str, Any], files: Files, *,
                     listed: bool | None) -> tuple[AuditStatus, str]:
     """Status and reason of an index record the DAM does not list (``listed=False``), or of
     any record when the DAM side is not known (``listed=None``, index only)."""
@@ -231,46 +239,46 @@ def classify_record(record: dict[str, Any], root: Path, *,
     if status == "gone":
         reason = record.get("gone_reason") or "untagged, deleted or archived"
         return "gone", f"{reason} upstream since {record.get('gone_since') or '?'} ({kept})"
-    if not _file_present(root, record.get("local_path")):
+    if not _file_present(files, record.get("local_path")):
         return "missing", "the library file is missing"
     return "current", ""
 
 
 def listed_rows(connection: str, provider: str, assets: Iterable[RemoteAsset],
-                records: dict[str, dict[str, Any]], root: Path) -> list[AuditRow]:
+                records: dict[str, dict[str, Any]], files: Files) -> list[AuditRow]:
     """Rows for assets the DAM lists with the tag, against their index records (by id)."""
     rows: list[AuditRow] = []
     for asset in assets:
         record = records.get(asset.id)
-        status, detail = classify_listed(asset, record, root)
+        status, detail = classify_listed(asset, record, files)
         row: dict[str, Any] = {
             "connection": connection, "provider": provider, "asset_id": asset.id,
             "name": asset.name, "type": asset.type, "in_dam": True,
             "dam_size": asset.size, "dam_modified": asset.modified,
             "dam_version": asset.version}
-        _library_side(row, record, root)
+        _library_side(row, record, files)
         rows.append(AuditRow(status=status, detail=detail, **row))
     return rows
 
 
-def record_rows(connection: str, provider: str, records: Iterable[dict[str, Any]], root: Path,
+def record_rows(connection: str, provider: str, records: Iterable[dict[str, Any]], files: Files,
                 *, listed: bool | None) -> list[AuditRow]:
     """Rows for index records the DAM did not list (``listed=False``) or, index only
     (``listed=None``), for records whose DAM side is not known."""
     rows: list[AuditRow] = []
     for record in records:
-        status, detail = classify_record(record, root, listed=listed)
+        status, detail = classify_record(record, files, listed=listed)
         row: dict[str, Any] = {
             "connection": connection, "provider": provider,
             "asset_id": str(record.get("provider_id")), "name": str(record.get("name") or ""),
             "type": str(record.get("type") or ""), "in_dam": listed}
-        _library_side(row, record, root)
+        _library_side(row, record, files)
         rows.append(AuditRow(status=status, detail=detail, **row))
     return rows
 
 
 def compare(connection: str, provider: str, listed: Iterable[RemoteAsset] | None,
-            records: Iterable[dict[str, Any]], root: Path) -> list[AuditRow]:
+            records: Iterable[dict[str, Any]], files: Files) -> list[AuditRow]:
     """Rows for one connection, all at once: the DAM listing (``None``: not known) against index
     records. Small inputs and tests; :func:`stream_rows` is the same comparison, streamed."""
     by_id = {str(r["provider_id"]): r for r in records}
@@ -278,9 +286,9 @@ def compare(connection: str, provider: str, listed: Iterable[RemoteAsset] | None
     seen: set[str] = set()
     if listed is not None:
         fresh = [a for a in listed if not (a.id in seen or seen.add(a.id))]  # type: ignore[func-returns-value]
-        rows += listed_rows(connection, provider, fresh, by_id, root)
+        rows += listed_rows(connection, provider, fresh, by_id, files)
     rest = [r for pid, r in by_id.items() if pid not in seen]
-    rows += record_rows(connection, provider, rest, root,
+    rows += record_rows(connection, provider, rest, files,
                         listed=None if listed is None else False)
     return rows
 
@@ -316,7 +324,7 @@ async def _listing(ws: Workspace, name: str, result: ConnectionAudit, *, near_mi
 
 
 async def _index_rows(ws: Workspace, name: str, provider: str, skip: set[str],
-                      listed: bool | None) -> AsyncIterator[list[AuditRow]]:
+                      listed: bool | None, files: Files) -> AsyncIterator[list[AuditRow]]:
     """Rows of the connection's index records whose id is not in ``skip``, a chunk at a time."""
     stream = ws.index.iter_assets(name)
 
@@ -327,7 +335,7 @@ async def _index_rows(ws: Workspace, name: str, provider: str, skip: set[str],
                 chunk.append(record)
                 if len(chunk) >= CHUNK:
                     break
-        return record_rows(name, provider, chunk, ws.root, listed=listed)
+        return record_rows(name, provider, chunk, files, listed=listed)
 
     while rows := await asyncio.to_thread(next_chunk):
         yield rows
@@ -348,6 +356,8 @@ async def stream_rows(ws: Workspace, name: str, *, live: bool = True, near_misse
     provider = record.provider if record is not None else ws.connection(name)["provider"]
     facts = result if result is not None else ConnectionAudit(connection=name, provider=provider)
     facts.library = await asyncio.to_thread(ws.index.count_assets, name)
+    # the library's files: stat in the folder, or one listing of the connection's prefix
+    files = await asyncio.to_thread(ws.library_store().size_lookup, name)
     seen: set[str] = set()
     listed: bool | None = None
     if live:
@@ -362,12 +372,12 @@ async def stream_rows(ws: Workspace, name: str, *, live: bool = True, near_misse
                     continue
                 records = await asyncio.to_thread(ws.index.get_assets, name, list(fresh))
                 yield await asyncio.to_thread(listed_rows, name, provider, fresh.values(),
-                                              records, ws.root)
+                                              records, files)
             facts.eligible, listed = len(seen), False
         except _ListingFailed as failed:
             exc = failed.error
             facts.error = redact(exc.message + (f" ({exc.hint})" if exc.hint else ""))
-    async for rows in _index_rows(ws, name, provider, seen, listed):
+    async for rows in _index_rows(ws, name, provider, seen, listed, files):
         yield rows
 
 

@@ -26,6 +26,7 @@ from queue_support import (
     expected_assets,
     job_runs,
     open_ws,
+    pending_jobs,
     start_worker,
     stop_workers,
     wait_drained,
@@ -307,6 +308,22 @@ def test_a_database_that_does_not_answer_is_a_clear_error(tmp_path):
         assert f"database at postgresql://w@127.0.0.1:{port}/q did not answer" in r.stderr
         assert "pw-not-shown-42" not in r.stderr + r.stdout
         assert "bug" not in r.stderr
+
+
+def test_a_worker_with_a_bad_library_setting_stops_at_start(tmp_path, sandbox, postgres):
+    """A bucket library that cannot be used stops the worker before it takes a job (instead of
+    failing every job it would take): the queued sync stays waiting for a worker that can."""
+    with open_ws(tmp_path) as ws:
+        names = add_connections(ws, sandbox.manifest(), 1)
+    url = postgres.database_url("queue_bad_library")
+    env = worker_env(tmp_path, url)
+    assert damkit("sync", "--enqueue", names[0], env=env).returncode == 0
+    bad = {**env, "DAMKIT_LIBRARY_URL": "gs://bucket/library"}
+    r = damkit("worker", env=bad)
+    assert r.returncode == 2, r.stderr  # bad settings: exit code 2, as every command
+    assert "DAMKIT_LIBRARY_URL" in r.stderr and "s3://bucket/prefix" in r.stderr
+    assert "bug" not in r.stderr
+    assert pending_jobs(url) == 1
 
 
 def test_a_failed_sync_is_tried_again_by_a_follow_up_job(tmp_path, fresh_sandbox, postgres):

@@ -35,7 +35,10 @@ def worker(
         ws = workspace()
         url = require_url(ws)
         planned = schedules(ws)
+        # the library's store now, not at the first job: a bucket library whose settings or
+        # extra are wrong stops the worker here, instead of failing every job it takes
+        library = ws.library_store()
         err(f"worker: {concurrency} job(s) at once from {shown_url(url)}; "
-            f"{len(planned)} connection(s) on a schedule")
+            f"{len(planned)} connection(s) on a schedule; library {library.url}")
         run_worker(ws, concurrency=concurrency, stalled_after=stalled_after, grace=grace)
     err("worker: stopped")
