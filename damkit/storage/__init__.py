@@ -179,9 +179,10 @@ def open_store(root: Path, *, library_url: str | None = None,
         endpoint = os.environ.get(ENV_S3_ENDPOINT) or endpoint_url
         endpoint = check_endpoint_url(endpoint) if endpoint else None
     except ValueError as exc:
-        raise SettingsError(f"{source}: {exc}",
-                            hint="fix it (`damkit config set library_url s3://bucket/prefix`)"
-                            ) from None
+        where = ("fix the environment variable (export DAMKIT_LIBRARY_URL=s3://bucket/prefix, "
+                 "or unset it for the local folder)" if source == ENV_LIBRARY_URL else
+                 "fix it (`damkit config set library_url s3://bucket/prefix`)")
+        raise SettingsError(f"{source}: {exc}", hint=where) from None
     try:
         from .objects import ObjectStore
     except ImportError:
