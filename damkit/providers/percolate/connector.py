@@ -1,13 +1,15 @@
-"""Percolate connector: client-credentials token, terms, v5 assets with ``term_ids=``, download.
+"""Percolate connector: client-credentials token, terms, v5 assets and their metadata, download.
 
 Flow (percolate.md §1-3, and the project choice in providers/README.md):
 
 1. token from ``POST /auth/v5/token/`` (see :mod:`.auth`), cached, re-fetched once on a 401;
-2. the tag resolved to term ids with ``GET /api/v5/term/?scope_ids=&search=&namespace=tag``:
-   the search is a substring search, so the exact name (case and spaces) is picked on our side;
-   duplicate terms with the same name are all used;
+2. the tag resolved to term ids by listing the terms with ``GET /api/v5/term/?scope_ids=&
+   namespace=tag`` (``extend_scopes=true`` when set); the exact name (case and spaces) is picked
+   on our side; duplicate terms with the same name are all used;
 3. assets listed with ``GET /api/v5/asset/?scope_ids=&term_ids=&offset=&limit=`` until
-   ``meta.total`` is reached;
+   ``meta.total`` is reached, each asset's terms read from ``/api/v5/metadata/?object_ids=``
+   (the filter is never trusted); the next page is fetched while a page's metadata chunks are
+   read at once, all through the connection's one HTTP client and its host budget;
 4. bytes from ``GET /api/v5/asset/{id}/download`` (a redirect to the CDN is followed; the bearer
    token never goes to another host).
 """
@@ -17,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from contextlib import aclosing
-from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
@@ -316,7 +318,7 @@ class PercolateProvider(Provider):
             async for page in pages:  # closed with this one: a page fetched ahead is cancelled
                 yield page
 
-    async def _list_tagged(self, term_ids: list[str]) -> AsyncIterator[list[RemoteAsset]]:
+    async def _list_tagged(self, term_ids: list[str]) -> AsyncGenerator[list[RemoteAsset], None]:
         """The assets carrying any of ``term_ids`` (the exact tag's terms), membership proven per
         asset; counted in ``self.tally``."""
         self._filter_proven = None
