@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 
 from damkit.errors import AuthError
 from damkit.providers.base import ConnectionContext
-from damkit.providers.percolate.connector import METADATA_CHUNK, PercolateProvider
+from damkit.providers.percolate.connector import METADATA_CHUNK, PercolateProvider, utc_iso
 from damkit.providers.percolate.settings import PercolateSettings
 from damkit.sandbox import Sandbox
 
@@ -116,3 +117,20 @@ async def test_a_refused_metadata_chunk_fails_the_listing_and_leaves_nothing_run
         await asyncio.sleep(0)
         assert listing_tasks() == []
     assert provider.tally.eligible == 0
+
+
+@pytest.mark.parametrize("value", [
+    "2016-12-09T15:57:14+00:00", "2016-12-09T17:57:14+02:00", "2016-12-09T15:57:14",
+    "2016-12-09T15:57:14.250+00:00", "2016-12-09 15:57:14+00:00", "2016-13-09T15:57:14+00:00",
+    "not a date at all, 25 chars", "", None])
+def test_utc_iso_shortcut_gives_what_parsing_gives(value: Any) -> None:
+    def parsed(raw: Any) -> str | None:  # the long way, as utc_iso did before its shortcut
+        if not raw:
+            return None
+        try:
+            moment = datetime.fromisoformat(str(raw))
+        except ValueError:
+            return str(raw)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+    assert utc_iso(value) == parsed(value)

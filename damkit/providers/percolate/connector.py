@@ -54,6 +54,9 @@ def utc_iso(value: Any) -> str | None:
     """``2016-12-09T15:57:14+00:00`` → the same instant as ISO-8601 UTC."""
     if not value:
         return None
+    if isinstance(value, str) and len(value) == 25 and value[10] == "T" \
+            and value.endswith("+00:00"):
+        return value  # already the UTC form below gives (a bad date stays as given, as below)
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:
