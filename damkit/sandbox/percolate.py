@@ -418,28 +418,37 @@ class PercolateEmulator(Emulator):
         key = (request.scope.get("query_string", b""), token.scopes, self.max_limit)
         body = self._meta_cache.get(key)
         if body is None:
-            ids = split_list(request.query_params.get("object_ids"))
-            if not ids:
-                return error(400, "validation.required", "object_ids is required.")
             changes = self._changes
-            data = []
-            if self.license in token.scopes:
-                for object_id in ids[:self.max_limit]:
-                    asset = self.catalog.get(object_id)
-                    if asset is not None:
-                        data.append({"id": f"metadata:{asset.number + 1}",
-                                     "object_id": asset.key, "schema_id": "schema:1",
-                                     "ext": {"1": self._asset_terms(asset)},
-                                     "created_at": iso(asset.created),
-                                     "updated_at": iso(asset.modified)})
-            body = json_body({"meta": {"total": len(data), "query": {"object_ids": ids}},
-                              "data": data})
-            with self._lock:
-                if changes == self._changes:
-                    if len(self._meta_cache) >= PAGE_CACHE_SIZE:
-                        self._meta_cache.clear()
-                    self._meta_cache[key] = body
+            page = self._metadata_page(request, token)
+            if isinstance(page, Response):
+                return page
+            body = page
+            self._keep(self._meta_cache, key, changes, body)
         return json_response(body)
+
+    def _metadata_page(self, request: Request, token: Token) -> bytes | Response:
+        ids = split_list(request.query_params.get("object_ids"))
+        if not ids:
+            return error(400, "validation.required", "object_ids is required.")
+        data = []
+        if self.license in token.scopes:
+            for object_id in ids[:self.max_limit]:
+                asset = self.catalog.get(object_id)
+                if asset is not None:
+                    data.append({"id": f"metadata:{asset.number + 1}", "object_id": asset.key,
+                                 "schema_id": "schema:1", "ext": {"1": self._asset_terms(asset)},
+                                 "created_at": iso(asset.created),
+                                 "updated_at": iso(asset.modified)})
+        return json_body({"meta": {"total": len(data), "query": {"object_ids": ids}},
+                          "data": data})
+
+    def _keep(self, cache: dict[Any, bytes], key: Any, changes: int, body: bytes) -> None:
+        """Keep an answer, unless the catalog changed while it was computed."""
+        with self._lock:
+            if changes == self._changes:
+                if len(cache) >= PAGE_CACHE_SIZE:
+                    cache.clear()
+                cache[key] = body
 
     def _live(self) -> list[SandboxAsset]:
         with self._lock:
@@ -484,11 +493,7 @@ class PercolateEmulator(Emulator):
             if isinstance(page, Response):
                 return page
             body = page
-            with self._lock:
-                if changes == self._changes:
-                    if len(self._page_cache) >= PAGE_CACHE_SIZE:
-                        self._page_cache.clear()
-                    self._page_cache[key] = body
+            self._keep(self._page_cache, key, changes, body)
         return json_response(body)
 
     def _asset_page(self, request: Request, token: Token, *, ignore_tags: bool,
