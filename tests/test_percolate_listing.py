@@ -106,6 +106,18 @@ async def test_stopping_early_cancels_the_prefetch(fresh_sandbox: Callable[..., 
         # the connection still works after the cancelled request
         assert await provider.count(None) > 0
 
+        # a consumer that breaks out of its loop (as the sync engine does when it is stopped)
+        # and lets go of the listing: the event loop closes it, which cancels the page ahead
+        async def first_page_only() -> asyncio.Task[Any]:
+            async for _ in provider.list_assets():
+                break
+            (task,) = listing_tasks()
+            return task
+
+        ahead_too = await asyncio.wait_for(first_page_only(), HANG)
+        await asyncio.wait([ahead_too], timeout=HANG)  # the loop's finaliser runs aclose() soon
+        assert ahead_too.cancelled() and listing_tasks() == []
+
 
 async def test_a_refused_metadata_chunk_fails_the_listing_and_leaves_nothing_running(
         fresh_sandbox: Callable[..., Sandbox], tmp_path: Path) -> None:
