@@ -137,6 +137,8 @@ class PercolateEmulator(Emulator):
         self._live_cache: list[SandboxAsset] | None = None
         #: asset key -> ((modified, version, with term_ids), its wire form as JSON)
         self._wire_cache: dict[str, tuple[tuple[float, int, bool], bytes]] = {}
+        #: (query string, token scopes, max_limit) -> the metadata answer's body, as list pages
+        self._meta_cache: dict[tuple[bytes, frozenset[str], int], bytes] = {}
         #: (query string, token scopes, max_limit, switches) -> the list page's body
         self._page_cache: dict[tuple[bytes, frozenset[str], int, bool, bool], bytes] = {}
         self._changes = 0  # catalog changes so far: a page computed across one is not kept
@@ -182,6 +184,7 @@ class PercolateEmulator(Emulator):
             self._union_cache.clear()
             self._live_cache = None
             self._wire_cache.clear()
+            self._meta_cache.clear()
             self._page_cache.clear()
             self._changes += 1
         self._sync_terms()
@@ -405,25 +408,47 @@ class PercolateEmulator(Emulator):
     async def metadata_list(self, request: Request) -> Response:
         """``GET /api/v5/metadata/?object_ids=asset:1,...``: one metadata object per readable
         asset; its schema field ``"1"`` (type term) holds the asset's term ids, as post
-        metadata does in the SDK's fixtures (percolate.md §3)."""
+        metadata does in the SDK's fixtures (percolate.md §3). Answers are kept until the
+        catalog changes, as list pages are (a re-sync asks the same chunks again)."""
         token = self._token(request)
         if isinstance(token, Response):
             return token
         if "omit_membership" in self.switches:
             return error(404, "not_found", "Not found.")
+        key = (request.scope.get("query_string", b""), token.scopes, self.max_limit)
+        body = self._meta_cache.get(key)
+        if body is None:
+            changes = self._changes
+            page = self._metadata_page(request, token)
+            if isinstance(page, Response):
+                return page
+            body = page
+            self._keep(self._meta_cache, key, changes, body)
+        return json_response(body)
+
+    def _metadata_page(self, request: Request, token: Token) -> bytes | Response:
         ids = split_list(request.query_params.get("object_ids"))
         if not ids:
             return error(400, "validation.required", "object_ids is required.")
         data = []
-        for object_id in ids[:self.max_limit]:
-            asset = self.catalog.get(object_id)
-            if asset is None or self.license not in token.scopes:
-                continue
-            data.append({"id": f"metadata:{asset.number + 1}", "object_id": asset.key,
-                         "schema_id": "schema:1", "ext": {"1": self._asset_terms(asset)},
-                         "created_at": iso(asset.created), "updated_at": iso(asset.modified)})
-        query = {"object_ids": ids}
-        return JSONResponse({"meta": {"total": len(data), "query": query}, "data": data})
+        if self.license in token.scopes:
+            for object_id in ids[:self.max_limit]:
+                asset = self.catalog.get(object_id)
+                if asset is not None:
+                    data.append({"id": f"metadata:{asset.number + 1}", "object_id": asset.key,
+                                 "schema_id": "schema:1", "ext": {"1": self._asset_terms(asset)},
+                                 "created_at": iso(asset.created),
+                                 "updated_at": iso(asset.modified)})
+        return json_body({"meta": {"total": len(data), "query": {"object_ids": ids}},
+                          "data": data})
+
+    def _keep(self, cache: dict[Any, bytes], key: Any, changes: int, body: bytes) -> None:
+        """Keep an answer, unless the catalog changed while it was computed."""
+        with self._lock:
+            if changes == self._changes:
+                if len(cache) >= PAGE_CACHE_SIZE:
+                    cache.clear()
+                cache[key] = body
 
     def _live(self) -> list[SandboxAsset]:
         with self._lock:
@@ -468,11 +493,7 @@ class PercolateEmulator(Emulator):
             if isinstance(page, Response):
                 return page
             body = page
-            with self._lock:
-                if changes == self._changes:
-                    if len(self._page_cache) >= PAGE_CACHE_SIZE:
-                        self._page_cache.clear()
-                    self._page_cache[key] = body
+            self._keep(self._page_cache, key, changes, body)
         return json_response(body)
 
     def _asset_page(self, request: Request, token: Token, *, ignore_tags: bool,

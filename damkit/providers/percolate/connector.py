@@ -1,13 +1,15 @@
-"""Percolate connector: client-credentials token, terms, v5 assets with ``term_ids=``, download.
+"""Percolate connector: client-credentials token, terms, v5 assets and their metadata, download.
 
 Flow (percolate.md §1-3, and the project choice in providers/README.md):
 
 1. token from ``POST /auth/v5/token/`` (see :mod:`.auth`), cached, re-fetched once on a 401;
-2. the tag resolved to term ids with ``GET /api/v5/term/?scope_ids=&search=&namespace=tag``:
-   the search is a substring search, so the exact name (case and spaces) is picked on our side;
-   duplicate terms with the same name are all used;
+2. the tag resolved to term ids by listing the terms with ``GET /api/v5/term/?scope_ids=&
+   namespace=tag`` (``extend_scopes=true`` when set); the exact name (case and spaces) is picked
+   on our side; duplicate terms with the same name are all used;
 3. assets listed with ``GET /api/v5/asset/?scope_ids=&term_ids=&offset=&limit=`` until
-   ``meta.total`` is reached;
+   ``meta.total`` is reached, each asset's terms read from ``/api/v5/metadata/?object_ids=``
+   (the filter is never trusted); the next page is fetched while a page's metadata chunks are
+   read at once, all through the connection's one HTTP client and its host budget;
 4. bytes from ``GET /api/v5/asset/{id}/download`` (a redirect to the CDN is followed; the bearer
    token never goes to another host).
 """
@@ -17,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
+from contextlib import aclosing
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -33,6 +36,7 @@ from .settings import PercolateSettings
 from .steps import STEPS
 
 log = logging.getLogger("damkit.providers.percolate")
+T = TypeVar("T")
 
 TERM_PAGE = 1000  # the SDK's terms client sends 1000
 METADATA_CHUNK = 250  # object ids per metadata request (a URL of about 4 KB)
@@ -50,6 +54,9 @@ def utc_iso(value: Any) -> str | None:
     """``2016-12-09T15:57:14+00:00`` → the same instant as ISO-8601 UTC."""
     if not value:
         return None
+    if isinstance(value, str) and len(value) == 25 and value[10] == "T" \
+            and value.endswith("+00:00"):
+        return value  # already the UTC form below gives (a bad date stays as given, as below)
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:
@@ -234,20 +241,19 @@ class PercolateProvider(Provider):
     async def memberships(self, wires: list[dict[str, Any]]) -> dict[str, list[str]] | None:
         """Each asset's term ids, read per asset: its own ``term_ids`` when the API attaches
         them, else its metadata (``/api/v5/metadata/?object_ids=``, where term-typed schema
-        fields hold term-id arrays: percolate.md §3). None when the API gives neither."""
+        fields hold term-id arrays: percolate.md §3), the chunks of a page read at once.
+        None when the API gives neither."""
         if wires and all(isinstance(w.get("term_ids"), list) for w in wires):
             return {str(w["id"]): [str(t) for t in w["term_ids"]] for w in wires}
         out: dict[str, list[str]] = {str(w["id"]): [] for w in wires}
         ids = list(out)
-        for start in range(0, len(ids), METADATA_CHUNK):
-            chunk = ids[start:start + METADATA_CHUNK]
-            response = await self.api("/api/v5/metadata/", {"object_ids": ",".join(chunk),
-                                                            "limit": len(chunk)})
-            if response.status_code in (400, 404, 405):
-                return None
-            body = self.body(response, "/api/v5/metadata/", self.http)
-            data = body.get("data")
-            if not isinstance(data, list):
+        chunks = [ids[start:start + METADATA_CHUNK] for start in range(0, len(ids), METADATA_CHUNK)]
+        if len(chunks) == 1:
+            answers = [await self._metadata(chunks[0])]
+        else:
+            answers = await all_or_none([self._metadata(chunk) for chunk in chunks])
+        for data in answers:
+            if data is None:
                 return None
             for item in data:
                 if not isinstance(item, dict) or str(item.get("object_id")) not in out:
@@ -259,6 +265,15 @@ class PercolateProvider(Provider):
                         out[str(item["object_id"])] += [str(v) for v in value
                                                         if str(v).startswith("term:")]
         return out
+
+    async def _metadata(self, ids: list[str]) -> list[Any] | None:
+        """The metadata objects of ``ids`` (at most METADATA_CHUNK), None when the API has none."""
+        response = await self.api("/api/v5/metadata/", {"object_ids": ",".join(ids),
+                                                        "limit": len(ids)})
+        if response.status_code in (400, 404, 405):
+            return None
+        data = self.body(response, "/api/v5/metadata/", self.http).get("data")
+        return data if isinstance(data, list) else None
 
     async def prove_filter(self, term_ids: list[str]) -> str | None:
         """When membership cannot be read per asset: evidence that ``term_ids=`` is applied
@@ -302,10 +317,11 @@ class PercolateProvider(Provider):
     async def list_assets(self) -> AsyncIterator[list[RemoteAsset]]:
         self._exact_ids = None  # a term created or renamed since the last listing counts now
         self.tally = Tally()
-        async for page in self._list_tagged(await self.exact_term_ids()):
-            yield page
+        async with aclosing(self._list_tagged(await self.exact_term_ids())) as pages:
+            async for page in pages:  # closed with this one: a page fetched ahead is cancelled
+                yield page
 
-    async def _list_tagged(self, term_ids: list[str]) -> AsyncIterator[list[RemoteAsset]]:
+    async def _list_tagged(self, term_ids: list[str]) -> AsyncGenerator[list[RemoteAsset], None]:
         """The assets carrying any of ``term_ids`` (the exact tag's terms), membership proven per
         asset; counted in ``self.tally``."""
         self._filter_proven = None
@@ -315,34 +331,54 @@ class PercolateProvider(Provider):
                      self.settings.scope_id)
             return
         wanted = set(term_ids)
+        # the next page's offset is known as soon as a page arrives: it is fetched while this
+        # page's membership is read, and cancelled when the consumer stops early
+        pending: asyncio.Task[dict[str, Any]] | None = asyncio.ensure_future(
+            self._tagged_page(term_ids, 0))
         offset = 0
-        while True:
-            body = await self.api_json("/api/v5/asset/", {
-                "scope_ids": self.settings.scope_id, "term_ids": ",".join(term_ids),
-                "offset": offset, "limit": self.page_size,
-                "order_by": "created_at", "order_direction": "asc"})
-            data = [a for a in body.get("data") or [] if isinstance(a, dict) and a.get("id")]
-            live = [a for a in data if not a.get("deleted")]
-            members = await self.memberships(live) if live else {}
-            if members is None:
-                await self._unproven(term_ids)  # raises unless the filter is proven
-                members = {str(a["id"]): list(term_ids) for a in live}
-            page = []
-            for wire in live:
-                tally.listed += 1
-                ids = members.get(str(wire["id"]), [])
-                if not wanted & set(ids):
-                    tally.untagged += 1
-                    continue
-                await self._names(set(ids))
-                tally.eligible += 1
-                page.append(self.to_remote(wire, [t for t in ids if t in wanted] + ids))
-            if page:
-                yield page
-            offset += len(data)
-            total = int((body.get("meta") or {}).get("total") or 0)
-            if not data or offset >= total:
-                return
+        try:
+            while pending is not None:
+                body = await pending
+                data = [a for a in body.get("data") or [] if isinstance(a, dict) and a.get("id")]
+                offset += len(data)
+                total = int((body.get("meta") or {}).get("total") or 0)
+                pending = None
+                if data and offset < total:
+                    pending = asyncio.ensure_future(self._tagged_page(term_ids, offset))
+                page = await self._proven(data, term_ids, wanted, tally)
+                if page:
+                    yield page
+        finally:
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+
+    async def _tagged_page(self, term_ids: list[str], offset: int) -> dict[str, Any]:
+        return await self.api_json("/api/v5/asset/", {
+            "scope_ids": self.settings.scope_id, "term_ids": ",".join(term_ids),
+            "offset": offset, "limit": self.page_size,
+            "order_by": "created_at", "order_direction": "asc"})
+
+    async def _proven(self, data: list[dict[str, Any]], term_ids: list[str], wanted: set[str],
+                      tally: Tally) -> list[RemoteAsset]:
+        """The live assets of one listed page whose own terms hold one of ``wanted``."""
+        live = [a for a in data if not a.get("deleted")]
+        members = await self.memberships(live) if live else {}
+        if members is None:
+            await self._unproven(term_ids)  # raises unless the filter is proven
+            members = {str(a["id"]): list(term_ids) for a in live}
+        tagged = []
+        for wire in live:
+            ids = members.get(str(wire["id"]), [])
+            if wanted.isdisjoint(ids):
+                tally.untagged += 1
+            else:
+                tagged.append((wire, ids))
+        tally.listed += len(live)
+        tally.eligible += len(tagged)
+        await self._names({t for _, ids in tagged for t in ids})
+        return [self.to_remote(wire, [t for t in ids if t in wanted] + ids)
+                for wire, ids in tagged]
 
     async def replay(self, path: str, params: list[tuple[str, str]]) -> httpx.Response:
         token = await self.tokens.get(self.http)
@@ -435,5 +471,17 @@ class PercolateProvider(Provider):
 
 
 TAG_COUNTS = 500  # term names counted by list_tags (one request each)
+
+
+async def all_or_none(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """The results of ``coros`` run at once; on the first failure the others are cancelled
+    (and awaited) before it propagates, so no request outlives the caller."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 PROVIDER = PercolateProvider
