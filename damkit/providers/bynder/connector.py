@@ -25,7 +25,7 @@ from urllib.parse import quote
 import httpx
 
 from ...errors import AuthError, DamkitError, HttpError, NotFoundError
-from ...http import HttpClient, status_error
+from ...http import HttpClient, response_json, status_error
 from ...redact import redact
 from ..base import CheckReport, ConnectionContext, Provider, RemoteAsset, TagCount
 from ..membership import MembershipUnproven, Tally
@@ -65,7 +65,7 @@ def labels(*names: str) -> str:
 
 def json_body(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return response_json(response)
     except (ValueError, UnicodeDecodeError):
         return None
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ...errors import DamkitError, HttpError
-from ...http import HttpClient
+from ...http import HttpClient, response_json
 from ...redact import register_secret
 from ..base import (
     CheckReport,
@@ -125,7 +125,7 @@ class CantoProvider(Provider):
             raise HttpError(f"Canto answered {response.status_code} to {path}",
                             status=response.status_code, kind="http")
         try:
-            return response.json()
+            return response_json(response)
         except ValueError:
             raise HttpError(f"Canto answered {path} with something that is not JSON (a web page?)",
                             status=200, kind="protocol") from None

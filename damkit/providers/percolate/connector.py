@@ -28,7 +28,7 @@ from urllib.parse import quote
 import httpx
 
 from ...errors import AuthError, HttpError, NotFoundError
-from ...http import HttpClient, status_error
+from ...http import HttpClient, response_json, status_error
 from ..base import CheckReport, ConnectionContext, Provider, RemoteAsset, TagCount
 from ..membership import MembershipUnproven, Tally
 from .auth import BearerAuth, TokenManager, api_error
@@ -133,7 +133,7 @@ class PercolateProvider(Provider):
         """The JSON object of a 200, else the damkit error for that status."""
         if response.status_code == 200:
             try:
-                body = response.json()
+                body = response_json(response)
             except ValueError:
                 raise HttpError(f"{path} did not answer JSON: is the API base URL a Percolate API?",
                                 status=200, kind="protocol") from None
