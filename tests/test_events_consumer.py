@@ -203,11 +203,11 @@ def test_end_to_end_with_sandbox_sns(fresh_sandbox: Callable[..., Any], tmp_path
 
         # untag -> marked gone
         httpx.post(f"{control}/{key}/untag", json={"tag": tag}).raise_for_status()
-        assert wait_for(lambda: ws.index.get_asset(name, key)["status"] == "gone", 2.0)
+        assert wait_for(lambda: ws.index.get_asset(name, key)["status"] == "gone", 30.0)
 
         # tag again, then modify -> re-downloaded
         httpx.post(f"{control}/{key}/tag", json={"tag": tag}).raise_for_status()
-        assert wait_for(lambda: ws.index.get_asset(name, key)["status"] == "synced", 2.0)
+        assert wait_for(lambda: ws.index.get_asset(name, key)["status"] == "synced", 30.0)
         modified = httpx.post(f"{control}/{key}/modify", json={"size": 7777}).json()
 
         def redownloaded() -> bool:
@@ -216,7 +216,7 @@ def test_end_to_end_with_sandbox_sns(fresh_sandbox: Callable[..., Any], tmp_path
             return bool(p and p.exists() and hashlib.md5(p.read_bytes()).hexdigest()
                         == modified["md5"])
 
-        assert wait_for(redownloaded, 2.0)
+        assert wait_for(redownloaded, 30.0)
         stats = srv.consumer.snapshot()
         assert stats["confirmed"] == 1 and stats["refused"] == {}
         assert stats["max_concurrent_same_asset"] == 1

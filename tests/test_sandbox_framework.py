@@ -200,6 +200,33 @@ def test_fault_rate_gives_a_deterministic_share_of_5xx(demo: Callable[..., Sandb
     assert [client.get(f"{sb.url}/demo/items").status_code for _ in range(3)] == [503, 503, 200]
 
 
+def test_faults_follow_each_path_whatever_the_order_and_streaks_are_bounded(
+        demo: Callable[..., Sandbox], client: httpx.Client) -> None:
+    """Concurrent clients interleave differently on every run: a path's faults depend on that
+    path's own requests only, and ``max_streak`` ends a streak of random faults."""
+    sb = demo()
+    items, one = f"{sb.url}/demo/items", f"{sb.url}/demo/items/1"
+    sb.set_faults("demo", fault_rate=0.5)
+    alone = [client.get(items).status_code == 200 for _ in range(40)]  # (5xx codes go in turn)
+    sb.set_faults("demo", fault_rate=0.5)
+    mixed = []
+    for _ in range(40):
+        client.get(one)  # another path's requests in between change nothing for ``items``
+        mixed.append(client.get(items).status_code == 200)
+    assert mixed == alone and 10 <= alone.count(True) <= 30
+    sb.control("PATCH", "demo/faults", json={"burst_429": 1})  # a PATCH goes on, 429 uncounted
+    assert client.get(items).status_code == 429
+    rest = [client.get(items).status_code == 200 for _ in range(40)]
+    sb.set_faults("demo", fault_rate=0.5)
+    assert [client.get(items).status_code == 200 for _ in range(80)] == alone + rest
+    sb.set_faults("demo", fault_rate=1.0, max_streak=2)
+    assert [client.get(items).status_code >= 500 for _ in range(6)] == [True, True, False] * 2
+    sb.set_faults("demo", cut_rate=1.0, max_streak=1)
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.get(items)
+    assert client.get(items).status_code == 200
+
+
 def test_429_burst_with_retry_after(demo: Callable[..., Sandbox], client: httpx.Client) -> None:
     sb = demo()
     sb.set_faults("demo", burst_429=3, retry_after=7)

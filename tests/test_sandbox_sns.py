@@ -112,7 +112,7 @@ def subscribe(sb: Sandbox, receiver: Receiver, version: str = "1") -> dict[str, 
 
 
 def drain_until(receiver: Receiver, media_id: str, subject: str) -> tuple[dict[str, str], dict[str, Any]]:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # guards a hang only: a delivery takes milliseconds
     while time.monotonic() < deadline:
         headers, message = receiver.next(timeout=max(0.1, deadline - time.monotonic()))
         if json.loads(message["Message"])["media_id"] == media_id and message["Subject"] == subject:

@@ -206,12 +206,21 @@ async def test_cancel_keeps_what_finished(sb: Sandbox, tmp_path: Path) -> None:
     assert len(synced) == report.downloaded
     sb.set_faults(P)
     # a cancelled task (not the event) is recorded too
-    task = asyncio.create_task(sync_connection(ws, conn, rate=5.0))
-    await asyncio.sleep(0.6)
+    first_file = asyncio.Event()  # the run is recorded and under way (no sleep: a busy
+    # machine may not have started it in any fixed time)
+
+    def on_file(event: ProgressEvent) -> None:
+        if event.kind == "file_done":
+            first_file.set()
+
+    task = asyncio.create_task(sync_connection(ws, conn, rate=5.0, progress=on_file))
+    await asyncio.wait_for(first_file.wait(), 30)  # guards a hang only
+    runs_before = len(ws.index.runs(connection=conn))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert ws.index.runs(connection=conn)[0]["status"] == "cancelled"
+    assert len(ws.index.runs(connection=conn)) == runs_before  # that very run, now cancelled
     rest = await sync_connection(ws, conn, rate=RATE)
     assert rest.status == "ok"
     assert rest.plan.unchanged >= report.downloaded  # what finished is not fetched again
@@ -241,8 +250,10 @@ async def test_sync_one(sb: Sandbox, tmp_path: Path) -> None:
 async def test_one_sync_per_connection_at_a_time(sb: Sandbox, tmp_path: Path) -> None:
     ws = workspace(tmp_path)
     conn = connect(ws, sb, P)
-    first = asyncio.create_task(sync_connection(ws, conn, rate=RATE))
-    await asyncio.sleep(0.05)
+    holding = asyncio.Event()  # set once the first run holds the lock (its first event)
+    first = asyncio.create_task(sync_connection(ws, conn, rate=RATE,
+                                                progress=lambda event: holding.set()))
+    await asyncio.wait_for(holding.wait(), 30)  # guards a hang only
     with pytest.raises(SyncError, match="already running"):
         await sync_connection(ws, conn, rate=RATE)
     assert (await first).status == "ok"

@@ -211,7 +211,7 @@ def control_routes(state: SandboxState) -> list[Route]:
             spec = FaultSpec.from_dict(data, base=current.spec if request.method == "PATCH" else None)
         except FaultError as exc:
             raise ControlError(400, str(exc)) from None
-        current.set(spec)
+        current.set(spec, restart=request.method != "PATCH")
         return JSONResponse(current.snapshot())
 
     async def switches(request: Request) -> Response:

@@ -12,6 +12,9 @@ Knobs (:class:`FaultSpec`, one per provider, changed at run time by ``/_sandbox/
 - ``slow_body_bps``: every body is trickled at that many bytes per second (0 = off);
 - ``match``: a regular expression searched in the path below the mount (``/api/v5/asset/``);
   when set, only matching requests are touched (e.g. ``"download|cdn"`` to hit downloads only);
+- ``max_streak``: random faults (``fault_rate``, ``cut_rate``) hit one path at most this many
+  times in a row, then it answers cleanly once (0 = no bound): a transient fault that ends, so
+  a test can claim that a client which tries more often than that always gets through;
 - ``rate_limit``: a limit the client is not told, in requests per second per client host (a
   token bucket holding one second's worth), answered ``429`` with ``Retry-After: 1`` and no
   rate-limit headers; it counts the provider's API and files, not the stand-ins for other hosts
@@ -25,8 +28,10 @@ Paths below the mount that start with ``/_sandbox``, ``/_revoke``, ``/_expire`` 
 own control routes) or ``/_sns`` (the emulated AWS SNS) are never faulted; file hosts such as
 Bynder's ``/_s3`` or Canto's ``/_files`` are.
 
-Rates draw from a ``random.Random`` seeded from (sandbox seed, provider) and re-seeded whenever
-the spec is set, so a given sequence of requests meets the same faults on every run;
+Rates draw from a hash of (sandbox seed, provider, path, how many requests that path had since
+the spec was set), so each path meets the same faults on every run whatever order concurrent
+requests arrive in (a 429 does not count as one of the path's requests; a PATCH of the spec
+goes on where the draws were, a PUT or DELETE starts them again);
 ``fault_rate=1.0`` fails every request and ``0.0`` none. Counters (``*_next``, ``burst_429``)
 are exact. Order of checks per request: latency, rate limit, 429 burst, 5xx, then cut or slow
 body (or the listing shift).
@@ -36,9 +41,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import json
 import logging
-import random
 import re
 import threading
 import time
@@ -53,8 +58,8 @@ if TYPE_CHECKING:
 
 #: Fields of :class:`FaultSpec` that a user may set (the control API's and config's names).
 FAULT_FIELDS = ("latency_ms", "fault_rate", "fault_statuses", "fail_next", "burst_429",
-                "retry_after", "cut_rate", "cut_next", "slow_body_bps", "match", "rate_limit",
-                "shift_listing")
+                "retry_after", "cut_rate", "cut_next", "slow_body_bps", "match", "max_streak",
+                "rate_limit", "shift_listing")
 
 #: Paths below a provider mount that are sandbox plumbing, not the provider's API: never faulted.
 EXEMPT = ("/_sandbox", "/_sns", "/_revoke", "/_expire")
@@ -94,6 +99,7 @@ class FaultSpec:
     cut_next: int = 0
     slow_body_bps: float = 0.0
     match: str = ""
+    max_streak: int = 0
     rate_limit: float = 0.0
     shift_listing: int = 0
 
@@ -120,6 +126,7 @@ class FaultSpec:
                 cut_next=int(values.get("cut_next", 0)),
                 slow_body_bps=float(values.get("slow_body_bps", 0.0)),
                 match=str(values.get("match", "") or ""),
+                max_streak=int(values.get("max_streak", 0) or 0),
                 rate_limit=float(values.get("rate_limit", 0.0) or 0.0),
                 shift_listing=int(values.get("shift_listing", 0) or 0),
             )
@@ -133,7 +140,7 @@ class FaultSpec:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise FaultError(f"{name} must be between 0 and 1")
         for name in ("latency_ms", "fail_next", "burst_429", "retry_after", "cut_next",
-                     "slow_body_bps", "rate_limit", "shift_listing"):
+                     "slow_body_bps", "max_streak", "rate_limit", "shift_listing"):
             if getattr(self, name) < 0:
                 raise FaultError(f"{name} must not be negative")
         if not self.fault_statuses or any(not 400 <= s <= 599 for s in self.fault_statuses):
@@ -155,7 +162,7 @@ class FaultSpec:
 
 @dataclass
 class FaultState:
-    """The live fault spec of one provider, its seeded random stream and what it injected."""
+    """The live fault spec of one provider, its seeded random draws and what it injected."""
 
     provider: str
     seed: int
@@ -169,13 +176,19 @@ class FaultState:
         #: the provider's current catalog (set by the sandbox app): for ``shift_listing``
         self.catalog: Callable[[], Catalog] | None = None
         self.idle = True  # see _refresh_idle
+        self._seen: dict[str, int] = {}  # path -> requests that reached the random draws
+        self._streaks: dict[str, int] = {}  # path -> faults in a row (for ``max_streak``)
         self.set(self.spec)
 
-    def set(self, spec: FaultSpec) -> None:
-        """Replace the spec, re-seed the random stream and zero the counters."""
+    def set(self, spec: FaultSpec, *, restart: bool = True) -> None:
+        """Replace the spec and zero the counters; ``restart``: also restart every path's
+        random draws and fault streak (a PATCH, adjusting the spec mid-run, does not: the
+        paths go on meeting the faults they would have met)."""
         with self.lock:
             self.spec = spec
-            self._rng = random.Random(f"{self.seed}:{self.provider}:faults")
+            if restart:
+                self._seen.clear()
+                self._streaks.clear()
             self._pattern = re.compile(spec.match) if spec.match else None
             self._status_turn = 0
             self.injected = {k: 0 for k in ("latency", "429", "5xx", "cut", "slow",
@@ -226,6 +239,11 @@ class FaultState:
             finally:
                 self._refresh_idle()
 
+    def _draw(self, path: str, turn: int, kind: str) -> float:
+        """A number in [0, 1) fixed by (seed, provider, path, turn, kind)."""
+        key = f"{self.seed}:{self.provider}:{path}:{turn}:{kind}".encode()
+        return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") / 2.0 ** 64
+
     def _decide(self, path: str, client: str) -> Decision:
         """:meth:`decide` for a spec with a knob on (under the lock)."""
         spec = self.spec
@@ -243,25 +261,33 @@ class FaultState:
             self.injected["429"] += 1
             d.status, d.retry_after = 429, spec.retry_after
             return d
+        turn = self._seen.get(path, 0)
+        self._seen[path] = turn + 1
+        streak = self._streaks.get(path, 0)
+        draw = not spec.max_streak or streak < spec.max_streak
         fail = False
         if spec.fail_next > 0:
             spec.fail_next -= 1
             fail = True
-        elif spec.fault_rate > 0 and self._rng.random() < spec.fault_rate:
+        elif spec.fault_rate > 0 and draw and self._draw(path, turn, "5xx") < spec.fault_rate:
             fail = True
         if fail:
             d.status = spec.fault_statuses[self._status_turn % len(spec.fault_statuses)]
             self._status_turn += 1
             self.injected["5xx"] += 1
+            self._streaks[path] = streak + 1
             return d
         if spec.cut_next > 0:
             spec.cut_next -= 1
             d.cut = True
-        elif spec.cut_rate > 0 and self._rng.random() < spec.cut_rate:
+        elif spec.cut_rate > 0 and draw and self._draw(path, turn, "cut") < spec.cut_rate:
             d.cut = True
         if d.cut:
+            self._streaks[path] = streak + 1
             self.injected["cut"] += 1
-        elif spec.slow_body_bps > 0:
+            return d
+        self._streaks.pop(path, None)
+        if spec.slow_body_bps > 0:
             d.slow_bps = spec.slow_body_bps
             self.injected["slow"] += 1
         elif spec.shift_listing > 0 and self._pattern is not None:
