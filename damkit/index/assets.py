@@ -19,7 +19,7 @@ from .shards import asset_key
 from .state import Doc, copy_json, json_copy
 
 if TYPE_CHECKING:
-    from .models import AssetRecord
+    pass
 
 KEY_FIELDS = ("connection", "provider_id")
 STREAM_CHUNK = 1000
@@ -98,13 +98,6 @@ class AssetReads(IndexCore):
             doc = self._st.get(asset_key(connection, provider_id))
             return None if doc is None else copy_json(doc)
 
-    def asset_record(self, connection: str, provider_id: str) -> AssetRecord | None:
-        """One asset as a typed record, or ``None``."""
-        from .models import AssetRecord
-
-        doc = self.get_asset(connection, provider_id)
-        return None if doc is None else AssetRecord.model_validate(doc)
-
     def get_assets(self, connection: str, provider_ids: Iterable[str]) -> dict[str, Doc]:
         """The assets of ``connection`` among ``provider_ids`` (one lookup for a page): id -> doc."""
         with self._mutex:
@@ -152,28 +145,6 @@ class AssetReads(IndexCore):
             part = refs[start : start + chunk]
             refs[start : start + chunk] = [None] * len(part)  # type: ignore[list-item]
             yield from copy_json(part)
-
-    def iter_asset_records(self, connection: str | None = None) -> Iterator[AssetRecord]:
-        """:meth:`iter_assets` as typed records."""
-        from .models import AssetRecord
-
-        for doc in self.iter_assets(connection):
-            yield AssetRecord.model_validate(doc)
-
-    def upsert_assets(self, docs: list[Doc]) -> None:
-        """Insert or update assets (one commit); each doc has ``connection`` and ``provider_id``."""
-        with self.transaction() as tx:
-            tx.upsert_assets(docs)
-
-    def update_assets(self, connection: str, changes: dict[str, Doc]) -> None:
-        """Merge partial fields into existing assets (one commit): provider id -> fields."""
-        with self.transaction() as tx:
-            tx.update_assets(connection, changes)
-
-    def remove_assets(self, connection: str, provider_ids: list[str]) -> None:
-        """Remove assets (one commit); unknown ids are ignored."""
-        with self.transaction() as tx:
-            tx.remove_assets(connection, provider_ids)
 
 
 __all__ = ["STREAM_CHUNK", "AssetReads", "AssetWrites"]

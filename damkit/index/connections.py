@@ -9,7 +9,7 @@ from .core import IndexCore
 from .state import Doc, copy_json, json_copy
 
 if TYPE_CHECKING:
-    from .models import ConnectionRecord
+    pass
 
 
 class ConnectionWrites(Batch):
@@ -49,38 +49,6 @@ class ConnectionReads(IndexCore):
             self._read()
             conns = self._st.connections
             return copy_json([conns[n] for n in sorted(conns)])  # type: ignore[no-any-return]
-
-    def connection_record(self, name: str) -> ConnectionRecord | None:
-        """The connection as a typed record, or ``None``."""
-        with self._mutex:
-            self._read()
-            doc = self._st.connections.get(name)
-            raw = None if doc is None else copy_json(doc)
-        from .models import ConnectionRecord
-
-        return None if raw is None else ConnectionRecord.model_validate(raw)
-
-    def connection_records(self) -> list[ConnectionRecord]:
-        """All connections as typed records, sorted by name."""
-        with self._mutex:
-            self._read()
-            conns = self._st.connections
-            docs = copy_json([conns[n] for n in sorted(conns)])
-        from .models import ConnectionRecord
-
-        return [ConnectionRecord.model_validate(d) for d in docs]
-
-    def put_connection(self, doc: Doc | ConnectionRecord) -> None:
-        """Insert or replace the connection named ``doc["name"]`` (one commit)."""
-        if not isinstance(doc, dict):
-            doc = doc.to_doc()
-        with self.transaction() as tx:
-            tx.put_connection(doc)
-
-    def remove_connection(self, name: str) -> bool:
-        """Remove a connection (its assets stay); returns whether it existed."""
-        with self.transaction() as tx:
-            return tx.remove_connection(name)
 
 
 __all__ = ["ConnectionReads", "ConnectionWrites"]

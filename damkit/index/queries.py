@@ -9,7 +9,7 @@ from .core import IndexCore
 from .state import Doc, copy_json
 
 if TYPE_CHECKING:
-    from .models import AssetRecord, LibraryStats
+    pass
 
 
 class QueryReads(IndexCore):
@@ -61,22 +61,6 @@ class QueryReads(IndexCore):
             found = list(self._matching(connection, provider, status, tag, name_contains))
             return copy_json(found)  # type: ignore[no-any-return]
 
-    def asset_records(
-        self,
-        *,
-        connection: str | None = None,
-        provider: str | None = None,
-        status: str | None = None,
-        tag: str | None = None,
-        name_contains: str | None = None,
-    ) -> list[AssetRecord]:
-        """:meth:`assets` as typed records."""
-        docs = self.assets(connection=connection, provider=provider, status=status, tag=tag,
-                           name_contains=name_contains)
-        from .models import AssetRecord
-
-        return [AssetRecord.model_validate(d) for d in docs]
-
     def stats(self, connection: str | None = None) -> dict[str, Any]:
         """Counts: ``{"assets", "bytes", "by_status", "by_connection": {name: {...}}}``."""
         with self._mutex:
@@ -100,12 +84,6 @@ class QueryReads(IndexCore):
                 total["by_status"][st] = total["by_status"].get(st, 0) + n
         total["by_connection"] = {name: per[name] for name in sorted(per)}
         return total
-
-    def library_stats(self, connection: str | None = None) -> LibraryStats:
-        """:meth:`stats` as a typed record."""
-        from .models import LibraryStats
-
-        return LibraryStats.model_validate(self.stats(connection))
 
 
 __all__ = ["QueryReads"]

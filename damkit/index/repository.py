@@ -14,6 +14,7 @@ from typing import ClassVar
 from .assets import AssetReads
 from .batch import Batch
 from .connections import ConnectionReads
+from .derived import DerivedMethods
 from .folders import FolderReads
 from .queries import QueryReads
 from .runs import RunReads
@@ -21,7 +22,7 @@ from .synclock import FileSyncLock, sync_lock_path
 from .transaction import Transaction
 
 
-class LibraryIndex(ConnectionReads, AssetReads, QueryReads, RunReads, FolderReads):
+class LibraryIndex(ConnectionReads, AssetReads, QueryReads, RunReads, FolderReads, DerivedMethods):
     """The local library index (assets, connections, sync runs, events, folders).
 
     Safe to use from several threads and several processes at once. Every mutating call is one

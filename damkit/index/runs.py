@@ -58,16 +58,6 @@ class RunWrites(Batch):
 class RunReads(IndexCore):
     """Index methods for runs and events."""
 
-    def add_run(self, doc: Doc) -> str:
-        """Record a sync run; returns its id."""
-        with self.transaction() as tx:
-            return tx.add_run(doc)
-
-    def update_run(self, run_id: str, fields: Doc) -> None:
-        """Merge fields into a sync run; NotFoundError if it does not exist."""
-        with self.transaction() as tx:
-            tx.update_run(run_id, fields)
-
     def runs(self, connection: str | None = None, limit: int | None = None) -> list[Doc]:
         """Sync runs, newest first, optionally of one connection."""
         with self._mutex:
@@ -85,17 +75,6 @@ class RunReads(IndexCore):
         from .models import RunRecord
 
         return None if raw is None else RunRecord.model_validate(raw)
-
-    def run_records(self, connection: str | None = None, limit: int | None = None) -> list[RunRecord]:
-        """:meth:`runs` as typed records, newest first."""
-        from .models import RunRecord
-
-        return [RunRecord.model_validate(r) for r in self.runs(connection, limit)]
-
-    def add_event(self, doc: Doc) -> None:
-        """Append an event (one commit)."""
-        with self.transaction() as tx:
-            tx.add_event(doc)
 
     def events(self, limit: int = 100) -> list[Doc]:
         """The newest events, newest first."""
