@@ -303,7 +303,7 @@ def test_a_documented_window_lets_a_short_exchange_go_at_once_and_no_second_hold
 def test_patience_counts_the_union_of_holds_not_their_sum() -> None:
     policy = Patience(throttle_budget=3.0)
     assert all(policy.hold(1.0) for _ in range(8))  # eight requests held by the same 429
-    # one second plus the moments between the calls (a loaded machine may stretch those);
-    # the sum would be eight
-    assert 1.0 <= policy.throttled_s < 1.5 and policy.throttles == 8
+    # one second plus the moments between the calls (a loaded machine may stretch those, so the
+    # bound is loose); the sum would be eight
+    assert 1.0 <= policy.throttled_s < 4.0 and policy.throttles == 8
     assert policy.hold(1.5) and not policy.hold(5.0)  # past the run's budget: give up
