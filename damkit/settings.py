@@ -79,7 +79,8 @@ class FieldSpec:
 class ConnectionSettings(BaseModel):
     """Base of every provider's settings model."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, str_strip_whitespace=False,
+                              defer_build=True)
 
     provider: ClassVar[str] = ""
     #: The field that holds the tag/keyword/term for import.

@@ -67,7 +67,8 @@ class WorkspaceConfig(BaseModel):
     """Settings of the workspace itself (``damkit config``)."""
 
     # hide_input_in_errors: an index_url pasted with its password is refused without echoing it
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, hide_input_in_errors=True,
+                              defer_build=True)
 
     public_url: str | None = Field(
         default=None,

@@ -69,6 +69,25 @@ def test_a_third_party_registers_through_the_entry_point_group(tmp_path: Path) -
     assert out.stdout.strip() == "Toydam"
 
 
+
+def test_a_builtin_lookup_scans_no_entry_points(tmp_path: Path) -> None:
+    """Looking up a built-in (every `damkit check`) reads no installed package's entry points;
+    an unknown name still finds a plug-in's (the same process, after the built-in lookup)."""
+    dist = tmp_path / "toydam-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toydam\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[damkit.providers]\ntoy = toy_provider:SPEC\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "tests")])}
+    code = ("import importlib.metadata as md\nimport damkit.providers as p\n"
+            "scans = []\nreal = md.entry_points\n"
+            "p_ep = lambda **kw: scans.append(kw) or real(**kw)\nmd.entry_points = p_ep\n"
+            "print(p.get(p.BUILTIN[0]).name, len(scans))\n"
+            "print(p.get('toy').title, len(scans))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["bynder 0", "Toydam 1"]
+
 def test_no_frontend_names_a_provider() -> None:
     """Outside damkit/providers/ and damkit/sandbox/, no code compares a provider's name or
     imports one provider's internals."""

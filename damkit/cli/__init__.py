@@ -8,6 +8,7 @@ usage or bad settings. Every command whose output is data takes ``--json``.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 # A command starts by creating some 400,000 objects (typer, httpx, pydantic's schemas), which
@@ -19,6 +20,10 @@ gc.set_threshold(50_000, 10, 10)
 # pygments) whenever click and rich are installed; damkit never runs it. A None entry makes that
 # import fail, which httpx expects (it then defines a stub).
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+# pydantic looks for plug-ins (a scan of every installed package's entry points, a tenth of
+# `damkit check`) when it builds the first model; the command line uses none. Set
+# PYDANTIC_DISABLE_PLUGINS to a name list (or "none") to load plug-ins anyway.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from . import check, config, connections, events, library, providers, run, sync, tags, worker  # noqa: E402,F401
 from .check import login_flow, render_report  # noqa: E402
@@ -51,8 +56,6 @@ def main() -> None:
 def report_unexpected(exc: BaseException) -> int:
     """An error no command turned into a message: say its cause and a fix in one message (the
     traceback only with ``DAMKIT_DEBUG=1``); the exit code (1, or the typed error's own)."""
-    import os
-
     from ..errors import DamkitError, local_storage_error
 
     if os.environ.get("DAMKIT_DEBUG"):
