@@ -4,9 +4,12 @@ The sandbox runs in its own process (``python -m damkit.sandbox``); a fresh work
 three sandbox connections (Canto logged in through the sandbox's consent page); then
 ``damkit check NAME`` runs as a new process ``--repeats`` times per connection.
 Prints ONE JSON object: ``check_wall_s`` (the median wall time per provider; target <= 0.5 s),
-the median and max per provider, and the median overall. On a busy machine wall time says little,
-so it also prints what load barely moves: ``check_cpu_s`` (the median CPU time, user + system, of
-one check process) and ``check_requests`` (the requests one check sends, counted by the sandbox).
+the median and max per provider, and the median overall; ``stack_floor_s`` (and its CPU), the
+median wall time of ``stack_floor.py`` (Python, asyncio, pydantic and httpx alone sending the
+same number of requests to the same sandbox), and ``damkit_share_s``, the difference. On a busy
+machine wall time says little, so it also prints what load barely moves: ``check_cpu_s`` (the
+median CPU time, user + system, of one check process) and ``check_requests`` (the requests one
+check sends, counted by the sandbox).
 
 The secret store is the encrypted file (headless Linux). ``XDG_RUNTIME_DIR`` points to a private
 0700 folder, as in an SSH login session, so the derived key is cached between runs (see
@@ -36,6 +39,8 @@ import time
 from pathlib import Path
 
 from sandbox_process import start_sandbox
+
+FLOOR = Path(__file__).with_name("stack_floor.py")
 
 
 def sandbox_requests(manifest_url: str, provider: str) -> int:
@@ -78,6 +83,8 @@ def main() -> None:
             walls: dict[str, float] = {}
             cpus: dict[str, float] = {}
             sent: dict[str, int] = {}
+            floors: dict[str, float] = {}
+            floor_cpus: dict[str, float] = {}
             every: list[float] = []
             for name in names:
                 provider = name.removeprefix("sandbox-")
@@ -94,6 +101,19 @@ def main() -> None:
                     if r.returncode != 0:
                         raise SystemExit(f"damkit check {name} failed:\n{r.stdout}{r.stderr}")
                 sent[provider] = (sandbox_requests(manifest_url, provider) - before) // args.repeats
+                floor_url = manifest_url.rsplit("/manifest", 1)[0] + f"/{provider}/"
+                floor: list[float] = []
+                floor_cpu: list[float] = []
+                for _ in range(args.repeats):
+                    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    t = time.perf_counter()
+                    subprocess.run([sys.executable, str(FLOOR), floor_url, str(sent[provider])],
+                                   check=True, capture_output=True, env=env)
+                    floor.append(time.perf_counter() - t)
+                    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    floor_cpu.append(now.ru_utime - used.ru_utime + now.ru_stime - used.ru_stime)
+                floors[provider] = round(statistics.median(floor), 3)
+                floor_cpus[provider] = round(statistics.median(floor_cpu), 3)
                 every += times
                 walls[provider] = round(statistics.median(times), 3)
                 cpus[provider] = round(statistics.median(cpu), 3)
@@ -101,6 +121,8 @@ def main() -> None:
                 result[f"{provider}_max_s"] = round(max(times), 3)
             result["median_s"] = round(statistics.median(every), 3)
             result = {"check_wall_s": walls, "check_cpu_s": cpus, "check_requests": sent,
+                      "stack_floor_s": floors, "stack_floor_cpu_s": floor_cpus,
+                      "damkit_share_s": {p: round(walls[p] - floors[p], 3) for p in walls},
                       **result}
     finally:
         proc.terminate()
