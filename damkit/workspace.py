@@ -273,7 +273,7 @@ class Workspace:
 
                 config = self.config()
                 self._store = open_store(self.root, library_url=config.library_url,
-                                         endpoint_url=config.s3_endpoint_url)
+                                         endpoint_url=config.s3_endpoint_url, env=self._env)
             return self._store
 
     def close(self) -> None:

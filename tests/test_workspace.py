@@ -134,3 +134,22 @@ def test_event_consumer_url_same_for_same_portal(tmp_path):
             urls.append(w.event_consumer_url(f"c-{n}"))
     assert urls[0] == urls[1] and urls[0].startswith("https://dam.example.com/")
 
+
+
+def test_the_workspace_environment_names_the_bucket(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A workspace opened with ``env=`` (a server's settings handed over, not exported) gets its
+    bucket from there, as its index gets DAMKIT_INDEX_URL; the process environment is untouched."""
+    import os
+
+    pytest.importorskip("s3fs", reason="the bucket store needs damkit[server] (in the test extra)")
+    monkeypatch.delenv("DAMKIT_LIBRARY_URL", raising=False)
+    monkeypatch.delenv("DAMKIT_S3_ENDPOINT_URL", raising=False)
+    env = {"DAMKIT_LIBRARY_URL": "s3://handed-over/lib",
+           "DAMKIT_S3_ENDPOINT_URL": "http://127.0.0.1:9/"}
+    with open_workspace(tmp_path / "ws", env=env) as ws:
+        store = ws.library_store()
+        assert (store.kind, store.url) == ("s3", "s3://handed-over/lib")
+    with open_workspace(tmp_path / "plain") as ws:
+        assert ws.library_store().kind == "local"
+    assert "DAMKIT_LIBRARY_URL" not in os.environ

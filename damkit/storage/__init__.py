@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -164,19 +164,21 @@ def check_endpoint_url(value: str) -> str:
     return text
 
 
-def open_store(root: Path, *, library_url: str | None = None,
-               endpoint_url: str | None = None) -> LibraryStore:
+def open_store(root: Path, *, library_url: str | None = None, endpoint_url: str | None = None,
+               env: Mapping[str, str] | None = None) -> LibraryStore:
     """The store for a workspace at ``root``: ``DAMKIT_LIBRARY_URL`` (else ``library_url``),
-    ``DAMKIT_S3_ENDPOINT_URL`` (else ``endpoint_url``); the local folder when neither is set."""
-    url = os.environ.get(ENV_LIBRARY_URL) or library_url
+    ``DAMKIT_S3_ENDPOINT_URL`` (else ``endpoint_url``); the local folder when neither is set.
+    The variables are read from ``env`` over the process environment, as the index's are."""
+    environ = os.environ if env is None else {**os.environ, **env}
+    url = environ.get(ENV_LIBRARY_URL) or library_url
     if not url:
         from .local import LocalStore
 
         return LocalStore(root)
-    source = ENV_LIBRARY_URL if os.environ.get(ENV_LIBRARY_URL) else "library_url"
+    source = ENV_LIBRARY_URL if environ.get(ENV_LIBRARY_URL) else "library_url"
     try:
         bucket, prefix = parse_library_url(url)
-        endpoint = os.environ.get(ENV_S3_ENDPOINT) or endpoint_url
+        endpoint = environ.get(ENV_S3_ENDPOINT) or endpoint_url
         endpoint = check_endpoint_url(endpoint) if endpoint else None
     except ValueError as exc:
         where = ("fix the environment variable (export DAMKIT_LIBRARY_URL=s3://bucket/prefix, "
