@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .common import JsonOption, app, cmd, console, err, finish, guarded, say, shown, workspace
+from .common import JsonOption, app, cmd, err, finish, guarded, say, shown, workspace
+from .paint import line, styled
 from .record import RecordOption, recorded
 
 if TYPE_CHECKING:
@@ -19,23 +20,22 @@ if TYPE_CHECKING:
 def render_report(report: CheckReport) -> None:
     from ..setup_flow import better_spelling_lines, step_hint
 
-    c = console()
-    for line in better_spelling_lines(report):
-        c.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
-    marks = {"ok": "[green]✓[/]", "failed": "[red]✗[/]", "warning": "[yellow]![/]",
-             "skipped": "[dim]-[/]"}
-    for step in report.steps:  # details quote the DAM (tags, names): shown() escapes them
-        c.print(f" {marks.get(step.status, '?')} {shown(step.name)} [dim]({step.seconds:.2f}s)[/] "
-                f"{shown(step.detail)}", highlight=False, soft_wrap=True)
+    for text in better_spelling_lines(report):
+        line(styled(shown(text), "yellow"))
+    marks = {"ok": styled("✓", "green"), "failed": styled("✗", "red"),
+             "warning": styled("!", "yellow"), "skipped": styled("-", "dim")}
+    for step in report.steps:  # details quote the DAM (tags, names): shown() makes them safe
+        line(f" {marks.get(step.status, '?')} {shown(step.name)} "
+             f"{styled(f'({step.seconds:.2f}s)', 'dim')} {shown(step.detail)}")
         hint = step_hint(step, report.provider) if step.status != "ok" else None
         if hint:
-            c.print(f"     [cyan]→ {shown(hint)}[/]", highlight=False, soft_wrap=True)
+            line("     " + styled(f"→ {shown(hint)}", "cyan"))
     for warning in report.warnings:
-        c.print(f"   [yellow]warning:[/] {shown(warning)}", highlight=False, soft_wrap=True)
+        line(f"   {styled('warning:', 'yellow')} {shown(warning)}")
     if report.ok:
-        c.print(f"[green bold]Connection OK[/]: {report.eligible} eligible file(s)")
+        line(f"{styled('Connection OK', 'green bold')}: {report.eligible} eligible file(s)")
     else:
-        c.print("[red bold]Connection failed[/]")
+        line(styled("Connection failed", "red bold"))
 
 
 @app.command("check")

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from .paint import cell_len, line, styled
+
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
@@ -95,12 +97,6 @@ def finish(report: Any, as_json: bool, render: Any) -> NoReturn:
     raise typer.Exit(0 if report.ok else 1)
 
 
-def console() -> Any:
-    from rich.console import Console
-
-    return Console()
-
-
 def cmd() -> str:
     """How to run damkit again, as the user did: ``damkit`` when that is what the shell finds,
     else the path of the running executable (``.venv/bin/damkit`` under the current folder, an
@@ -123,19 +119,17 @@ def cmd() -> str:
 
 
 def shown(value: Any, *, limit: int | None = None) -> str:
-    """A value from outside (a DAM's file name, a tag) as one safe line, ready for rich markup:
-    control and invisible characters escaped (:func:`damkit.display.clean`), markup escaped."""
-    from rich.markup import escape
-
+    """A value from outside (a DAM's file name, a tag) as one safe line: control and invisible
+    characters escaped (:func:`damkit.display.clean`)."""
     from ..display import clean
 
-    return escape(clean(value, limit=limit))
+    return clean(value, limit=limit)
 
 
 def say(text: str) -> None:
     """One line for people on standard output: never hard-wrapped, no markup, no highlighting
     (the text is already safe: :func:`damkit.display.clean` what came from outside)."""
-    console().print(text, markup=False, highlight=False, soft_wrap=True)
+    line(text)
 
 
 def print_table(headers: list[str], rows: list[list[Any]], *, title: str | None = None,
@@ -143,34 +137,25 @@ def print_table(headers: list[str], rows: list[list[Any]], *, title: str | None 
     """A plain aligned table: every cell whole (never cut to the terminal's width, so a name can
     be copied as it is), every cell made safe with :func:`damkit.display.clean`; columns in
     ``right`` align right (numbers)."""
-    from rich.cells import cell_len
-    from rich.text import Text
-
     from ..display import clean
 
     cells = [[clean(c) for c in row] for row in rows]
     widths = [max([cell_len(h)] + [cell_len(r[i]) for r in cells]) for i, h in enumerate(headers)]
 
-    def line(values: list[str]) -> str:
+    def joined(values: list[str]) -> str:
         parts = []
         for i, v in enumerate(values):
             pad = " " * (widths[i] - cell_len(v))
             parts.append(pad + v if i in right else v + pad)
         return "  ".join(parts).rstrip()
 
-    c = console()
     if title:
-        c.print(Text(title, style="bold"), soft_wrap=True)
-    c.print(Text(line(headers), style="bold"), soft_wrap=True)
+        line(styled(title, "bold"))
+    line(styled(joined(headers), "bold"))
     for row in cells:
-        c.print(Text(line(row)), soft_wrap=True)
+        line(joined(row))
 
 
-def human_size(n: int | None) -> str:
-    """Bytes in decimal units (``7.1 MB``), as the progress bar shows them."""
-    from rich.filesize import decimal
-
-    return "-" if n is None else decimal(int(n))
 
 
 def refuse_secret_sets(model: Any, values: dict[str, str], connection: str) -> None:

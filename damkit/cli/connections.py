@@ -11,7 +11,6 @@ import typer
 from .common import (
     JsonOption,
     cmd,
-    console,
     err,
     group,
     guarded,
@@ -184,10 +183,10 @@ def walk_add(provider: str, name: str) -> None:
             render_report(run_sync(ws.check(name)))
 
         def hint(command: str) -> Any:
-            return lambda: console().print(f"   run: {command}", highlight=False)
+            return lambda: say(f"   run: {command}")
 
         walk(ws, provider, name, ask=ask, ask_secret=getpass.getpass,
-             echo=lambda text: console().print(text, highlight=False, markup=False),
+             echo=say,
              actions={"auth": login, "check": check, "sync": hint(f"{cmd()} sync {name}"),
                       "events-request": hint(f"{cmd()} events request {name}")})
     say(f"added {name}")

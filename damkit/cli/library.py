@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from ..display import clean
-from .common import JsonOption, cmd, group, guarded, human_size, out, print_table, say, state, workspace
+from .common import JsonOption, cmd, group, guarded, out, print_table, say, state, workspace
+from .paint import human_size
 
 LIST_LIMIT = 50
 

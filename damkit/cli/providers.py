@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import JsonOption, console, group, guarded, out
+from .common import JsonOption, group, guarded, out, say
+from .paint import styled
 
 app = group("The DAMs damkit connects to, and their setup guides.")
 
@@ -21,14 +22,13 @@ def providers_list(as_json: bool = JsonOption) -> None:
         out([{"name": s.name, "title": s.title, "summary": s.summary,
               "capabilities": asdict(s.capabilities)} for s in specs])
         return
-    c = console()
     for s in specs:
         caps = s.capabilities
         features = [f for f, on in (("browser login", caps.browser_login),
                                     ("backlink", caps.backlink),
                                     ("change notifications", caps.change_notifications)) if on]
-        c.print(f"[b]{s.name}[/] {s.title}: {s.summary}"
-                + (f" [dim]({', '.join(features)})[/]" if features else ""), highlight=False)
+        say(f"{styled(s.name, 'bold')} {s.title}: {s.summary}"
+            + (" " + styled(f"({', '.join(features)})", "dim") if features else ""))
 
 
 @app.command("show")
@@ -48,8 +48,6 @@ def providers_show(provider: str = typer.Argument(..., help="e.g. one of `damkit
              "steps": [s.as_dict() for s in flow.steps],
              "advanced": [field_dict(f) for f in flow.advanced]})
         return
-    c = console()
-    for line in guide_lines(flow):
-        c.print(line, highlight=False, markup=False)
-    c.print(f"\nAdd one: damkit connections add {flow.spec.name} NAME", highlight=False,
-            markup=False)
+    for text in guide_lines(flow):
+        say(text)
+    say(f"\nAdd one: damkit connections add {flow.spec.name} NAME")

@@ -8,7 +8,8 @@ from typing import Any
 import typer
 
 from ..display import clean
-from .common import JsonOption, app, cmd, console, guarded, human_size, out, print_table, say, state
+from .common import JsonOption, app, cmd, guarded, out, print_table, say, shown, state
+from .paint import human_size
 
 
 @app.command("demo")
@@ -107,15 +108,14 @@ def sandbox_compare(action: str, file: Path | None, as_json: bool, **sandbox: An
     if as_json:
         out(result.model_dump())
     else:
-        console().print(f"{result.provider}: {result.replayed} requests replayed over "
-                        f"{len(result.endpoints)} endpoints, {len(result.skipped)} skipped",
-                        highlight=False)
+        say(f"{result.provider}: {result.replayed} requests replayed over "
+            f"{len(result.endpoints)} endpoints, {len(result.skipped)} skipped")
         for d in result.differences:
-            where = f" {d.key}" if d.key else ""
-            console().print(f"  {d.endpoint}: {d.what}{where}: recorded {d.recorded}, "
-                            f"sandbox {d.sandbox}", highlight=False)
+            where = f" {shown(d.key)}" if d.key else ""
+            say(f"  {shown(d.endpoint)}: {shown(d.what)}{where}: recorded {shown(d.recorded)}, "
+                f"sandbox {shown(d.sandbox)}")
         if result.same:
-            console().print("no difference", highlight=False)
+            say("no difference")
     raise typer.Exit(0 if result.same else 1)
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import typer
 
 from ..display import clean
-from .common import JsonOption, app, cmd, err, guarded, human_size, out, say, shown, workspace
+from .common import JsonOption, app, cmd, err, guarded, out, say, shown, workspace
+from .paint import human_size
 from .record import RecordOption, recorded
 
 #: Files a dry run lists (and errors a report lists) before summarising the rest with a count.
@@ -57,7 +58,7 @@ class ProgressRenderer:
             parts = ", ".join(f"{k} {v}" for k, v in event.plan.items())
             self.progress.console.print(f"plan: {parts}", highlight=False, markup=False)
             self.started = time.monotonic()
-            self.task = self.progress.add_task(shown(event.connection), total=event.total or None,
+            self.task = self.progress.add_task(markup_safe(event.connection), total=event.total or None,
                                                size=human_size(0), speed="")
         elif self.task is not None and event.kind in ("file_done", "file_failed"):
             elapsed = max(time.monotonic() - self.started, 1e-3)
@@ -65,10 +66,18 @@ class ProgressRenderer:
                                  size=human_size(event.bytes),
                                  speed=f"{human_size(int(event.bytes / elapsed))}/s")
             if event.kind == "file_failed":
-                self.progress.console.print(f"[red]failed[/] {shown(event.asset)}: "
-                                            f"{shown(event.error)}", highlight=False)
+                self.progress.console.print(f"[red]failed[/] {markup_safe(event.asset)}: "
+                                            f"{markup_safe(event.error)}", highlight=False)
         elif event.kind == "throttled":
-            self.progress.console.print(f"[yellow]{shown(event.line())}[/]", highlight=False)
+            self.progress.console.print(f"[yellow]{markup_safe(event.line())}[/]", highlight=False)
+
+
+def markup_safe(value: Any) -> str:
+    """A value from outside, safe inside the progress bar's rich markup (a DAM's file name in
+    square brackets prints as it is)."""
+    from rich.markup import escape
+
+    return escape(shown(value))
 
 
 def print_sync_report(report: Any, status: str | None = None) -> None:

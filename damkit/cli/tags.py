@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import JsonOption, app, console, guarded, out, workspace
+from .common import JsonOption, app, guarded, out, say, shown, workspace
+from .paint import styled
 
 
 @app.command("tags")
@@ -29,13 +30,11 @@ def tags(
         out({"connection": name, "noun": noun, "current": current,
              "tags": [t.model_dump() for t in found]})
         return
-    c = console()
     if not found:
-        c.print(f"no {noun} is in use in {name}'s DAM", highlight=False)
+        say(f"no {noun} is in use in {name}'s DAM")
         return
     width = max(len(str(t.count)) for t in found)
     for t in found:
-        mark = "  [green](set)[/]" if t.tag == current else ""
-        c.print(f"{t.count:>{width}}  {t.tag!r}{mark}", highlight=False)
-    c.print(f"[dim]set one with: damkit connections edit {name} --set \"{field}=<{noun}>\"[/]",
-            highlight=False)
+        mark = "  " + styled("(set)", "green") if t.tag == current else ""
+        say(f"{t.count:>{width}}  {shown(repr(t.tag))}{mark}")
+    say(styled(f"set one with: damkit connections edit {name} --set \"{field}=<{noun}>\"", "dim"))
