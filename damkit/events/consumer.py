@@ -44,6 +44,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..errors import DamkitError, NotFoundError, SettingsError
 from ..redact import redact, register_secret
@@ -637,7 +638,7 @@ def build_consumer_app(
             await consumer.stop()
 
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    app = Starlette(
+    app = _ConsumerApp(
         routes=[
             Route(f"{ROUTE_PREFIX}/{{portal}}", consumer.handle, methods=methods),
             Route("/events/status", consumer.status, methods=["GET"]),
@@ -646,6 +647,31 @@ def build_consumer_app(
     )
     app.state.consumer = consumer
     return app
+
+
+class _ConsumerApp(Starlette):
+    """The consumer's app: a message goes straight to :meth:`EventConsumer.handle`.
+
+    SNS's POSTs skip Starlette's middleware and router (their error handling wraps a handler
+    that answers every outcome itself): a burst of notifications spends its CPU on verifying
+    and recording, not on layers. Every other request (status, lifespan, unknown paths) takes
+    the ordinary way."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root):  # as Starlette's router reads the path
+                path = path[len(root):]
+            portal = path[len(ROUTE_PREFIX) + 1:]
+            if path.startswith(ROUTE_PREFIX + "/") and portal and "/" not in portal:
+                scope["app"] = self
+                scope["path_params"] = {"portal": portal}  # as the route's {portal} matches
+                consumer: EventConsumer = self.state.consumer
+                response = await consumer.handle(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _refuse_if_busy(consumer: EventConsumer) -> None:
