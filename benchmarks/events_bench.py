@@ -40,6 +40,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sandbox_process import read_answer
+
 from damkit.demo import add_sandbox_connections, demo_workspace
 from damkit.events.server import ConsumerServer
 from damkit.sandbox import Sandbox
@@ -98,12 +100,7 @@ def send_burst(host: str, port: int, path: str, bodies: list[bytes], concurrency
                             f"Content-Length: {len(body)}\r\n\r\n").encode()
                     started = time.perf_counter()
                     writer.write(head + body)
-                    answer = await reader.readuntil(b"\r\n\r\n")
-                    length = 0
-                    for line in answer.split(b"\r\n")[1:]:
-                        if line[:15].lower() == b"content-length:":
-                            length = int(line[15:])
-                    await reader.readexactly(length)
+                    answer = await read_answer(reader)
                     times.append(time.perf_counter() - started)
                     status = int(answer[9:12])
                     statuses[status] = statuses.get(status, 0) + 1
