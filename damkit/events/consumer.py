@@ -165,7 +165,7 @@ class EventConsumer:
         self._tasks: set[asyncio.Task[Any]] = set()  # worker-loop tasks
         self._calls: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []  # for the worker
         self._woken = False  # the worker loop is due to run ``_calls``
-        self._inflight_lock = threading.Lock()
+        self._calls_lock = threading.Lock()
         self._started = False
         self._response_ms: deque[float] = deque(maxlen=10_000)  # server-side handling times
         self._portals: dict[str, tuple[float, list[str]]] = {}
@@ -252,7 +252,7 @@ class EventConsumer:
         loop = self._worker_loop
         if loop is None or loop.is_closed():
             raise DamkitError("the event consumer is not running")
-        with self._inflight_lock:
+        with self._calls_lock:
             self._calls.append((fn, args))
             wake = not self._woken
             self._woken = True
@@ -262,7 +262,7 @@ class EventConsumer:
     def _run_calls(self) -> None:
         """On the worker loop: run every queued call (see :meth:`_submit`)."""
         while True:
-            with self._inflight_lock:
+            with self._calls_lock:
                 if not self._calls:
                     self._woken = False
                     return
