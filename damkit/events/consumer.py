@@ -18,8 +18,9 @@ A background worker re-reads each asset with :func:`damkit.sync.sync_one` (the p
 never trusted). Work on one asset is coalesced through the store's generations: a run covers every
 notification accepted before it started (also one whose hand-over to the worker arrives late,
 as it does under load), so notifications during the settle delay join the waiting run, and any
-number of them during a run cause at most one more run after it. Failures are retried with
-capped exponential backoff and recorded as index events; pending work survives restarts.
+number of them during a run cause at most one more run after it, which waits the settle delay
+too (those arriving meanwhile join it). Failures are retried with capped exponential backoff and
+recorded as index events; pending work survives restarts.
 
 Logs carry MessageId, Type, TopicArn and outcomes, never Token, SubscribeURL, UnsubscribeURL or
 Signature.
