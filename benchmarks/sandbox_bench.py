@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import httpx
-from sandbox_process import start_sandbox
+from sandbox_process import read_answer, start_sandbox
 
 
 def cpu_seconds(pid: int) -> float:
@@ -63,12 +63,7 @@ async def _load(host: str, port: int, requests: list[bytes], connections: int, s
                 if now >= start_at + seconds:
                     return
                 writer.write(requests[i % len(requests)])
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                await reader.readexactly(length)
+                head = await read_answer(reader)
                 if now >= start_at:  # warm-up answers are not counted
                     counts[0] += 1
                     counts[1] += head[9:12] != b"200"

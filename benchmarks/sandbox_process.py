@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -28,3 +29,15 @@ def start_process(argv: list[str], *, timeout: float) -> tuple[subprocess.Popen[
             break
     proc.kill()
     raise SystemExit("the sandbox did not start")
+
+
+async def read_answer(reader: asyncio.StreamReader) -> bytes:
+    """Read one HTTP/1.1 answer whole from a keep-alive connection (status line, headers, a
+    ``Content-Length`` body); returns its head (the status code is ``head[9:12]``)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return head

@@ -421,6 +421,14 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@functools.cache
+def _unused_tls() -> ssl.SSLContext:
+    """The plain-http transport's TLS context, never used for a handshake: given none, httpx
+    makes one per transport (2 ms of CPU, twice per provider opened, e.g. per event sync). It
+    trusts no CA, so it would refuse any https it were ever given."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 class LazyTlsTransport(httpx.AsyncBaseTransport):
     """httpx's own transport, with TLS set up on the first https request (see
     :func:`tls_context`): a client of a plain-http loopback host never loads the CA bundle."""
@@ -436,7 +444,7 @@ class LazyTlsTransport(httpx.AsyncBaseTransport):
                 self._tls = httpx.AsyncHTTPTransport(verify=tls_context(), limits=self._limits)
             return await self._tls.handle_async_request(request)
         if self._plain is None:  # plain http (loopback only, see check_scheme): no TLS at all
-            self._plain = httpx.AsyncHTTPTransport(verify=False, limits=self._limits)
+            self._plain = httpx.AsyncHTTPTransport(verify=_unused_tls(), limits=self._limits)
         return await self._plain.handle_async_request(request)
 
     async def aclose(self) -> None:

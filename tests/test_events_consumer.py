@@ -33,10 +33,9 @@ from damkit.errors import SettingsError
 from damkit.events.request import event_url_info, portal_key, request_text
 from damkit.events.server import ConsumerServer
 from damkit.events.store import ConsumerBusyError, EventStore
-from damkit.sandbox.server import free_port
 from damkit.workspace import Workspace
 
-from sns_support import sign_message
+from sns_support import sign_message, subscribe, use_sandbox_sns, wait_for
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:bynder-acme"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem"
@@ -156,34 +155,19 @@ def log_bytes(ws: Workspace) -> bytes:
 # --- end to end against the sandbox ----------------------------------------------------------------
 
 
-def wait_for(check: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("version", ["1", "2"])
 def test_end_to_end_with_sandbox_sns(fresh_sandbox: Callable[..., Any], tmp_path: Path,
                                      version: str) -> None:
     sb = fresh_sandbox(assets=40, providers=("bynder",))
     ws = demo_workspace(tmp_path / "ws")
     name = next(n for n in add_sandbox_connections(ws, sb.url) if n.endswith("bynder"))
-    topic = httpx.get(f"{sb.url}/bynder/_sns/topic").json()["TopicArn"]
-    port = free_port()
-    ws.set_config(public_url=f"http://127.0.0.1:{port}", sns_topics=[topic],
-                  sns_trusted_cert_hosts=[f"127.0.0.1:{sb.port}"])
+    port = use_sandbox_sns(ws, sb)
     url = ws.event_consumer_url(name)
     assert url == f"http://127.0.0.1:{port}/events/bynder/127.0.0.1_{sb.port}"
     tag = sb.manifest()["providers"]["bynder"]["tag"]
     control = f"{sb.url}/_sandbox/bynder/assets"
     with ConsumerServer(ws, port=port, settle_seconds=0.0) as srv:  # the real sync_one
-        httpx.post(f"{sb.url}/bynder/_sns/subscribe",
-                   json={"endpoint": url, "signature_version": version}).raise_for_status()
-        subs = wait_for(lambda: [s for s in httpx.get(f"{sb.url}/bynder/_sns/subscriptions")
-                                 .json() if s["confirmed"]], 5)
+        subs = subscribe(sb, url, 5, signature_version=version)
         assert subs and subs[0]["signature_version"] == version
         assets = httpx.get(control, params={"limit": 100}).json()["assets"]
         target = next(a for a in assets if tag not in a["tags"] and a["state"] == "live")
@@ -414,6 +398,32 @@ def test_notification_handed_over_late_is_covered_by_the_run_it_preceded(ws: Wor
         assert srv.wait_idle(HANG)
         assert consumer.store.pending() == []
     assert [c[1] for c in sync.calls] == ["ASSET-L"]
+
+
+def test_notification_during_a_run_waits_the_settle_delay_before_the_next(ws: Workspace) -> None:
+    """A notification while its asset syncs means the asset is changing now: the next run waits
+    Bynder's settle delay too (not at once, while the change may still be under way), and the
+    notifications meanwhile join that run instead of each costing one."""
+    gate = threading.Event()
+    sync = FakeSync(gate=gate)
+    settle = SettleGate()
+    settle.opened.set()  # the first run's wait passes at once
+    with server(ws, sync, settle_seconds=3.0, sleep=settle.sleep) as srv:
+        assert post(srv, note("ASSET-S")).status_code == 200
+        assert wait_for(lambda: len(sync.calls) == 1, HANG)
+        settle.opened.clear()  # from here on a wait holds until the test opens it
+        for _ in range(3):  # while the first run syncs
+            assert post(srv, note("ASSET-S")).status_code == 200
+        gate.set()
+        assert wait_for(lambda: len(settle.waits) == 2, HANG)  # the next run waits...
+        for _ in range(3):  # ...and what comes meanwhile joins it
+            assert post(srv, note("ASSET-S")).status_code == 200
+        assert len(sync.calls) == 1
+        settle.opened.set()
+        assert srv.wait_idle(HANG)
+        assert srv.consumer.store.pending() == []
+    assert settle.waits == [3.0, 3.0]
+    assert [c[1] for c in sync.calls] == ["ASSET-S", "ASSET-S"]
 
 
 def test_failures_retried_with_backoff_and_recorded(ws: Workspace) -> None:

@@ -4,25 +4,14 @@ HTTP, its certificate fetched), a real PostgreSQL and a worker subprocess."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from damkit.events.server import ConsumerServer
-from damkit.sandbox.server import free_port
 
 from queue_support import add_connections, open_ws, start_worker, stop_workers, worker_env
-
-
-def wait_for(check: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
+from sns_support import subscribe, use_sandbox_sns, wait_for
 
 
 def test_notifications_become_change_jobs_run_by_a_worker(fresh_sandbox, tmp_path, postgres,
@@ -33,19 +22,13 @@ def test_notifications_become_change_jobs_run_by_a_worker(fresh_sandbox, tmp_pat
     root = tmp_path / "ws"
     ws = open_ws(root)
     (name,) = add_connections(ws, sb.manifest(), 1)
-    topic = httpx.get(f"{sb.url}/bynder/_sns/topic").json()["TopicArn"]
-    port = free_port()
-    ws.set_config(public_url=f"http://127.0.0.1:{port}", sns_topics=[topic],
-                  sns_trusted_cert_hosts=[f"127.0.0.1:{sb.port}"])
+    port = use_sandbox_sns(ws, sb)
     tag = sb.manifest()["providers"]["bynder"]["tag"]
     control = f"{sb.url}/_sandbox/bynder/assets"
     worker = start_worker(worker_env(root, url), "--stalled-after", "5", log=tmp_path / "w.log")
     try:
         with ConsumerServer(ws, port=port, settle_seconds=0.0) as srv:
-            httpx.post(f"{sb.url}/bynder/_sns/subscribe",
-                       json={"endpoint": ws.event_consumer_url(name)}).raise_for_status()
-            assert wait_for(lambda: [s for s in httpx.get(f"{sb.url}/bynder/_sns/subscriptions")
-                                     .json() if s["confirmed"]], 10)
+            assert subscribe(sb, ws.event_consumer_url(name), 10)
             assets = httpx.get(control, params={"limit": 100}).json()["assets"]
             key = next(a for a in assets if tag not in a["tags"] and a["state"] == "live")["key"]
             httpx.post(f"{control}/{key}/tag", json={"tag": tag}).raise_for_status()
@@ -55,7 +38,7 @@ def test_notifications_become_change_jobs_run_by_a_worker(fresh_sandbox, tmp_pat
                 record = ws.index.get_asset(name, key)
                 return record if record and record.get("status") == "synced" else None
 
-            record = wait_for(synced, 60)  # a guard against a hang, not a speed figure
+            record = wait_for(synced, 60, every=0.05)  # a guard against a hang
             assert record, (tmp_path / "w.log").read_text()[-2000:]
             assert (root / record["local_path"]).is_file()
             stats = srv.consumer.snapshot()

@@ -18,8 +18,9 @@ A background worker re-reads each asset with :func:`damkit.sync.sync_one` (the p
 never trusted). Work on one asset is coalesced through the store's generations: a run covers every
 notification accepted before it started (also one whose hand-over to the worker arrives late,
 as it does under load), so notifications during the settle delay join the waiting run, and any
-number of them during a run cause at most one more run after it. Failures are retried with
-capped exponential backoff and recorded as index events; pending work survives restarts.
+number of them during a run cause at most one more run after it, which waits the settle delay
+too (those arriving meanwhile join it). Failures are retried with capped exponential backoff and
+recorded as index events; pending work survives restarts.
 
 Logs carry MessageId, Type, TopicArn and outcomes, never Token, SubscribeURL, UnsubscribeURL or
 Signature.
@@ -44,6 +45,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..errors import DamkitError, NotFoundError, SettingsError
 from ..redact import redact, register_secret
@@ -162,8 +164,9 @@ class EventConsumer:
         self._conn_locks: dict[str, asyncio.Lock] = {}
         self._active: dict[Key, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()  # worker-loop tasks
-        self._inflight = 0  # submissions not yet picked up by the worker loop
-        self._inflight_lock = threading.Lock()
+        self._calls: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []  # for the worker
+        self._woken = False  # the worker loop is due to run ``_calls``
+        self._calls_lock = threading.Lock()
         self._started = False
         self._response_ms: deque[float] = deque(maxlen=10_000)  # server-side handling times
         self._portals: dict[str, tuple[float, list[str]]] = {}
@@ -190,6 +193,10 @@ class EventConsumer:
         self._semaphore = asyncio.Semaphore(self.concurrency)  # bound to the new worker loop
         self._conn_locks = {}
         self._states = {}
+        self._calls, self._woken = [], False
+        # the first message must not pay for imports: loading the HTTP stack (the certificate
+        # fetch) or the sync engine holds the interpreter for a while, and every answer waits
+        await asyncio.to_thread(_warm_up, self._sync is None)
         ready = threading.Event()
 
         def run_worker() -> None:
@@ -239,21 +246,33 @@ class EventConsumer:
                 await task
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` on the worker loop (from any thread)."""
+        """Run ``fn(*args)`` on the worker loop (from any thread).
+
+        Calls queue up and the worker loop is woken once per batch, not once per call: a burst
+        of notifications costs the server's loop one wake-up write, not one per message."""
         loop = self._worker_loop
         if loop is None or loop.is_closed():
             raise DamkitError("the event consumer is not running")
-        with self._inflight_lock:
-            self._inflight += 1
+        with self._calls_lock:
+            self._calls.append((fn, args))
+            wake = not self._woken
+            self._woken = True
+        if wake:
+            loop.call_soon_threadsafe(self._run_calls)
 
-        def call() -> None:
-            try:
-                fn(*args)
-            finally:
-                with self._inflight_lock:
-                    self._inflight -= 1
-
-        loop.call_soon_threadsafe(call)
+    def _run_calls(self) -> None:
+        """On the worker loop: run every queued call (see :meth:`_submit`)."""
+        while True:
+            with self._calls_lock:
+                if not self._calls:
+                    self._woken = False
+                    return
+                calls, self._calls = self._calls, []
+            for fn, args in calls:
+                try:
+                    fn(*args)
+                except Exception:  # one bad call must not drop the others
+                    log.exception("event consumer: a hand-over to the worker failed")
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         """A task on the worker loop (call on the worker loop)."""
@@ -270,7 +289,7 @@ class EventConsumer:
             asyncio.run_coroutine_threadsafe(coro, self._http_loop))  # type: ignore[arg-type]
 
     def busy(self) -> bool:
-        return bool(self._tasks) or self._inflight > 0
+        return bool(self._tasks) or self._woken
 
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no sync, retry or confirmation is scheduled (tests, benchmarks)."""
@@ -459,30 +478,33 @@ class EventConsumer:
             state.scheduled = False
             state.running = True
             try:
-                while True:
-                    # the work accepted so far: notifications accepted from here on (their
-                    # generation is higher) leave the key pending, and it runs once more
-                    generation = self.store.generation_of(key)
-                    outcome = await self._sync_once(key)
-                    if outcome is None:  # failed: retried later, after a backoff
-                        state.running = False
-                        self._retry(key, state)
-                        return
-                    state.attempts = 0
-                    try:
-                        await self._on_http(self.store.done(key, generation))
-                    except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - the work stays pending; retried
-                        await self._failed(key, f"recording the sync failed: {redact(str(exc))}")
-                        state.running = False
-                        self._retry(key, state)
-                        return
-                    if not self.store.is_pending(key):
-                        break
+                # the work accepted so far: notifications accepted from here on (their
+                # generation is higher) leave the key pending, for one more run
+                generation = self.store.generation_of(key)
+                outcome = await self._sync_once(key)
+                if outcome is None:  # failed: retried later, after a backoff
+                    state.running = False
+                    self._retry(key, state)
+                    return
+                state.attempts = 0
+                try:
+                    await self._on_http(self.store.done(key, generation))
+                except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the work stays pending; retried
+                    await self._failed(key, f"recording the sync failed: {redact(str(exc))}")
+                    state.running = False
+                    self._retry(key, state)
+                    return
             finally:
                 state.running = False
-        if not state.scheduled:
+        if self.store.is_pending(key) and not state.scheduled:
+            # notified while it ran: the asset is changing now, so the next run waits the
+            # settle delay too (Bynder's advice), and whatever else comes meanwhile joins it
+            # instead of costing a run of its own
+            state.scheduled = True
+            state.task = self._spawn(self._run(key, self.settle_seconds))
+        elif not state.scheduled:
             self._states.pop(key, None)
 
     async def _sync_once(self, key: Key) -> str | None:
@@ -560,6 +582,17 @@ def _queued_sync(ws: Workspace, config: Any) -> SyncFn | None:
     return enqueue_change if queue_url(ws, config) else None
 
 
+def _warm_up(sync: bool) -> None:
+    """Import, before the first message, what handling it (and its sync) will need."""
+    import importlib
+
+    from .. import http  # noqa: F401
+
+    importlib.import_module("anyio._backends._asyncio")  # what httpx loads on its first request
+    if sync:
+        from .. import sync as _sync  # noqa: F401
+
+
 async def _default_sync(ws: Workspace, name: str, asset_id: str) -> str:
     from ..sync import sync_one
 
@@ -606,7 +639,7 @@ def build_consumer_app(
             await consumer.stop()
 
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    app = Starlette(
+    app = _ConsumerApp(
         routes=[
             Route(f"{ROUTE_PREFIX}/{{portal}}", consumer.handle, methods=methods),
             Route("/events/status", consumer.status, methods=["GET"]),
@@ -615,6 +648,31 @@ def build_consumer_app(
     )
     app.state.consumer = consumer
     return app
+
+
+class _ConsumerApp(Starlette):
+    """The consumer's app: a message goes straight to :meth:`EventConsumer.handle`.
+
+    SNS's POSTs skip Starlette's middleware and router (their error handling wraps a handler
+    that answers every outcome itself): a burst of notifications spends its CPU on verifying
+    and recording, not on layers. Every other request (status, lifespan, unknown paths) takes
+    the ordinary way."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root):  # as Starlette's router reads the path
+                path = path[len(root):]
+            portal = path[len(ROUTE_PREFIX) + 1:]
+            if path.startswith(ROUTE_PREFIX + "/") and portal and "/" not in portal:
+                scope["app"] = self
+                scope["path_params"] = {"portal": portal}  # as the route's {portal} matches
+                consumer: EventConsumer = self.state.consumer
+                response = await consumer.handle(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _refuse_if_busy(consumer: EventConsumer) -> None:
