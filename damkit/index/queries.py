@@ -25,23 +25,13 @@ class QueryReads(IndexCore):
     ) -> Iterator[Doc]:
         """Stored documents (not copies) matching every filter. Caller holds the mutex.
 
-        A scan of every document is bound by memory access, so each document is touched as
-        little as possible: the values alone (the connection is in the document), the rarest
-        match (a tag) tested first, and each test skipped when its filter is not given.
+        A scan of every document is bound by memory access, so it reads each shard's column
+        cache (:mod:`.columns`) rather than the documents: a tag's rows only, when a tag is
+        given, and a document itself only to match ``name_contains`` or to return it.
         """
         needle = name_contains.casefold() if name_contains is not None else None
         for shard in self._st.shards.values():
-            for doc in shard.docs.values():
-                if tag is not None:
-                    tags = doc.get("tags")
-                    if tags.__class__ is not list or tag not in tags:
-                        continue
-                if connection is not None and doc["connection"] != connection:
-                    continue
-                if provider is not None and doc.get("provider") != provider:
-                    continue
-                if status is not None and doc.get("status") != status:
-                    continue
+            for doc in shard.columns().match(connection, provider, status, tag):
                 if needle is not None and needle not in str(doc.get("name", "")).casefold():
                     continue
                 yield doc
