@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .core import IndexCore
@@ -25,13 +25,34 @@ class QueryReads(IndexCore):
     ) -> Iterator[Doc]:
         """Stored documents (not copies) matching every filter. Caller holds the mutex.
 
-        A scan of every document is bound by memory access, so it reads each shard's column
-        cache (:mod:`.columns`) rather than the documents: a tag's rows only, when a tag is
-        given, and a document itself only to match ``name_contains`` or to return it.
+        A scan of every document is bound by memory access, so each document is touched as
+        little as possible: the values alone (the connection is in the document), the rarest
+        match (a tag) tested first, and each test skipped when its filter is not given. From
+        the second query by tag in a process on, each shard's tag column (:mod:`.columns`)
+        picks the documents that carry the tag, and the others are not touched at all.
         """
         needle = name_contains.casefold() if name_contains is not None else None
-        for shard in self._st.shards.values():
-            for doc in shard.columns().match(connection, provider, status, tag):
+        st = self._st
+        columns = tag is not None and st.tag_queries > 0  # a cache for a process that asks again
+        if tag is not None:
+            st.tag_queries += 1
+        for shard in st.shards.values():
+            if tag is not None and (columns or shard.cols is not None):
+                docs: Iterable[Doc] = shard.tag_column().with_tag(tag)
+                test_tag = None  # the column matched it
+            else:
+                docs, test_tag = shard.docs.values(), tag
+            for doc in docs:
+                if test_tag is not None:
+                    tags = doc.get("tags")
+                    if tags.__class__ is not list or test_tag not in tags:
+                        continue
+                if connection is not None and doc["connection"] != connection:
+                    continue
+                if provider is not None and doc.get("provider") != provider:
+                    continue
+                if status is not None and doc.get("status") != status:
+                    continue
                 if needle is not None and needle not in str(doc.get("name", "")).casefold():
                     continue
                 yield doc

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from . import tuning
-from .columns import Columns
+from .columns import TagColumn
 from .shards import (
     TABLES,
     asset_key,
@@ -105,18 +105,19 @@ class Shard:
     docs: dict[str, Doc] = field(default_factory=dict)  # asset key -> document, once parsed
     keys: dict[str, None] | None = None  # until parsed: the keys it holds, in order
     overlay: list[tuple[str, Doc | None]] = field(default_factory=list)  # until parsed
-    cols: Columns | None = None  # what the queries filter on, built by the first one
+    cols: TagColumn | None = None  # the tags of its documents, built by a query by tag
 
-    def columns(self) -> Columns:
-        """The column cache of the (parsed) documents, built on first use after a change."""
+    def tag_column(self) -> TagColumn:
+        """The tag column of the (parsed) documents, built on first use."""
         if self.cols is None:
-            self.cols = Columns(self.docs)
+            self.cols = TagColumn(self.docs)
         return self.cols
 
     def put(self, key: str, doc: Doc) -> None:
         """Store ``doc`` under ``key`` (parsed shards only)."""
+        if self.cols is not None and (key not in self.docs or not self.cols.replace(key, doc)):
+            self.cols = None  # a new asset: the next query by tag builds the column again
         self.docs[key] = doc
-        self.cols = None
 
     def delete(self, key: str) -> None:
         """Remove ``key`` (parsed shards only; KeyError if absent)."""
@@ -139,12 +140,11 @@ class Shard:
 
     def change(self, key: str, doc: Doc | None) -> None:
         """Apply a delta entry: put ``doc`` (or remove the key, for None)."""
-        self.cols = None
         if self.keys is None:
-            if doc is None:
-                self.docs.pop(key, None)
-            else:
-                self.docs[key] = doc
+            if doc is not None:
+                self.put(key, doc)
+            elif key in self.docs:
+                self.delete(key)
             return
         if doc is None:
             self.keys.pop(key, None)
@@ -162,6 +162,7 @@ class IndexState:
         self.raw_manifest = b""
         self.next_shard = 1
         self.assets_loaded = False  # the key tables are read on first use of an asset
+        self.tag_queries = 0  # queries by tag so far: the tag columns are built from the second
         self.shards: dict[int, Shard] = {}
         self.where: dict[str, int] = {}  # asset key -> shard id
         self.deltas_loaded: set[str] = set()
