@@ -45,13 +45,14 @@ class AssetWrites(Batch):
         self._check()
         self._need_assets((), ())
         batch = _copies(docs)
+        keys = []
         for doc in batch:
             conn, pid = doc.get("connection"), doc.get("provider_id")
             if not isinstance(conn, str) or not conn or not isinstance(pid, str) or not pid:
                 raise ValueError("an asset needs non-empty string 'connection' and 'provider_id'")
             if "/" in conn:
                 raise ValueError(f"connection name {conn!r} must not contain '/'")
-        keys = [asset_key(doc["connection"], doc["provider_id"]) for doc in batch]
+            keys.append(asset_key(conn, pid))
         self._need_assets(keys, ())
         for key, doc in zip(keys, batch, strict=True):
             old = self._stored(key)

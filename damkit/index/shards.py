@@ -134,9 +134,9 @@ def encode_shard(docs: dict[str, dict[str, Any]]) -> tuple[bytes, int]:
     order), then ``assets``. The head, the bytes before ``,"assets"``, is what a reader parses to
     learn which assets the shard holds without parsing them (``decode_shard_keys``).
     """
-    head = dumps({KEY_TABLE: {"1": {"keys": list(docs)}}})
-    body = encode_table(ASSET_TABLE, docs.values())
-    return head[:-1] + b"," + body[1:], len(head) - 1
+    keys = {"1": {"keys": list(docs)}}
+    head = len(dumps({KEY_TABLE: keys})) - 1  # what follows the head is ``,"assets":...}``
+    return dumps({KEY_TABLE: keys, ASSET_TABLE: dict(enumerate(docs.values(), 1))}), head
 
 
 def _key_list(path: Path, data: Any) -> list[Any] | None:
