@@ -115,9 +115,8 @@ class Shard:
 
     def put(self, key: str, doc: Doc) -> None:
         """Store ``doc`` under ``key`` (parsed shards only)."""
-        if self.cols is not None and (key not in self.docs or not self.cols.replace(key, doc)):
-            self.cols = None  # a new asset: the next query by tag builds the column again
         self.docs[key] = doc
+        self.cols = None  # the next query by tag builds it again
 
     def delete(self, key: str) -> None:
         """Remove ``key`` (parsed shards only; KeyError if absent)."""
