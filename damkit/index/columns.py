@@ -8,7 +8,8 @@ tags in one text, one run per document (``"\\0hero\\0spring\\0" "\\0logo\\0"``),
 loops in one pass: about 35 bytes per asset. A query by tag searches that text and touches only
 the documents whose run holds the tag. Any change to the shard drops its column, and the next
 query by tag builds it again (a few milliseconds per shard). Every hit is confirmed on the
-document itself, so the column can only make a query faster, never change what it finds.
+document itself unless the column proves it (every document's tags a list of strings free of
+the separator), so the column can only make a query faster, never change what it finds.
 """
 
 from __future__ import annotations
@@ -46,21 +47,30 @@ class TagColumn:
     """One shard's documents in order and all their tags in one text, with where each
     document's run (its tags joined by SEP, between two SEPs) starts."""
 
-    __slots__ = ("docs", "starts", "text")
+    __slots__ = ("docs", "exact", "starts", "text")
 
     def __init__(self, docs: dict[str, Doc]) -> None:
         self.docs = list(docs.values())
+        tags = list(map(_TAGS, self.docs))
+        exact = bool(tags) and set(map(type, tags)) == {list}
         try:  # every document with a list of string tags: str.join, mapped in C
-            runs = list(map(SEP.join, map(_TAGS, self.docs)))
+            runs = list(map(SEP.join, tags))
         except TypeError:
-            runs = [_run(doc.get("tags")) for doc in self.docs]
+            runs, exact = [_run(t) for t in tags], False
         sums = accumulate(map(len, runs), initial=0)  # C loops: no Python code per document
         self.starts = array("q", map(add, sums, range(0, 2 * len(runs) + 2, 2)))
         self.text = SEP + (SEP + SEP).join(runs) + SEP if runs else ""
+        if exact:  # lists of strings: does any tag hold SEP? Count the SEPs the runs would have
+            counts = list(map(len, tags))
+            exact = self.text.count(SEP) == 2 * len(runs) + sum(counts) - len(runs) + counts.count(0)
+        # exact: every document's tags a list of strings, none holding SEP, so a hit of a tag
+        # that is neither empty nor holds SEP is one of the tags of the run it falls in
+        self.exact = exact
 
     def with_tag(self, tag: str) -> Iterator[Doc]:
         """The documents (not copies) whose ``tags`` list holds ``tag``, in shard order."""
         text, starts, docs = self.text, self.starts, self.docs
+        confirm = not (self.exact and tag and SEP not in tag)
         needle = SEP + tag + SEP
         last = -1
         at = text.find(needle)
@@ -69,9 +79,12 @@ class TagColumn:
             if row != last:
                 last = row
                 doc = docs[row]
-                carried = doc.get("tags")
-                if carried.__class__ is list and tag in carried:  # exact, as a scan tests it
+                if not confirm:
                     yield doc
+                else:
+                    carried = doc.get("tags")
+                    if carried.__class__ is list and tag in carried:  # as a scan tests it
+                        yield doc
             at = text.find(needle, at + 1)
 
 
