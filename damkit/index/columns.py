@@ -6,7 +6,8 @@ loaded them lie all over memory (a scan meets them about three times slower than
 parsed ones). So a shard keeps, once queries by tag ask, its documents in order and all their
 tags in one text, one run per document (``"\\0hero\\0spring\\0" "\\0logo\\0"``), built by C
 loops in one pass: about 35 bytes per asset. A query by tag searches that text and touches only
-the documents whose run holds the tag. Any change to the shard drops its column, and the next
+the documents whose run holds the tag; the rows it found are kept for the next query by that
+tag (for the last few tags asked). Any change to the shard drops its column, and the next
 query by tag builds it again (a few milliseconds per shard). Every hit is confirmed on the
 document itself unless the column proves it (every document's tags a list of strings free of
 the separator), so the column can only make a query faster, never change what it finds.
@@ -14,16 +15,20 @@ the separator), so the column can only make a query faster, never change what it
 
 from __future__ import annotations
 
+import re
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterator
-from itertools import accumulate
-from operator import add, methodcaller
+from itertools import accumulate, repeat
+from operator import add, methodcaller, sub
 from typing import Any
 
 Doc = dict[str, Any]
 SEP = "\x00"
 _TAGS = methodcaller("get", "tags")
+_START = methodcaller("start")
+POSTINGS = 8
+"""The rows of at most this many tags are kept per shard (the tags asked most lately)."""
 
 
 def _joined(tags: Any) -> str:
@@ -47,7 +52,7 @@ class TagColumn:
     """One shard's documents in order and all their tags in one text, with where each
     document's run (its tags joined by SEP, between two SEPs) starts."""
 
-    __slots__ = ("docs", "exact", "starts", "text")
+    __slots__ = ("docs", "exact", "postings", "starts", "text")
 
     def __init__(self, docs: dict[str, Doc]) -> None:
         self.docs = list(docs.values())
@@ -66,12 +71,26 @@ class TagColumn:
         # exact: every document's tags a list of strings, none holding SEP, so a hit of a tag
         # that is neither empty nor holds SEP is one of the tags of the run it falls in
         self.exact = exact
+        self.postings: dict[str, list[int]] = {}  # tag -> its rows, for the tags asked lately
 
     def with_tag(self, tag: str) -> Iterator[Doc]:
         """The documents (not copies) whose ``tags`` list holds ``tag``, in shard order."""
         text, starts, docs = self.text, self.starts, self.docs
-        confirm = not (self.exact and tag and SEP not in tag)
         needle = SEP + tag + SEP
+        if self.exact and tag and SEP not in tag:
+            rows = self.postings.get(tag)
+            if rows is None:
+                # every hit is a tag of its run; two hits share a SEP only within one run (a
+                # tag listed twice), so the non-overlapping hits reach every run holding it.
+                # C loops: the hits' positions, their runs (i + 1, by bisect), each run once
+                hits = map(_START, re.finditer(re.escape(needle), text))
+                runs = dict.fromkeys(map(bisect_right, repeat(starts), hits))
+                rows = list(map(sub, runs, repeat(1)))
+                if len(self.postings) >= POSTINGS:
+                    del self.postings[next(iter(self.postings))]
+                self.postings[tag] = rows
+            yield from map(docs.__getitem__, rows)
+            return
         last = -1
         at = text.find(needle)
         while at >= 0:
@@ -79,12 +98,9 @@ class TagColumn:
             if row != last:
                 last = row
                 doc = docs[row]
-                if not confirm:
+                carried = doc.get("tags")
+                if carried.__class__ is list and tag in carried:  # as a scan tests it
                     yield doc
-                else:
-                    carried = doc.get("tags")
-                    if carried.__class__ is list and tag in carried:  # as a scan tests it
-                        yield doc
             at = text.find(needle, at + 1)
 
 
