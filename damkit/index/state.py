@@ -258,8 +258,10 @@ class IndexState:
                     docs[key] = doc
             if docs.keys() != shard.keys.keys():
                 raise corrupt_error(path, "is corrupt: its key table does not list its assets")
-            # keyed by the strings ``where`` holds already, not a second copy of each key
-            docs = {key: docs[key] for key in shard.keys}
+            # keyed by the strings ``where`` holds already, not a second copy of each key: the
+            # same keys in the same order (the file's key table lists its assets in order, and
+            # the delta entries were applied to both alike)
+            docs = dict(zip(shard.keys, docs.values(), strict=True))
             shard.docs, shard.keys, shard.overlay, shard.cols = docs, None, [], None
 
     # -- loading -----------------------------------------------------------------------------
