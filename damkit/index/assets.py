@@ -54,7 +54,13 @@ class AssetWrites(Batch):
                 raise ValueError(f"connection name {conn!r} must not contain '/'")
             keys.append(asset_key(conn, pid))
         self._need_assets(keys, ())
+        where, shards = self._st.where, self._st.shards
         for key, doc in zip(keys, batch, strict=True):
+            sid = where.get(key)
+            shard = None if sid is None else shards[sid]
+            if shard is not None and shard.parsed:  # an update: the common case, inline
+                self._put_in(shard, key, {**shard.docs[key], **doc})
+                continue
             old = self._stored(key)
             self._put(key, doc if old is None else {**old, **doc})
 

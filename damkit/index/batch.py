@@ -27,7 +27,7 @@ from .shards import (
     shard_file_name,
     table_file_name,
 )
-from .state import Doc, IndexState, gc_paused
+from .state import Doc, IndexState, Shard, gc_paused
 from .storage import fsync_dir, write_bytes_atomic
 
 
@@ -70,6 +70,10 @@ class Batch:
             shard = st.shards[sid]
             if not shard.parsed:
                 self._need_assets((), (sid,))
+        self._put_in(shard, key, doc)
+
+    def _put_in(self, shard: Shard, key: str, doc: Doc) -> None:
+        """Store ``doc`` in ``shard`` (parsed, where ``key`` lives or goes) and record the change."""
         shard.put(key, doc)
         self.dirty_shards.add(shard.sid)
         self.changes[(shard.sid, key)] = doc
