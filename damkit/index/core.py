@@ -311,9 +311,9 @@ class IndexCore:
         st = self._st
         for _ in range(20):
             try:
-                if not st.assets_loaded:
+                if not st.assets_loaded:  # every shard at once when every asset is wanted
                     with gc_paused(promote=len(st.manifest["shards"]) > 4):
-                        st.load_assets()
+                        st.load_assets(parse=keys is None)
                 if keys is None:
                     todo = st.unparsed()
                 else:

@@ -151,9 +151,24 @@ def _key_list(path: Path, data: Any) -> list[Any] | None:
     return keys
 
 
-def decode_shard(path: Path) -> dict[str, dict[str, Any]]:
-    """Read a shard file: asset key -> document (its key table, if any, must list those keys)."""
-    data = _tables(path)
+def decode_shard(path: Path, keys: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Read a shard file: asset key -> document. Its key table, if any, must list those keys;
+    with ``keys`` (the key table read already, from the head of the file), the assets alone are
+    parsed and must be those keys, in that order."""
+    data: Any
+    if keys is None:
+        data = _tables(path)
+    else:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise corrupt_error(path, f"cannot be read: {exc}") from exc
+        rest = raw.find(b',"' + ASSET_TABLE.encode() + b'":')  # the head holds no such bytes
+        data = parse_json(path, b"{" + raw[rest + 1 :]) if rest > 0 else None
+        if not isinstance(data, dict):
+            raise _bad(path, f"no TinyDB table {ASSET_TABLE!r}")
     docs = _documents(path, ASSET_TABLE, data)
     try:
         out = {f"{d['connection']}/{d['provider_id']}": d for d in docs}
@@ -162,13 +177,14 @@ def decode_shard(path: Path) -> dict[str, dict[str, Any]]:
     for doc in out.values():
         if type(doc["connection"]) is not str or type(doc["provider_id"]) is not str:
             raise _bad(path, "asset connection/provider_id is not a string")
-    keys = _key_list(path, data)
+    if keys is None:
+        keys = _key_list(path, data)
     if keys is not None and keys != list(out):
         raise _bad(path, "its key table does not list its assets")
     return out
 
 
-def decode_shard_keys(path: Path, entry: dict[str, Any]) -> dict[str, None] | None:
+def decode_shard_keys(path: Path, entry: dict[str, Any]) -> list[str] | None:
     """The asset keys of the shard ``entry`` of the manifest names, in order, from the file's
     head alone (a few per cent of it); None when the entry records no head (a shard written
     before key tables: parse the whole file). The file's size must be the one the manifest
@@ -191,10 +207,9 @@ def decode_shard_keys(path: Path, entry: dict[str, Any]) -> dict[str, None] | No
         "".join(keys or ())  # TypeError unless every key is a string
     except TypeError:
         keys = None
-    out = dict.fromkeys(keys or ())
-    if keys is None or len(keys) != count or len(out) != count:
+    if keys is None or len(keys) != count or len(set(keys)) != count:
         raise _bad(path, "bad key table")
-    return out
+    return keys
 
 
 def encode_delta(entries: Iterable[dict[str, Any]]) -> bytes:

@@ -104,6 +104,7 @@ class Shard:
     gen: int  # generation the file was written at
     docs: dict[str, Doc] = field(default_factory=dict)  # asset key -> document, once parsed
     keys: dict[str, None] | None = None  # until parsed: the keys it holds, in order
+    listed: list[str] = field(default_factory=list)  # until parsed: its file's key table
     overlay: list[tuple[str, Doc | None]] = field(default_factory=list)  # until parsed
     cols: TagColumn | None = None  # the tags of its documents, built by a query by tag
 
@@ -225,15 +226,16 @@ class IndexState:
         if not keep_loading:
             self.assets_loaded = False
 
-    def load_assets(self) -> None:
+    def load_assets(self, *, parse: bool = False) -> None:
         """Read the key table of every shard and every delta the current manifest names (first
-        use of an asset): where each asset is, not the assets themselves (:meth:`parse`).
+        use of an asset): where each asset is, not the assets themselves (:meth:`parse`); with
+        ``parse``, every shard whole instead (a first use that reads every asset).
 
         Raises like :meth:`apply`; the caller then calls :meth:`drop_assets`.
         """
         self.drop_assets()
         self.assets_loaded = True
-        self._apply_assets(self.manifest, set(), frozenset())
+        self._apply_assets(self.manifest, set(), frozenset(), parse=parse)
 
     def unparsed(self, sids: Iterable[int] | None = None) -> list[int]:
         """Which of ``sids`` (None: every shard) are not parsed yet."""
@@ -249,20 +251,18 @@ class IndexState:
             shard = self.shards[sid]
             if shard.keys is None or shard.file is None:
                 continue
-            path = self.directory / shard.file
-            docs = decode_shard(path)
+            # the assets alone are parsed, and must be the keys the file's key table listed
+            docs = decode_shard(self.directory / shard.file, shard.listed)
             for key, doc in shard.overlay:
                 if doc is None:
                     docs.pop(key, None)
                 else:
                     docs[key] = doc
-            if docs.keys() != shard.keys.keys():
-                raise corrupt_error(path, "is corrupt: its key table does not list its assets")
             # keyed by the strings ``where`` holds already, not a second copy of each key: the
-            # same keys in the same order (the file's key table lists its assets in order, and
-            # the delta entries were applied to both alike)
+            # same keys in the same order (the delta entries were applied to both alike)
             docs = dict(zip(shard.keys, docs.values(), strict=True))
-            shard.docs, shard.keys, shard.overlay, shard.cols = docs, None, [], None
+            shard.docs, shard.keys, shard.listed = docs, None, []
+            shard.overlay, shard.cols = [], None
 
     # -- loading -----------------------------------------------------------------------------
     def set_table(self, table: str, docs: list[Doc], path: Path | None) -> None:
@@ -312,7 +312,7 @@ class IndexState:
             self._apply_assets(manifest, reloaded, force_shards)
 
     def _apply_assets(self, manifest: Doc, reloaded: set[int],
-                      force_shards: frozenset[int] | set[int]) -> None:
+                      force_shards: frozenset[int] | set[int], *, parse: bool = False) -> None:
         d = self.directory
         listed = {s["id"]: s for s in manifest["shards"]}
         shards = self.shards
@@ -325,13 +325,15 @@ class IndexState:
                 continue
             path = d / entry["file"]
             # a shard this process had parsed is parsed again; any other is known by its keys
-            keys = None if shard is not None and shard.parsed else decode_shard_keys(path, entry)
+            parsed = parse or (shard is not None and shard.parsed)
+            keys = None if parsed else decode_shard_keys(path, entry)
             if shard is not None:
                 removed.update(shard.names())
             if keys is None:
                 shards[sid] = Shard(sid, entry["file"], entry["gen"], decode_shard(path))
             else:
-                shards[sid] = Shard(sid, entry["file"], entry["gen"], keys=keys)
+                shards[sid] = Shard(sid, entry["file"], entry["gen"], keys=dict.fromkeys(keys),
+                                    listed=keys)
             reloaded.add(sid)
         affected = set(reloaded)
         pending = self.pending
