@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..errors import IndexCorruptError
-from .storage import corrupt_error, dumps, parse_json, read_json
+from .storage import corrupt_error, dumps, parse_json, read_file, read_json
 
 FORMAT = "damkit-index/1"
 MANIFEST = "manifest.json"
@@ -159,12 +159,7 @@ def decode_shard(path: Path, keys: list[str] | None = None) -> dict[str, dict[st
     if keys is None:
         data = _tables(path)
     else:
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            raise corrupt_error(path, f"cannot be read: {exc}") from exc
+        raw = read_file(path)
         rest = raw.find(b',"' + ASSET_TABLE.encode() + b'":')  # the head holds no such bytes
         data = parse_json(path, b"{" + raw[rest + 1 :]) if rest > 0 else None
         if not isinstance(data, dict):
