@@ -43,30 +43,38 @@ class AssetWrites(Batch):
     def upsert_assets(self, docs: list[Doc]) -> None:
         """Insert or update assets by (connection, provider_id); given fields replace stored ones."""
         self._check()
-        self._need_assets()
+        self._need_assets((), ())
         batch = _copies(docs)
+        keys = []
         for doc in batch:
             conn, pid = doc.get("connection"), doc.get("provider_id")
             if not isinstance(conn, str) or not conn or not isinstance(pid, str) or not pid:
                 raise ValueError("an asset needs non-empty string 'connection' and 'provider_id'")
             if "/" in conn:
                 raise ValueError(f"connection name {conn!r} must not contain '/'")
-        for doc in batch:
-            key = asset_key(doc["connection"], doc["provider_id"])
-            old = self._st.get(key)
+            keys.append(asset_key(conn, pid))
+        self._need_assets(keys, ())
+        where, shards = self._st.where, self._st.shards
+        for key, doc in zip(keys, batch, strict=True):
+            sid = where.get(key)
+            shard = None if sid is None else shards[sid]
+            if shard is not None and shard.parsed:  # an update: the common case, inline
+                self._put_in(shard, key, {**shard.docs[key], **doc})
+                continue
+            old = self._stored(key)
             self._put(key, doc if old is None else {**old, **doc})
 
     def update_assets(self, connection: str, changes: dict[str, Doc]) -> None:
         """Merge partial fields into existing assets; raises NotFoundError (changing nothing) if one
         is missing."""
         self._check()
-        self._need_assets()
         copies = {pid: json_copy(f, "asset fields") for pid, f in changes.items()}
+        self._need_assets([asset_key(connection, pid) for pid in copies], ())
         found: list[tuple[str, Doc, Doc]] = []
         missing: list[str] = []
         for pid, fields in copies.items():
             key = asset_key(connection, pid)
-            old = self._st.get(key)
+            old = self._stored(key)
             if old is None:
                 missing.append(pid)
                 continue
@@ -83,7 +91,7 @@ class AssetWrites(Batch):
     def remove_assets(self, connection: str, provider_ids: list[str]) -> None:
         """Remove assets; ids that are not in the index are ignored."""
         self._check()
-        self._need_assets()
+        self._need_assets([asset_key(connection, pid) for pid in provider_ids], ())
         for pid in provider_ids:
             self._remove(asset_key(connection, pid))
 
@@ -93,18 +101,20 @@ class AssetReads(IndexCore):
 
     def get_asset(self, connection: str, provider_id: str) -> Doc | None:
         """One asset by connection and provider id, or ``None``."""
+        key = asset_key(connection, provider_id)
         with self._mutex:
-            self._read(assets=True)
-            doc = self._st.get(asset_key(connection, provider_id))
+            self._read(keys=(key,))
+            doc = self._st.get(key)
             return None if doc is None else copy_json(doc)
 
     def get_assets(self, connection: str, provider_ids: Iterable[str]) -> dict[str, Doc]:
         """The assets of ``connection`` among ``provider_ids`` (one lookup for a page): id -> doc."""
+        keys = {pid: asset_key(connection, pid) for pid in provider_ids}
         with self._mutex:
-            self._read(assets=True)
+            self._read(keys=keys.values())
             found = {}
-            for pid in provider_ids:
-                doc = self._st.get(asset_key(connection, pid))
+            for pid, key in keys.items():
+                doc = self._st.get(key)
                 if doc is not None:
                     found[pid] = doc
             return copy_json(found)  # type: ignore[no-any-return]
@@ -114,13 +124,13 @@ class AssetReads(IndexCore):
         prefix = f"{connection}/"
         cut = len(prefix)
         with self._mutex:
-            self._read(assets=True)
+            self._read(keys=())
             return {k[cut:] for k in self._st.where if k.startswith(prefix)}
 
     def count_assets(self, connection: str | None = None) -> int:
         """How many assets the index holds (of one connection)."""
         with self._mutex:
-            self._read(assets=True)
+            self._read(keys=())
             if connection is None:
                 return len(self._st.where)
             prefix = f"{connection}/"

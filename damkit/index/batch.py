@@ -12,7 +12,7 @@ import contextlib
 import os
 import secrets
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import orjson
@@ -27,16 +27,18 @@ from .shards import (
     shard_file_name,
     table_file_name,
 )
-from .state import Doc, IndexState, gc_paused
+from .state import Doc, IndexState, Shard, gc_paused
 from .storage import fsync_dir, write_bytes_atomic
 
 
 class Batch:
     """The changes of one transaction, applied to memory at once and written by :func:`commit`."""
 
-    def __init__(self, state: IndexState, need_assets: Callable[[], None]) -> None:
+    def __init__(self, state: IndexState,
+                 need_assets: Callable[[Collection[str] | None, Collection[int]], None]) -> None:
         self._st = state
-        self._need_assets = need_assets  # loads the shards on a transaction's first asset write
+        # where every asset is, and the documents of the given keys and shards (None: all)
+        self._need_assets = need_assets
         self.dirty_tables: set[str] = set()
         self.dirty_shards: set[int] = set()
         # (shard id, key) -> document, or None for a removal
@@ -47,24 +49,44 @@ class Batch:
         if not self.active:
             raise RuntimeError("this transaction is finished")
 
+    def _stored(self, key: str) -> Doc | None:
+        """The stored document of ``key`` (its shard parsed on first use), or None."""
+        sid = self._st.where.get(key)
+        if sid is None:
+            return None
+        if not self._st.shards[sid].parsed:
+            self._need_assets((), (sid,))
+        return self._st.shards[sid].docs[key]
+
     def _put(self, key: str, doc: Doc) -> None:
         st = self._st
         sid = st.where.get(key)
         if sid is None:
             shard = st.tail_shard()
+            if not shard.parsed:
+                self._need_assets((), (shard.sid,))
             st.where[key] = shard.sid
         else:
             shard = st.shards[sid]
-        shard.docs[key] = doc
+            if not shard.parsed:
+                self._need_assets((), (sid,))
+        self._put_in(shard, key, doc)
+
+    def _put_in(self, shard: Shard, key: str, doc: Doc) -> None:
+        """Store ``doc`` in ``shard`` (parsed, where ``key`` lives or goes) and record the change."""
+        shard.put(key, doc)
         self.dirty_shards.add(shard.sid)
         self.changes[(shard.sid, key)] = doc
 
     def _remove(self, key: str) -> None:
         st = self._st
-        sid = st.where.pop(key, None)
+        sid = st.where.get(key)
         if sid is None:
             return
-        del st.shards[sid].docs[key]
+        if not st.shards[sid].parsed:
+            self._need_assets((), (sid,))
+        del st.where[key]
+        st.shards[sid].delete(key)
         self.dirty_shards.add(sid)
         self.changes[(sid, key)] = None
 
@@ -101,10 +123,10 @@ def _compaction(pending: dict[int, set[str]], state: IndexState, rewrite: set[in
         if catch_up:
             if total <= limit:
                 break
-        elif chosen and len(shard.docs) > budget:
+        elif chosen and shard.count > budget:
             break
         chosen.add(sid)
-        budget -= len(shard.docs)
+        budget -= shard.count
         total -= len(pending[sid])
     return chosen
 
@@ -164,7 +186,7 @@ def commit(state: IndexState, batch: Batch) -> None:
         rewrite: set[int] = set()
         for sid in batch.dirty_shards:
             shard = state.shards[sid]
-            if shard.file is None or per_shard[sid] * tuning.REWRITE_FRACTION >= len(shard.docs):
+            if shard.file is None or per_shard[sid] * tuning.REWRITE_FRACTION >= shard.count:
                 rewrite.add(sid)
         delta_keys: dict[int, set[str]] = {}
         for sid, key in batch.changes:
@@ -192,6 +214,9 @@ def commit(state: IndexState, batch: Batch) -> None:
         for sid in rewrite:
             pending.pop(sid, None)
 
+        # folded and carried shards are read in full (a no-op for those already parsed)
+        if rewrite or delta_keys:
+            batch._need_assets((), rewrite | set(delta_keys))
         shard_list = {s["id"]: dict(s) for s in old["shards"]}
         for sid in sorted(rewrite):
             rewritten = state.shards.get(sid)
@@ -204,9 +229,11 @@ def commit(state: IndexState, batch: Batch) -> None:
                 shard_list.pop(sid, None)
                 continue
             name = shard_file_name(sid, gen, token)
-            write_bytes_atomic(d / name, encode_shard(shard.docs.values()), sync_dir=False)
+            raw, head = encode_shard(shard.docs)
+            write_bytes_atomic(d / name, raw, sync_dir=False)
             written.append(name)
-            shard_list[sid] = {"id": sid, "file": name, "gen": gen, "count": len(shard.docs)}
+            shard_list[sid] = {"id": sid, "file": name, "gen": gen, "count": len(shard.docs),
+                               "head": head, "bytes": len(raw)}
         if delta_keys:
             entries: list[dict[str, Any]] = []
             for sid in sorted(delta_keys):

@@ -10,7 +10,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -110,7 +110,7 @@ class IndexCore:
             self._need_assets()
         try:
             backups.make_backup(self.directory, st.manifest, st.raw_manifest,
-                                assets_verified=st.assets_loaded)
+                                assets_verified=st.assets_loaded and not st.unparsed())
         except IndexCorruptError as exc:
             raise self._corrupt(exc) from exc
 
@@ -285,29 +285,43 @@ class IndexCore:
                 return False
             return self._refresh_locked()
 
-    def _read(self, *, assets: bool = False) -> None:
-        """Before every read: pick up other processes' commits (one stat when nothing changed),
-        and with ``assets`` load the shards if this is the first use of an asset. Caller holds
-        the mutex."""
+    def _read(self, *, assets: bool = False, keys: Collection[str] | None = None) -> None:
+        """Before every read: pick up other processes' commits (one stat when nothing changed).
+        With ``assets``, every asset is then in memory (parsed on first use); with ``keys``,
+        where every asset is (the shards' key tables) and the documents of those keys. Caller
+        holds the mutex."""
         self._ensure_open()
         if self._tx is None:
             self._refresh_locked()
         if assets:
             self._need_assets()
+        elif keys is not None:
+            self._need_assets(keys)
 
-    def _need_assets(self) -> None:
-        """Load the shards and deltas of the loaded manifest, once (caller holds the mutex).
+    def _need_assets(self, keys: Collection[str] | None = None, shards: Collection[int] = ()) -> None:
+        """Make assets readable (caller holds the mutex): the key table of every shard and the
+        delta segments, once, so that where each asset is is known; then the documents of every
+        shard (``keys`` None), or of the shards holding ``keys`` and of ``shards``, each parsed
+        once.
 
         Opening reads only the manifest and the small tables, so that commands that touch no
-        asset (a check, the connection list) do not parse the whole library.
+        asset (a check, the connection list) parse nothing; a lookup parses one shard, not the
+        whole library.
         """
         st = self._st
-        if st.assets_loaded:
-            return
         for _ in range(20):
             try:
-                with gc_paused(promote=len(st.manifest["shards"]) > 4):
-                    st.load_assets()
+                if not st.assets_loaded:  # every shard at once when every asset is wanted
+                    with gc_paused(promote=len(st.manifest["shards"]) > 4):
+                        st.load_assets(parse=keys is None)
+                if keys is None:
+                    todo = st.unparsed()
+                else:
+                    where = st.where
+                    todo = st.unparsed([where[k] for k in keys if k in where] + list(shards))
+                if todo:
+                    with gc_paused(promote=len(todo) > 4):
+                        st.parse(todo)
                 return
             except (FileNotFoundError, IndexCorruptError) as exc:
                 st.drop_assets()

@@ -7,13 +7,14 @@ manifest names the files that make up the current state. See ``docs/index.md``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
 from ..errors import IndexCorruptError
-from .storage import corrupt_error, dumps, parse_json, read_json
+from .storage import corrupt_error, dumps, parse_json, read_file, read_json
 
 FORMAT = "damkit-index/1"
 MANIFEST = "manifest.json"
@@ -22,6 +23,7 @@ BACKUP_DIR = "backups"
 
 TABLES: tuple[str, ...] = ("connections", "folders", "runs", "events", "meta")
 ASSET_TABLE = "assets"
+KEY_TABLE = "keys"
 DELTA_TABLE = "changes"
 
 DATA_FILE_RE = re.compile(
@@ -105,9 +107,17 @@ def load_manifest(path: Path, raw: bytes) -> dict[str, Any]:
     return man
 
 
-def _documents(path: Path, table: str) -> Iterable[Any]:
+def _tables(path: Path) -> dict[str, Any]:
     data = read_json(path)
-    if not isinstance(data, dict) or not isinstance(data.get(table), dict):
+    if not isinstance(data, dict):
+        raise _bad(path, "not a TinyDB document set")
+    return data
+
+
+def _documents(path: Path, table: str, data: dict[str, Any] | None = None) -> Iterable[Any]:
+    if data is None:
+        data = _tables(path)
+    if not isinstance(data.get(table), dict):
         raise _bad(path, f"no TinyDB table {table!r}")
     return cast(Iterable[Any], data[table].values())
 
@@ -117,14 +127,44 @@ def encode_table(table: str, docs: Iterable[dict[str, Any]]) -> bytes:
     return dumps({table: dict(enumerate(docs, 1))})
 
 
-def encode_shard(docs: Iterable[dict[str, Any]]) -> bytes:
-    """Serialise the assets of one shard."""
-    return encode_table(ASSET_TABLE, docs)
+def encode_shard(docs: dict[str, dict[str, Any]]) -> tuple[bytes, int]:
+    """Serialise the assets of one shard (asset key -> document), and the length of its head.
+
+    The file holds two TinyDB tables: first ``keys`` (one document listing the asset keys in
+    order), then ``assets``. The head, the bytes before ``,"assets"``, is what a reader parses to
+    learn which assets the shard holds without parsing them (``decode_shard_keys``).
+    """
+    keys = {"1": {"keys": list(docs)}}
+    head = len(dumps({KEY_TABLE: keys})) - 1  # what follows the head is ``,"assets":...}``
+    return dumps({KEY_TABLE: keys, ASSET_TABLE: dict(enumerate(docs.values(), 1))}), head
 
 
-def decode_shard(path: Path) -> dict[str, dict[str, Any]]:
-    """Read a shard file: asset key -> document."""
-    docs = _documents(path, ASSET_TABLE)
+def _key_list(path: Path, data: Any) -> list[Any] | None:
+    """The ``keys`` table's list, None if the file has none (written before key tables)."""
+    table = data.get(KEY_TABLE) if isinstance(data, dict) else None
+    if table is None:
+        return None
+    doc = table.get("1") if isinstance(table, dict) else None
+    keys = doc.get("keys") if isinstance(doc, dict) else None
+    if not isinstance(keys, list):
+        raise _bad(path, "bad key table")
+    return keys
+
+
+def decode_shard(path: Path, keys: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Read a shard file: asset key -> document. Its key table, if any, must list those keys;
+    with ``keys`` (the key table read already, from the head of the file), the assets alone are
+    parsed and must be those keys, in that order."""
+    data: Any
+    if keys is None:
+        data = _tables(path)
+    else:
+        raw = read_file(path)
+        rest = raw.find(b',"' + ASSET_TABLE.encode() + b'":')  # the head holds no such bytes
+        data = parse_json(path, b"{" + raw[rest + 1 :]) if rest > 0 else None
+        if not isinstance(data, dict):
+            raise _bad(path, f"no TinyDB table {ASSET_TABLE!r}")
+    docs = _documents(path, ASSET_TABLE, data)
     try:
         out = {f"{d['connection']}/{d['provider_id']}": d for d in docs}
     except (TypeError, KeyError) as exc:
@@ -132,7 +172,39 @@ def decode_shard(path: Path) -> dict[str, dict[str, Any]]:
     for doc in out.values():
         if type(doc["connection"]) is not str or type(doc["provider_id"]) is not str:
             raise _bad(path, "asset connection/provider_id is not a string")
+    if keys is None:
+        keys = _key_list(path, data)
+    if keys is not None and keys != list(out):
+        raise _bad(path, "its key table does not list its assets")
     return out
+
+
+def decode_shard_keys(path: Path, entry: dict[str, Any]) -> list[str] | None:
+    """The asset keys of the shard ``entry`` of the manifest names, in order, from the file's
+    head alone (a few per cent of it); None when the entry records no head (a shard written
+    before key tables: parse the whole file). The file's size must be the one the manifest
+    records, so a truncated or overwritten shard stops the first asset read."""
+    head, size, count = entry.get("head"), entry.get("bytes"), entry.get("count")
+    if not (isinstance(head, int) and isinstance(size, int) and isinstance(count, int)):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            actual = os.fstat(handle.fileno()).st_size
+            if actual != size:
+                raise _bad(path, f"{actual} bytes where the manifest records {size}")
+            raw = handle.read(head)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise corrupt_error(path, f"cannot be read: {exc}") from exc
+    keys = _key_list(path, parse_json(path, raw + b"}"))
+    try:
+        "".join(keys or ())  # TypeError unless every key is a string
+    except TypeError:
+        keys = None
+    if keys is None or len(keys) != count or len(set(keys)) != count:
+        raise _bad(path, "bad key table")
+    return keys
 
 
 def encode_delta(entries: Iterable[dict[str, Any]]) -> bytes:

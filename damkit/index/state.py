@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,15 @@ from typing import Any
 import orjson
 
 from . import tuning
-from .shards import TABLES, asset_key, decode_delta, decode_shard, decode_table
+from .columns import TagColumn
+from .shards import (
+    TABLES,
+    asset_key,
+    decode_delta,
+    decode_shard,
+    decode_shard_keys,
+    decode_table,
+)
 from .storage import corrupt_error
 
 Doc = dict[str, Any]
@@ -85,12 +93,64 @@ def folder_path(path: str) -> str:
 
 @dataclass
 class Shard:
-    """One asset shard in memory."""
+    """One asset shard in memory: its documents once parsed, before that the keys it holds.
+
+    A shard is first known by its key table (which assets it holds) and parsed on the first use
+    of one of its documents; the changes of delta segments read meanwhile wait in ``overlay``.
+    """
 
     sid: int
     file: str | None  # None: not on disk yet
     gen: int  # generation the file was written at
-    docs: dict[str, Doc] = field(default_factory=dict)
+    docs: dict[str, Doc] = field(default_factory=dict)  # asset key -> document, once parsed
+    keys: dict[str, None] | None = None  # until parsed: the keys it holds, in order
+    listed: list[str] = field(default_factory=list)  # until parsed: its file's key table
+    overlay: list[tuple[str, Doc | None]] = field(default_factory=list)  # until parsed
+    cols: TagColumn | None = None  # the tags of its documents, built by a query by tag
+
+    def tag_column(self) -> TagColumn:
+        """The tag column of the (parsed) documents, built on first use."""
+        if self.cols is None:
+            self.cols = TagColumn(self.docs)
+        return self.cols
+
+    def put(self, key: str, doc: Doc) -> None:
+        """Store ``doc`` under ``key`` (parsed shards only)."""
+        self.docs[key] = doc
+        self.cols = None  # the next query by tag builds it again
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (parsed shards only; KeyError if absent)."""
+        del self.docs[key]
+        self.cols = None
+
+    @property
+    def parsed(self) -> bool:
+        """Are the documents in memory?"""
+        return self.keys is None
+
+    def names(self) -> dict[str, Any]:
+        """Its asset keys (a mapping keyed by them), parsed or not."""
+        return self.docs if self.keys is None else self.keys
+
+    @property
+    def count(self) -> int:
+        """How many assets it holds."""
+        return len(self.docs if self.keys is None else self.keys)
+
+    def change(self, key: str, doc: Doc | None) -> None:
+        """Apply a delta entry: put ``doc`` (or remove the key, for None)."""
+        if self.keys is None:
+            if doc is not None:
+                self.put(key, doc)
+            elif key in self.docs:
+                self.delete(key)
+            return
+        if doc is None:
+            self.keys.pop(key, None)
+        else:
+            self.keys[key] = None
+        self.overlay.append((key, doc))
 
 
 class IndexState:
@@ -101,7 +161,8 @@ class IndexState:
         self.manifest: Doc = {}
         self.raw_manifest = b""
         self.next_shard = 1
-        self.assets_loaded = False  # the shards are read on first use of an asset
+        self.assets_loaded = False  # the key tables are read on first use of an asset
+        self.tag_queries = 0  # queries by tag so far: the tag columns are built from the second
         self.shards: dict[int, Shard] = {}
         self.where: dict[str, int] = {}  # asset key -> shard id
         self.deltas_loaded: set[str] = set()
@@ -117,15 +178,20 @@ class IndexState:
 
     # -- lookups -----------------------------------------------------------------------------
     def get(self, key: str) -> Doc | None:
-        """The stored document of an asset key (not a copy), or None."""
+        """The stored document of an asset key (not a copy), or None; its shard is parsed."""
         sid = self.where.get(key)
-        return None if sid is None else self.shards[sid].docs[key]
+        if sid is None:
+            return None
+        shard = self.shards[sid]
+        if shard.keys is not None:
+            raise RuntimeError(f"shard {sid} is read before it is parsed")
+        return shard.docs[key]
 
     def tail_shard(self) -> Shard:
         """The shard new assets go to (a new one once the newest is full)."""
         if self.shards:
             tail = self.shards[max(self.shards)]
-            if len(tail.docs) < tuning.SHARD_MAX_DOCS:
+            if tail.count < tuning.SHARD_MAX_DOCS:
                 return tail
         sid = self.next_shard
         self.next_shard += 1
@@ -160,14 +226,43 @@ class IndexState:
         if not keep_loading:
             self.assets_loaded = False
 
-    def load_assets(self) -> None:
-        """Read every shard and delta the current manifest names (first use of an asset).
+    def load_assets(self, *, parse: bool = False) -> None:
+        """Read the key table of every shard and every delta the current manifest names (first
+        use of an asset): where each asset is, not the assets themselves (:meth:`parse`); with
+        ``parse``, every shard whole instead (a first use that reads every asset).
 
         Raises like :meth:`apply`; the caller then calls :meth:`drop_assets`.
         """
         self.drop_assets()
         self.assets_loaded = True
-        self._apply_assets(self.manifest, set(), frozenset())
+        self._apply_assets(self.manifest, set(), frozenset(), parse=parse)
+
+    def unparsed(self, sids: Iterable[int] | None = None) -> list[int]:
+        """Which of ``sids`` (None: every shard) are not parsed yet."""
+        shards = self.shards
+        if sids is None:
+            return [sid for sid, shard in shards.items() if shard.keys is not None]
+        return [sid for sid in set(sids) if sid in shards and shards[sid].keys is not None]
+
+    def parse(self, sids: Iterable[int]) -> None:
+        """Parse the documents of shards known by their key tables, then apply the delta entries
+        read meanwhile. Raises FileNotFoundError or IndexCorruptError like :meth:`apply`."""
+        for sid in sids:
+            shard = self.shards[sid]
+            if shard.keys is None or shard.file is None:
+                continue
+            # the assets alone are parsed, and must be the keys the file's key table listed
+            docs = decode_shard(self.directory / shard.file, shard.listed)
+            for key, doc in shard.overlay:
+                if doc is None:
+                    docs.pop(key, None)
+                else:
+                    docs[key] = doc
+            # keyed by the strings ``where`` holds already, not a second copy of each key: the
+            # same keys in the same order (the delta entries were applied to both alike)
+            docs = dict(zip(shard.keys, docs.values(), strict=True))
+            shard.docs, shard.keys, shard.listed = docs, None, []
+            shard.overlay, shard.cols = [], None
 
     # -- loading -----------------------------------------------------------------------------
     def set_table(self, table: str, docs: list[Doc], path: Path | None) -> None:
@@ -217,21 +312,28 @@ class IndexState:
             self._apply_assets(manifest, reloaded, force_shards)
 
     def _apply_assets(self, manifest: Doc, reloaded: set[int],
-                      force_shards: frozenset[int] | set[int]) -> None:
+                      force_shards: frozenset[int] | set[int], *, parse: bool = False) -> None:
         d = self.directory
         listed = {s["id"]: s for s in manifest["shards"]}
         shards = self.shards
         removed: set[str] = set()  # keys that left a shard: their home is settled at the end
         for sid in [s for s in shards if s not in listed]:
-            removed.update(shards.pop(sid).docs)
+            removed.update(shards.pop(sid).names())
         for sid, entry in listed.items():
             shard = shards.get(sid)
             if shard is not None and shard.file == entry["file"] and sid not in force_shards:
                 continue
-            docs = decode_shard(d / entry["file"])
+            path = d / entry["file"]
+            # a shard this process had parsed is parsed again; any other is known by its keys
+            parsed = parse or (shard is not None and shard.parsed)
+            keys = None if parsed else decode_shard_keys(path, entry)
             if shard is not None:
-                removed.update(shard.docs)
-            shards[sid] = Shard(sid, entry["file"], entry["gen"], docs)
+                removed.update(shard.names())
+            if keys is None:
+                shards[sid] = Shard(sid, entry["file"], entry["gen"], decode_shard(path))
+            else:
+                shards[sid] = Shard(sid, entry["file"], entry["gen"], keys=dict.fromkeys(keys),
+                                    listed=keys)
             reloaded.add(sid)
         affected = set(reloaded)
         pending = self.pending
@@ -260,9 +362,9 @@ class IndexState:
                 if shard is None or shard.gen >= gen or (not new and sid not in reloaded):
                     continue
                 if op == "put":
-                    shard.docs[key] = doc
+                    shard.change(key, doc)
                 else:
-                    shard.docs.pop(key, None)
+                    shard.change(key, None)
                     removed.add(key)
                 affected.add(sid)
                 pending.setdefault(sid, set()).add(key)
@@ -272,12 +374,12 @@ class IndexState:
         where = self.where
         for key in removed:
             owner = where.get(key)
-            if owner is not None and (owner not in shards or key not in shards[owner].docs):
+            if owner is not None and (owner not in shards or key not in shards[owner].names()):
                 del where[key]
         for sid in affected:
             shard = shards.get(sid)
             if shard is not None:
-                where.update(dict.fromkeys(shard.docs, sid))
+                where.update(dict.fromkeys(shard.names(), sid))
 
 
 __all__ = ["Doc", "IndexState", "Shard", "copy_json", "folder_path", "gc_paused", "json_copy",

@@ -78,19 +78,24 @@ def corrupt_error(path: Path, what: str) -> IndexCorruptError:
     return err
 
 
+def read_file(path: Path) -> bytes:
+    """The bytes of ``path``: ``FileNotFoundError`` if it does not exist, else
+    :class:`IndexCorruptError` if it cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise corrupt_error(path, f"cannot be read: {exc}") from exc
+
+
 def read_json(path: Path) -> Any:
     """Parse the JSON file at ``path``.
 
     Raises ``FileNotFoundError`` if it does not exist and :class:`IndexCorruptError` if it is
     empty, unreadable or not valid JSON.
     """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise corrupt_error(path, f"cannot be read: {exc}") from exc
-    return parse_json(path, raw)
+    return parse_json(path, read_file(path))
 
 
 def parse_json(path: Path, raw: bytes) -> Any:
