@@ -526,13 +526,13 @@ class HttpClient:
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def _auth_for(self, url: str, auth: httpx.Auth | bool | None) -> httpx.Auth | None:
+    def _auth_for(self, url: httpx.URL, auth: httpx.Auth | bool | None) -> httpx.Auth | None:
         if auth is False:
             return None
         chosen = auth if isinstance(auth, httpx.Auth) else self.auth
         if chosen is None or not self.base_url:
             return chosen
-        if not _same_origin(httpx.URL(url), httpx.URL(self.base_url)) and auth is None:
+        if not _same_origin(url, httpx.URL(self.base_url)) and auth is None:
             return None  # default credentials only go to the connection's own origin
         return chosen
 
@@ -666,15 +666,15 @@ class HttpClient:
         self, method: str, url: str, *, params: Any, data: Any, json: Any, headers: Any,
         auth: httpx.Auth | bool | None, follow_redirects: bool, stream: bool,
     ) -> httpx.Response:
-        current_auth = self._auth_for(url, auth)
-        origin = httpx.URL(url)
+        origin = target = httpx.URL(url)  # parsed once: a long query costs a pass per parse
+        current_auth = self._auth_for(origin, auth)
         for _ in range(10):
             budget = budget_for(url, self.base_url)
             if not self.base_url:
                 budget.ensure(self.rate, self.burst, self.window)
             await budget.acquire()
             self.stats["requests"] += 1
-            request = self._client.build_request(method, url, params=params, data=data,
+            request = self._client.build_request(method, target, params=params, data=data,
                                                  json=json, headers=headers)
             sent = time.perf_counter()
             response = await self._client.send(request, auth=current_auth, stream=stream)

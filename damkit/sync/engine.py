@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from ..errors import DamkitError, RateLimited, SyncError
@@ -63,6 +64,36 @@ ATTEMPTS = 3  # per file and run, only for a body cut off or a file that did not
 RETRY_DELAY = 0.2
 FLUSH_SECONDS = 0.5
 MAX_ERRORS_KEPT = 100
+GC_THRESHOLD = 50_000  # allocations between young collections while a run is under way
+
+class _QuietGc:
+    """Young-generation collections far apart while a run is under way.
+
+    A run builds tens of thousands of objects that all stay alive (listed assets, records,
+    the plan): the collector's frequent passes over them free nothing and cost about a fifth
+    of a no-change re-sync. The threshold is the process's own, so overlapping runs restore it
+    only when the last one ends."""
+
+    depth = 0
+    saved: tuple[int, int, int] = (0, 0, 0)
+
+    @classmethod
+    @contextlib.contextmanager
+    def during(cls) -> Iterator[None]:
+        if cls.depth == 0:
+            cls.saved = gc.get_threshold()
+            first, second, third = cls.saved
+            gc.set_threshold(max(first, GC_THRESHOLD), second, third)
+        cls.depth += 1
+        try:
+            yield
+        finally:
+            cls.depth -= 1
+            if cls.depth == 0:
+                gc.set_threshold(*cls.saved)
+
+
+fewer_collections = _QuietGc.during
 
 
 @contextlib.asynccontextmanager
@@ -537,7 +568,7 @@ async def sync_connection(ws: Workspace, name: str, *, dry_run: bool = False, pr
                 tune_budgets(provider, rate)
                 runner = Runner(ws, name, provider, report, reporter,
                                 concurrency=concurrency or DEFAULT_CONCURRENCY, cancel=cancel)
-                with patience(policy):
+                with patience(policy), fewer_collections():
                     try:
                         await _run(runner, settings, dry_run=dry_run, prune=prune,
                                    max_delete=max_delete)
