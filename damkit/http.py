@@ -33,7 +33,10 @@ import functools
 import inspect
 import logging
 import random
+import select
+import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -42,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from .errors import BodyCut, CircuitOpen, HttpError, Unreachable, error_for_status
@@ -429,6 +433,84 @@ def _unused_tls() -> ssl.SSLContext:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
+class _IdleCheckedStream(httpcore.AsyncNetworkStream):
+    """httpcore's anyio stream, answering "is_readable" from its socket kept at connect.
+
+    httpcore asks every idle connection of the pool whether its socket is readable (closed by
+    the server) for every request it places; anyio answers by building a dict of every socket
+    attribute, a ``getpeername`` call among them. That was a tenth of a sync's CPU."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._sock: socket.socket | None = inner.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+        return _IdleCheckedStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and self._sock is not None:
+            return _readable(self._sock)
+        return self._inner.get_extra_info(info)
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether a read would not block (data, or the server's close), as httpcore decides it."""
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    if sys.platform == "win32" or not hasattr(select, "poll"):
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class _Backend(httpcore.AsyncNetworkBackend):
+    """httpcore's own anyio backend, its streams wrapped in :class:`_IdleCheckedStream`."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        return _IdleCheckedStream(await self._inner.connect_tcp(
+            host, port, timeout=timeout, local_address=local_address,
+            socket_options=socket_options))
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        return _IdleCheckedStream(await self._inner.connect_unix_socket(
+            path, timeout=timeout, socket_options=socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _transport(verify: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's transport on :class:`_Backend` (httpx takes no backend, so its pool is rebuilt
+    with the same settings; where a later httpx has no such pool, its own stays)."""
+    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
+    pool = getattr(transport, "_pool", None)
+    if isinstance(pool, httpcore.AsyncConnectionPool):
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=verify, max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry, http1=True, http2=False,
+            network_backend=_Backend())
+    return transport
+
+
 class LazyTlsTransport(httpx.AsyncBaseTransport):
     """httpx's own transport, with TLS set up on the first https request (see
     :func:`tls_context`): a client of a plain-http loopback host never loads the CA bundle."""
@@ -441,10 +523,10 @@ class LazyTlsTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.scheme == "https":
             if self._tls is None:
-                self._tls = httpx.AsyncHTTPTransport(verify=tls_context(), limits=self._limits)
+                self._tls = _transport(tls_context(), self._limits)
             return await self._tls.handle_async_request(request)
         if self._plain is None:  # plain http (loopback only, see check_scheme): no TLS at all
-            self._plain = httpx.AsyncHTTPTransport(verify=_unused_tls(), limits=self._limits)
+            self._plain = _transport(_unused_tls(), self._limits)
         return await self._plain.handle_async_request(request)
 
     async def aclose(self) -> None:

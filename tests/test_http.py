@@ -307,3 +307,36 @@ def test_patience_counts_the_union_of_holds_not_their_sum() -> None:
     # bound is loose); the sum would be eight
     assert 1.0 <= policy.throttled_s < 4.0 and policy.throttles == 8
     assert policy.hold(1.5) and not policy.hold(5.0)  # past the run's budget: give up
+
+
+def test_a_keep_alive_connection_the_server_closed_is_noticed_and_replaced() -> None:
+    """The pool asks each idle connection whether the server closed it (damkit answers from the
+    socket kept at connect, not anyio's attribute table): a server that answers and then closes
+    every connection still gets every request, each on a new connection."""
+    from damkit.http import _Backend
+
+    async def go() -> tuple[list[int], int, object]:
+        connections = 0
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            await reader.readuntil(b"\r\n\r\n")
+            # claims keep-alive (no "Connection: close"), then closes: only the idle check can tell
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server, HttpClient(f"http://127.0.0.1:{port}", retries=0) as http:
+            codes = []
+            for _ in range(3):
+                codes.append((await http.request("GET", "/x", ok=(200,))).status_code)
+                await asyncio.sleep(0.05)  # the close reaches this side
+            backend = http._client._transport._plain._pool._network_backend
+        return codes, connections, backend
+
+    codes, connections, backend = run(go())
+    assert codes == [200, 200, 200] and connections == 3
+    assert isinstance(backend, _Backend)  # httpx still builds the pool damkit replaces
