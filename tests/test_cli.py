@@ -108,13 +108,13 @@ def test_check_against_the_sandbox(tmp_path, sandbox):
         assert secret not in p.stdout + p.stderr
 
 
-def test_check_wall_time_is_short(tmp_path, sandbox):
+def test_check_in_a_fresh_process(tmp_path, sandbox):
+    """A check as users run it: a new process, the encrypted store (the wall time is a figure of
+    benchmarks/check_bench.py; damkit()'s subprocess timeout only guards against a hang)."""
     home = tmp_path / "home"
     damkit(home, "connections", "add-sandbox", sandbox.url)
-    t = time.perf_counter()
     r = damkit(home, "check", "sandbox-percolate")
-    assert r.returncode == 0
-    assert time.perf_counter() - t < 60  # a hang guard; the figure lives in benchmarks/check_bench.py
+    assert r.returncode == 0 and "Connection OK" in r.stdout
 
 
 def test_events_request_and_url_in_show(tmp_path, sandbox):
