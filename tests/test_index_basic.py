@@ -531,12 +531,14 @@ def test_threads_share_one_instance_safely(ix: LibraryIndex, index_location: str
 
 
 def test_lock_timeout_raises_index_locked(tmp_path: Path) -> None:
-    from filelock import FileLock
+    import fcntl
 
     from damkit.errors import IndexLockedError
 
     index = LibraryIndex.open(tmp_path / "ix", lock_timeout=0.2)
-    with FileLock(tmp_path / "ix" / "index.lock"):
+    # the OS lock itself, taken as any other program would take it
+    with open(tmp_path / "ix" / "index.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(IndexLockedError) as info:
             index.upsert_assets([asset("1")])
         assert "index.lock" in str(info.value)

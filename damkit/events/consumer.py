@@ -679,8 +679,7 @@ def _refuse_if_busy(consumer: EventConsumer) -> None:
     """Another consumer on this workspace: say so before the server starts (a failure inside the
     server's startup would print its traceback before the message). The lock is only probed
     here; the server's startup takes it for good (and says the same if it lost a race)."""
-    from filelock import FileLock, Timeout
-
+    from ..oslock import FileLock, LockTimeout
     from .store import ConsumerBusyError
 
     directory = consumer.store.directory
@@ -688,7 +687,7 @@ def _refuse_if_busy(consumer: EventConsumer) -> None:
     probe = FileLock(str(directory / "consumer.lock"), timeout=0)
     try:
         probe.acquire()
-    except Timeout:
+    except LockTimeout:
         raise ConsumerBusyError(
             f"another event consumer is running on this workspace ({directory})",
             hint="stop it first: one consumer per workspace keeps MessageIds deduplicated",

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from filelock import FileLock, Timeout
 
 from ..errors import DamkitError
 from ..index.storage import fsync_dir, write_json_atomic
+from ..oslock import FileLock, LockTimeout
 
 log = logging.getLogger("damkit.events")
 
@@ -87,10 +87,12 @@ class EventStore:
         if self._fh is not None:
             return self
         self.directory.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.directory / "consumer.lock"), timeout=self.lock_timeout)
+        # opened by the server's start-up, closed by whichever thread stops it: one shared hold
+        lock = FileLock(str(self.directory / "consumer.lock"), timeout=self.lock_timeout,
+                        thread_local=False)
         try:
             lock.acquire()
-        except Timeout:
+        except LockTimeout:
             raise ConsumerBusyError(
                 f"another event consumer is running on this workspace ({self.directory})",
                 hint="stop it first: one consumer per workspace keeps MessageIds deduplicated",

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
-from filelock import FileLock, Timeout
 
 from ..errors import IndexCorruptError, IndexLockedError, local_storage_error
+from ..oslock import FileLock, LockTimeout
 from . import backups
 from .batch import Batch, commit, rollback
 from .shards import (
@@ -30,7 +30,7 @@ from .shards import (
     load_manifest,
     table_file_name,
 )
-from .state import Doc, IndexState, gc_paused, now_iso
+from .state import TRIM_EVERY, Doc, IndexState, gc_paused, give_back_memory, now_iso
 from .storage import write_bytes_atomic
 
 log = logging.getLogger("damkit.index")
@@ -55,7 +55,6 @@ class IndexCore:
             self.directory / LOCK_FILE,
             timeout=lock_timeout,
             poll_interval=0.002,
-            preserve_lock_file=True,
         )
         self._mutex = threading.RLock()
         self._tx: Batch | None = None
@@ -122,11 +121,11 @@ class IndexCore:
         returned. Other processes must reopen the index afterwards.
         """
         directory = Path(directory)
-        lock = FileLock(directory / LOCK_FILE, timeout=lock_timeout, preserve_lock_file=True)
+        lock = FileLock(directory / LOCK_FILE, timeout=lock_timeout)
         try:
             with lock:
                 return backups.restore(directory, backup)
-        except Timeout as exc:
+        except LockTimeout as exc:
             raise IndexLockedError(
                 f"the index lock {directory / LOCK_FILE} is held by another process") from exc
 
@@ -152,6 +151,9 @@ class IndexCore:
         with self._mutex:
             self._closed = True
             self._close_fd()
+            if self._st.assets_loaded:  # a long-lived process gets what the assets held back
+                self._st.drop_assets()
+                give_back_memory()
 
     def _pin(self, fd: int) -> None:
         """Keep the loaded manifest's inode open so its number cannot be reused by a later
@@ -176,7 +178,7 @@ class IndexCore:
     def _locked(self) -> Iterator[None]:
         try:
             self._flock.acquire()
-        except Timeout as exc:
+        except LockTimeout as exc:
             raise IndexLockedError(
                 f"another process held the index lock {self._flock.lock_file} for more than "
                 f"{self._lock_timeout:g} s",
@@ -322,6 +324,9 @@ class IndexCore:
                 if todo:
                     with gc_paused(promote=len(todo) > 4):
                         st.parse(todo)
+                if st.parsed_since_trim >= TRIM_EVERY:
+                    st.parsed_since_trim = 0
+                    give_back_memory()
                 return
             except (FileNotFoundError, IndexCorruptError) as exc:
                 st.drop_assets()

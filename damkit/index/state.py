@@ -59,6 +59,31 @@ def gc_paused(promote: bool = False) -> Iterator[None]:
             gc.enable()
 
 
+TRIM_EVERY = 8
+"""Shards parsed between two returns of free memory to the OS (:func:`give_back_memory`)."""
+
+_trim: Any = None  # glibc's malloc_trim once looked up; False where there is none
+
+
+def give_back_memory() -> None:
+    """Hand the allocator's free pages back to the OS (glibc's ``malloc_trim``; elsewhere
+    nothing). A parsed shard's documents are allocated among the parse's own short-lived
+    buffers; once those are freed glibc keeps the holes between the documents, so a library read
+    shard by shard held 8-25 MB more (at 100,000 assets, depending on the order of the reads)
+    than one read at once, and a closed index kept most of what it had held. A trim takes
+    1-4 ms."""
+    global _trim
+    if _trim is None:
+        try:
+            import ctypes
+
+            _trim = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
 def copy_json(value: Any) -> Any:
     """A deep copy of JSON data (orjson round trip: fast, and proves it is JSON).
 
@@ -162,6 +187,7 @@ class IndexState:
         self.raw_manifest = b""
         self.next_shard = 1
         self.assets_loaded = False  # the key tables are read on first use of an asset
+        self.parsed_since_trim = 0  # shards parsed since free memory was last given back
         self.tag_queries = 0  # queries by tag so far: the tag columns are built from the second
         self.shards: dict[int, Shard] = {}
         self.where: dict[str, int] = {}  # asset key -> shard id
@@ -251,6 +277,7 @@ class IndexState:
             shard = self.shards[sid]
             if shard.keys is None or shard.file is None:
                 continue
+            self.parsed_since_trim += 1
             # the assets alone are parsed, and must be the keys the file's key table listed
             docs = decode_shard(self.directory / shard.file, shard.listed)
             for key, doc in shard.overlay:
@@ -331,6 +358,7 @@ class IndexState:
                 removed.update(shard.names())
             if keys is None:
                 shards[sid] = Shard(sid, entry["file"], entry["gen"], decode_shard(path))
+                self.parsed_since_trim += 1
             else:
                 shards[sid] = Shard(sid, entry["file"], entry["gen"], keys=dict.fromkeys(keys),
                                     listed=keys)
@@ -382,5 +410,5 @@ class IndexState:
                 where.update(dict.fromkeys(shard.names(), sid))
 
 
-__all__ = ["Doc", "IndexState", "Shard", "copy_json", "folder_path", "gc_paused", "json_copy",
-           "now_iso"]
+__all__ = ["Doc", "IndexState", "Shard", "copy_json", "folder_path", "gc_paused",
+           "give_back_memory", "json_copy", "now_iso"]

@@ -89,6 +89,22 @@ def read_file(path: Path) -> bytes:
         raise corrupt_error(path, f"cannot be read: {exc}") from exc
 
 
+def read_buffer(path: Path) -> bytearray:
+    """Like :func:`read_file`, into one mutable buffer (a large file is held once, not twice)."""
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            buffer = bytearray(size)
+            got = handle.readinto(buffer)
+            if got != size:  # the file changed size while read: what was read
+                del buffer[got:]
+            return buffer
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise corrupt_error(path, f"cannot be read: {exc}") from exc
+
+
 def read_json(path: Path) -> Any:
     """Parse the JSON file at ``path``.
 
@@ -98,9 +114,10 @@ def read_json(path: Path) -> Any:
     return parse_json(path, read_file(path))
 
 
-def parse_json(path: Path, raw: bytes) -> Any:
+def parse_json(path: Path, raw: bytes | bytearray | memoryview) -> Any:
     """Parse bytes read from ``path``; IndexCorruptError if empty or not JSON."""
-    if not raw.strip():
+    view = memoryview(raw)
+    if not bytes(view[:64]).strip() and not bytes(view).strip():  # (no copy of a large file)
         raise corrupt_error(path, "is empty")
     try:
         return orjson.loads(raw)

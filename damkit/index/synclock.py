@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from ..errors import IndexLockedError
+from ..oslock import FileLock, LockTimeout
 
 LOCK_DIR = "locks"
 """Folder of the index holding ``sync-<connection>.lock`` files."""
@@ -30,7 +29,7 @@ class FileSyncLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire(timeout=0)
-        except Timeout:
+        except LockTimeout:
             return False
         return True
 

@@ -68,14 +68,14 @@ class FileBackend(Backend):
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        from filelock import FileLock, Timeout
+        from ..oslock import FileLock, LockTimeout
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.path) + ".lock", timeout=FILE_LOCK_TIMEOUT)
         with self._lock:
             try:
                 lock.acquire()
-            except Timeout:
+            except LockTimeout:
                 raise SecretStoreError(
                     f"another damkit process held the lock on {self.path} for over "
                     f"{FILE_LOCK_TIMEOUT:g} s",

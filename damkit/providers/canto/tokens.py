@@ -20,10 +20,10 @@ from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 import httpx
-from filelock import FileLock, Timeout
 
 from ...errors import AuthError, HttpError
 from ...http import HttpClient
+from ...oslock import FileLock, LockTimeout
 from ...redact import redact, register_secret
 from ...settings import is_loopback_host
 from ..base import ConnectionContext
@@ -243,7 +243,7 @@ class CantoTokens:
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 await asyncio.to_thread(lock.acquire)
-            except Timeout:
+            except LockTimeout:
                 raise CantoAuthError("another damkit process kept refreshing the Canto login for "
                                      f"over {LOCK_TIMEOUT:g} s", reason="other",
                                      hint="retry in a moment") from None
