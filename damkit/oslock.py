@@ -17,6 +17,7 @@ of the file; ``timeout`` < 0 waits for ever, 0 tries once.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
@@ -164,10 +165,8 @@ class FileLock:
         # process would): a hold must not outlive every reference to it
         for hold in getattr(self, "_holds", ()):
             if hold.fd is not None:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(hold.fd)
-                except OSError:
-                    pass
                 hold.fd, hold.count = None, 0
 
     def __enter__(self) -> FileLock:
