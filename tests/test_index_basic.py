@@ -459,6 +459,35 @@ def test_a_lookup_parses_one_shard(tmp_path: Path, small_shards: None) -> None:
     ix.close()
 
 
+def test_free_memory_goes_back_every_few_shards_and_at_close(
+        tmp_path: Path, small_shards: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading shard by shard gives the allocator's free pages back every TRIM_EVERY shards
+    parsed, and closing drops the assets (then gives their memory back). On this platform
+    (Linux, glibc) the trim is really there, not silently skipped."""
+    import sys
+
+    import damkit.index.core as core
+    import damkit.index.state as state
+
+    monkeypatch.setattr(core, "TRIM_EVERY", 2)
+    directory = tmp_path / "ix"
+    ix = LibraryIndex.open(directory)
+    ix.upsert_assets([asset(str(i)) for i in range(100)])
+    ix.close()
+    LibraryIndex.open(directory).close()  # the backup parses everything it copies, once
+    ix = LibraryIndex.open(directory)
+    seen = []
+    for i in range(100):
+        assert ix.get_asset("acme", str(i)) is not None
+        seen.append(ix._st.parsed_since_trim)
+    assert sum(s.parsed for s in ix._st.shards.values()) == 5
+    assert max(seen) == 1 and seen[-1] == 1  # 2 shards parsed: given back; 5 = 2 + 2 + 1
+    ix.close()
+    assert ix._st.shards == {} and ix._st.where == {} and not ix._st.assets_loaded
+    if sys.platform.startswith("linux"):
+        assert callable(state._trim)
+
+
 def test_a_shard_whose_key_table_lies_stops_reads(tmp_path: Path, small_shards: None) -> None:
     """A shard file whose key table does not list its assets (same size, edited in place) is
     damage: the first read of one of its assets stops with IndexCorruptError naming it."""

@@ -78,7 +78,7 @@ def give_back_memory() -> None:
             import ctypes
 
             _trim = ctypes.CDLL(None).malloc_trim
-        except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
+        except (ImportError, OSError, AttributeError, TypeError):  # not glibc (macOS, Windows, musl)
             _trim = False
     if _trim:
         _trim(0)
