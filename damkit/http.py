@@ -254,7 +254,12 @@ class HostBudget:
                 self.rate = max(MIN_RATE, min(self.rate * 0.7, accepted))
             else:  # just under the rate the DAM was accepting
                 self._seen_limit = min(self._seen_limit, accepted)
-                self.rate = max(MIN_RATE, min(self.rate * 0.9, 0.9 * self._seen_limit))
+                # a refusal while the DAM was accepting more than our rate (the opening burst,
+                # in slow start) says where the limit is, not that our rate was too high: back
+                # off from what it accepted, not below our own rate (at a 13/s limit, a cut from
+                # the opening 6/s left a run at half the limit for a minute)
+                self.rate = max(MIN_RATE, min(max(self.rate, accepted) * 0.9,
+                                              0.9 * self._seen_limit))
             self.slow_start = False
 
 
@@ -406,6 +411,8 @@ def response_json(response: httpx.Response) -> Any:
 
 
 def check_scheme(url: str) -> None:
+    if url.startswith("https://"):  # every request asks: the common answer without a parse
+        return
     parts = urlsplit(url)
     if parts.scheme == "https":
         return

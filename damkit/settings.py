@@ -10,6 +10,7 @@ Secret fields are :class:`pydantic.SecretStr`: their repr, str and JSON dump are
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -238,6 +239,7 @@ def parse_settings(model: type[ConnectionSettings], values: dict[str, Any]) -> C
 # --- validators shared by the providers ------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)  # asked for every request a client sends
 def is_loopback_host(host: str) -> bool:
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):

@@ -269,6 +269,20 @@ def test_an_unpublished_limit_rises_while_answered_and_backs_off_under_what_was_
     assert 18.0 < budget.rate < 18.2  # probing slowly near the refused rate
 
 
+def test_a_refusal_of_the_opening_burst_backs_off_from_what_was_accepted() -> None:
+    """A 429 while the DAM was accepting more than our (still low) rate: the new rate is just
+    under what it accepted, not 90 % of our own opening rate (which would leave the run at half
+    the limit while it probes its way back up)."""
+    budget = HostBudget("test-burst")
+    budget.configure(5.0)
+    budget._tokens = -5.0
+    budget.answered()  # slow start: 6/s
+    now = time.monotonic()
+    budget._ok.extend([now] * 14)  # 15 answered within the last second: the opening burst
+    budget.throttled(1.0)
+    assert budget.rate == pytest.approx(13.5) and not budget.slow_start
+
+
 def test_a_documented_limit_is_a_ceiling_and_a_storm_is_a_hold_not_a_cut() -> None:
     budget = HostBudget("test-documented")
     budget.configure(15.0, documented=True)
