@@ -178,10 +178,14 @@ async def adaptive(tmp: Path, provider: str, limit: int) -> dict[str, Any]:
             "requests": under + limited, "http_429": limited}
 
 
-async def adaptive_all(tmp: Path) -> dict[str, Any]:
-    """Each provider that publishes no limit, against a random one between 5 and 50/s."""
+async def adaptive_all(tmp: Path, limits: list[int] | None = None) -> dict[str, Any]:
+    """Each provider that publishes no limit, against a random one between 5 and 50/s, or
+    against each of ``limits`` (``--limits 5,13,50``: runs keyed ``provider@limit``)."""
     rng = random.Random()
-    runs = {p: await adaptive(tmp, p, rng.randint(5, 50)) for p in ("canto", "percolate")}
+    runs = {}
+    for p in ("canto", "percolate"):
+        for limit in limits or [rng.randint(5, 50)]:
+            runs[f"{p}@{limit}" if limits else p] = await adaptive(tmp / f"{p}-{limit}", p, limit)
     return {"adaptive": runs,
             "adaptive_bound_ratio": max(r["adaptive_bound_ratio"] for r in runs.values()),
             "throttled_share": max(r["throttled_share"] for r in runs.values())}
@@ -310,7 +314,7 @@ async def tenk(tmp: Path) -> dict[str, Any]:
 PARTS = ("speed", "limited", "tenk", "adaptive", "storm", "breaker")
 
 
-async def main(parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
+async def main(parts: tuple[str, ...] = PARTS, limits: list[int] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {}
     tmp = Path(tempfile.mkdtemp(prefix="damkit-bench-"))
     try:
@@ -321,7 +325,7 @@ async def main(parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
         if "tenk" in parts:
             result.update(await tenk(tmp))
         if "adaptive" in parts:  # 5. adaptive rates under a limit the client is not told
-            result.update(await adaptive_all(tmp))
+            result.update(await adaptive_all(tmp, limits))
         if "storm" in parts:  # 6. a 429 storm; a dead file host
             result["storm_ok"] = await storm(tmp)
         if "breaker" in parts:
@@ -335,4 +339,7 @@ if __name__ == "__main__":
     # --only speed,tenk: a quick look at some parts (names in PARTS)
     only = tuple(sys.argv[sys.argv.index("--only") + 1].split(",")) if "--only" in sys.argv \
         else PARTS
-    print(json.dumps(asyncio.run(main(only))))
+    # --limits 5,13,50: the adaptive part against each of these limits instead of a random one
+    chosen = [int(x) for x in sys.argv[sys.argv.index("--limits") + 1].split(",")] \
+        if "--limits" in sys.argv else None
+    print(json.dumps(asyncio.run(main(only, chosen))))

@@ -253,13 +253,12 @@ class HostBudget:
             elif self.documented or self.fixed:  # someone else spends this budget too
                 self.rate = max(MIN_RATE, min(self.rate * 0.7, accepted))
             else:  # just under the rate the DAM was accepting
+                # what it accepted, not our own rate: a refusal of the opening burst (in slow
+                # start, our rate still low) says where the limit is, not that our rate was too
+                # high (at a 13/s limit, 90 % of the opening 6/s left a run at half the limit
+                # for a minute)
                 self._seen_limit = min(self._seen_limit, accepted)
-                # a refusal while the DAM was accepting more than our rate (the opening burst,
-                # in slow start) says where the limit is, not that our rate was too high: back
-                # off from what it accepted, not below our own rate (at a 13/s limit, a cut from
-                # the opening 6/s left a run at half the limit for a minute)
-                self.rate = max(MIN_RATE, min(max(self.rate, accepted) * 0.9,
-                                              0.9 * self._seen_limit))
+                self.rate = max(MIN_RATE, 0.9 * self._seen_limit)
             self.slow_start = False
 
 

@@ -26,7 +26,6 @@ class FileSyncLock:
     def try_acquire(self) -> bool:
         if self._lock.is_locked:
             return False  # not re-entrant: a second run in this process is refused too
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire(timeout=0)
         except LockTimeout:

@@ -240,7 +240,6 @@ class CantoTokens:
         """
         async with self._alock:
             lock = FileLock(str(self.lock_path), timeout=LOCK_TIMEOUT, thread_local=False)
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 await asyncio.to_thread(lock.acquire)
             except LockTimeout:
